@@ -1,0 +1,60 @@
+# Port Binding Lab. Two commands do all set-up:
+#   make lab    -- JupyterLab on the lessons (HOST=0.0.0.0 PORT=8890 for a remote machine)
+#   make test   -- the whole test suite against a real engine
+# Both are idempotent: when everything is in place, set-up takes seconds.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8890
+PYTEST_ARGS ?=
+# Root may run JupyterLab only when asked explicitly.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: lab test setup engine images unit lint bench grade clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make lab    JupyterLab on the lessons (HOST=$(HOST) PORT=$(PORT))"
+	@echo "make test   the whole test suite (sets everything up first)"
+	@echo "make lint   ruff + mypy;  make bench  benchmarks;  make clean  remove the venv and containers"
+
+# The venv is rebuilt only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+setup: $(VENV)/.installed engine images
+
+engine: $(VENV)/.installed
+	$(BIN)/portbinding doctor --install
+
+images: engine
+	$(BIN)/portbinding images build
+
+lab: setup
+	@echo "Open http://$(HOST):$(PORT)/lab (the token is printed below)."
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --no-browser $(ROOT_FLAG) \
+	  --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
+	  --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
+
+# nbgrader runs `alembic` from PATH, so the venv's bin goes first.
+test: setup
+	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run_all.py
+
+clean:
+	-$(BIN)/portbinding cleanup
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache test-output

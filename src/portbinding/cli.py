@@ -1,0 +1,247 @@
+"""The `portbinding` command line: doctor, images, run, probe, diagnose, ps, cleanup.
+
+Every command takes ``--json`` (stable keys) and exits with a code a script can rely on:
+
+    0  success (reachable, built, found)
+    1  the check ran and found a problem (unreachable, a diagnosed cause other than ok)
+    2  bad input (usage, a port spec or run line the course refuses, an unknown name)
+    3  no container engine answers
+    4  any other engine, container or build failure
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from portbinding.errors import (
+    EngineUnavailable,
+    PolicyError,
+    PortBindingError,
+    PortSpecError,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_NO_ENGINE, EXIT_FAILED = 0, 1, 2, 3, 4
+CLI_SESSION = "cli"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, run one command, turn course errors into messages and exit codes."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except PortBindingError as error:
+        code = _exit_code(error)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": type(error).__name__, "message": error.message, "hint": error.hint}))
+        else:
+            print(f"Error: {error}", file=sys.stderr)
+        return code
+
+
+def _exit_code(error: PortBindingError) -> int:
+    if isinstance(error, PortSpecError | PolicyError):
+        return EXIT_BAD_INPUT
+    if isinstance(error, EngineUnavailable):
+        return EXIT_NO_ENGINE
+    from portbinding.errors import ImageMissing
+
+    if isinstance(error, ImageMissing) and "no exercise image called" in error.message:
+        return EXIT_BAD_INPUT
+    if type(error) is PortBindingError:
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portbinding", description="Port Binding Lab toolkit.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--json", action="store_true", help="print JSON with stable keys")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    doctor = command("doctor", _doctor, "Find the container engine and check the exercise images.")
+    doctor.add_argument("--install", action="store_true",
+                        help="on Debian/Ubuntu as root with no engine: install docker.io and start dockerd")
+
+    images = command("images", _images, "Build or list the exercise images.")
+    images.add_argument("action", choices=["build", "list"])
+    images.add_argument("names", nargs="*", help="image names (default: all)")
+    images.add_argument("--force", action="store_true", help="rebuild even when up to date")
+
+    run = command("run", _run, "Run a scenario, or a `docker run ...` line checked by the course policy.")
+    run.add_argument("what", nargs=argparse.REMAINDER,
+                     help="a scenario id, or -- followed by a docker run line")
+    run.add_argument("--wait", type=float, default=20.0, help="seconds to wait for it to answer (default 20)")
+
+    probe = command("probe", _probe, "Probe a URL once and classify the outcome.")
+    probe.add_argument("url")
+    probe.add_argument("--timeout", type=float, default=2.0)
+
+    diagnose = command("diagnose", _diagnose, "Explain why a container's port is (un)reachable.")
+    diagnose.add_argument("container")
+    diagnose.add_argument("--port", type=int, default=None, help="the container port to check")
+    diagnose.add_argument("--expect", choices=["jupyter", "http"], default=None)
+    diagnose.add_argument("--path", default="/", help="what to GET from the host (default /)")
+
+    command("ps", _ps, "List the course's containers and their published ports.")
+    cleanup = command("cleanup", _cleanup, "Remove the course's containers.")
+    cleanup.add_argument("--session", default=None, help="only this session's containers")
+    return parser
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+# ---------------------------------------------------------------------------------- commands
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from portbinding.images import list_images
+    from portbinding.provision import ensure_engine
+
+    client, info = ensure_engine(install=args.install, say=lambda m: print(m, file=sys.stderr))
+    statuses = list_images(client)
+    missing = [s.reference for s in statuses if not s.present]
+    lines = [f"Engine: {info.describe()}"]
+    lines += [f"  {'ok     ' if s.present else 'missing'} {s.reference}" for s in statuses]
+    if missing:
+        lines.append("Next step: `portbinding images build` builds the missing images.")
+    _emit(args, {"engine": info.to_dict(), "images": [vars(s) for s in statuses], "missing": missing},
+          "\n".join(lines))
+    return EXIT_OK
+
+
+def _images(args: argparse.Namespace) -> int:
+    from portbinding.images import BuildEvent, build_images, list_images, select
+    from portbinding.provision import find_engine
+
+    client, _ = find_engine()
+    if args.action == "list":
+        statuses = list_images(client)
+        text = "\n".join(f"{s.reference:45} {'present' if s.present else 'missing':8} "
+                         f"{s.size_bytes / 1e6:7.1f} MB" for s in statuses)
+        _emit(args, {"images": [vars(s) for s in statuses]}, text)
+        return EXIT_OK
+    select(args.names)  # unknown names fail here, before any work
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(event: BuildEvent) -> None:
+        if args.json:
+            return
+        bar = bars.get(event.image)
+        if bar is None:
+            bar = bars[event.image] = tqdm(total=event.steps, desc=event.image, unit="step", leave=True,
+                                           file=sys.stderr, dynamic_ncols=True)
+        bar.total = event.steps
+        bar.n = event.step
+        bar.set_postfix_str(event.message[:40])
+        if event.done:
+            bar.close()
+
+    built = build_images(client, args.names or None, force=args.force, progress=progress)
+    payload = {"images": [{"reference": b.image.reference, "id": b.image_id, "cached": b.cached} for b in built]}
+    text = "\n".join(f"{'up to date' if b.cached else 'built     '} {b.image.reference}" for b in built)
+    _emit(args, payload, text)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from portbinding.command import parse_run
+    from portbinding.engine import Engine
+    from portbinding.probe import wait_until_ready
+    from portbinding.scenarios import scenario
+
+    words = [w for w in args.what if w != "--"] if args.what and args.what[0] == "--" else list(args.what)
+    if not words:
+        raise PortBindingError("Say what to run: a scenario id, or -- followed by a docker run line.",
+                               hint="e.g. `portbinding run loopback_only` or "
+                               "`portbinding run -- docker run -d -p 8888:8888 portbinding/notebook:1.0`")
+    if len(words) == 1 and not words[0].startswith(("docker", "podman")):
+        item = scenario(words[0])
+        spec, port, path = item.run, item.container_port, item.path
+    else:
+        spec = parse_run(words)
+        port = spec.publish[0].container_port if spec.publish else None
+        path = "/"
+    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    container = engine.run(spec.replace(detach=True))
+    result = wait_until_ready(engine, container, port, path=path, timeout=args.wait) if port else None
+    payload = {"container": container.name, "cli": spec.to_cli(), "ports": [str(p) for p in engine.ports(container)],
+               "probe": result.to_dict() if result else None}
+    text = f"Started {container.name}: {spec.to_cli()}\n  ports: {', '.join(payload['ports']) or 'none'}"
+    if result:
+        text += f"\n  probe: {result.outcome} -- {result.detail}"
+    text += f"\n  (`portbinding diagnose {container.name}` explains; `portbinding cleanup` removes it)"
+    _emit(args, payload, text)
+    return EXIT_OK if result is None or result.ok else EXIT_PROBLEM
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from portbinding.probe import probe_http
+
+    try:
+        result = probe_http(args.url, timeout=args.timeout)
+    except ValueError as exc:
+        raise PortBindingError(f"{args.url!r} is not a URL the probe understands: {exc}",
+                               hint="use the form http://HOST:PORT/PATH, e.g. http://127.0.0.1:8888/api") from exc
+    _emit(args, result.to_dict(), f"{result.outcome}: {result.detail} ({result.elapsed_ms:.0f} ms)")
+    return EXIT_OK if result.ok else EXIT_PROBLEM
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from portbinding.diagnose import diagnose
+    from portbinding.engine import Engine
+    from portbinding.ports import validate_port
+
+    if args.port is not None:
+        validate_port(args.port, what="container port")
+    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    result = diagnose(engine, args.container, container_port=args.port, expect=args.expect, path=args.path)
+    _emit(args, result.to_dict(), result.explain())
+    return EXIT_OK if result.cause == "ok" else EXIT_PROBLEM
+
+
+def _ps(args: argparse.Namespace) -> int:
+    from portbinding.engine import SESSION_LABEL, Engine
+
+    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    rows = []
+    for container in engine.course_containers():
+        ports = [str(p) for p in engine.ports(container)] if container.status == "running" else []
+        rows.append({"name": container.name, "image": container.attrs["Config"]["Image"],
+                     "status": container.status, "session": container.labels.get(SESSION_LABEL), "ports": ports})
+    text = "\n".join(f"{r['name']:28} {r['status']:9} {r['image']:40} {', '.join(r['ports'])}" for r in rows)
+    _emit(args, {"containers": rows}, text or "No course containers.")
+    return EXIT_OK
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from portbinding.engine import Engine
+
+    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    removed = engine.cleanup(session=args.session)
+    _emit(args, {"removed": removed}, f"Removed {len(removed)} container(s)." + (
+        "\n  " + "\n  ".join(removed) if removed else ""))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,376 @@
+"""The course's door to a container engine, over the Docker Engine API (Docker or Podman).
+
+Every container the course starts is labelled with the course and a session id, limited in
+memory, processes and CPU, and removed by its owner -- ``with Engine.connect() as engine:``
+removes the session's containers on exit, after errors and interrupts too, and ``cleanup()``
+sweeps anything a crashed session left behind.
+
+docker-py's ``containers.run()`` is create + start with no cleanup: a failed start (a port
+already allocated) leaves a Created container behind. ``Engine.run`` creates, starts, and
+removes the container itself when the start fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+
+from portbinding.command import RunSpec
+from portbinding.errors import (
+    ContainerFailed,
+    ContainerNotFound,
+    EngineUnavailable,
+    ImageMissing,
+    PortInUse,
+)
+from portbinding.ports import to_docker_ports
+from portbinding.provision import EngineInfo, find_engine
+
+LOGGER = logging.getLogger(__name__)
+
+COURSE_LABEL = "portbinding.course"
+COURSE = "port-binding-lab"
+SESSION_LABEL = "portbinding.session"
+OWNER_LABEL = "portbinding.owner"
+
+# Enough for a Jupyter Server; small enough that a runaway exercise cannot hurt the host.
+MEMORY_LIMIT = "512m"
+PIDS_LIMIT = 128
+NANO_CPUS = 1_000_000_000  # one CPU
+
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """One published port as the engine reports it (``docker port``)."""
+
+    container_port: int
+    protocol: str
+    host_ip: str
+    host_port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
+        return f"{self.container_port}/{self.protocol} -> {host}:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of a command run inside a container."""
+
+    exit_code: int
+    output: str
+    timed_out: bool = False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A host port nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Engine:
+    """A session on a container engine: runs, inspects and removes the course's containers."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        info: EngineInfo,
+        *,
+        session: str | None = None,
+        owner: str = "lesson",
+    ) -> None:
+        self.client = client
+        self.info = info
+        self.session = session or uuid.uuid4().hex[:12]
+        self.owner = owner
+
+    @classmethod
+    def connect(cls, *, session: str | None = None, owner: str = "lesson") -> Engine:
+        """Connect to the first engine that answers (see ``portbinding.provision``)."""
+        client, info = find_engine()
+        return cls(client, info, session=session, owner=owner)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with contextlib.suppress(EngineUnavailable):
+            self.cleanup(session=self.session)
+        self.client.close()
+
+    @property
+    def publish_host(self) -> str:
+        """Where this engine's published ports are reached from here."""
+        return self.info.publish_host
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {COURSE_LABEL: COURSE, SESSION_LABEL: self.session, OWNER_LABEL: self.owner}
+
+    # ------------------------------------------------------------------------------ running
+
+    def run(self, spec: RunSpec) -> Container:
+        """Create and start a container for ``spec``; nothing is left behind if the start fails."""
+        self._require_image(spec.image)
+        try:
+            container = self.client.containers.create(
+                spec.image,
+                command=list(spec.command) or None,
+                name=spec.name,
+                detach=True,
+                ports=to_docker_ports(spec.publish),
+                publish_all_ports=spec.publish_all,
+                environment=dict(spec.env),
+                labels=self.labels,
+                auto_remove=spec.remove,
+                mem_limit=MEMORY_LIMIT,
+                pids_limit=PIDS_LIMIT,
+                nano_cpus=NANO_CPUS,
+            )
+        except docker.errors.APIError as exc:
+            raise self._create_error(spec, exc) from exc
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                container.remove(force=True)
+            raise self._start_error(spec, exc) from exc
+        except ENGINE_ERRORS as exc:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                container.remove(force=True)
+            raise _unavailable(exc) from exc
+        LOGGER.info("started %s (%s)", container.name, spec.to_cli())
+        return container
+
+    def _require_image(self, image: str) -> None:
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            short = image.rsplit("/", 1)[-1].split(":")[0]
+            raise ImageMissing(
+                f"The image {image} is not on this engine yet.",
+                hint=f"build it with `portbinding images build {short}` (or the build button in lesson 00)",
+            ) from None
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    def _create_error(self, spec: RunSpec, exc: docker.errors.APIError) -> ContainerFailed:
+        text = _explanation(exc)
+        if "already in use" in text and spec.name:
+            return ContainerFailed(
+                f"A container called {spec.name!r} already exists.",
+                hint=f"remove it (`docker rm -f {spec.name}`) or choose another --name",
+            )
+        return ContainerFailed(f"The engine refused to create the container: {text}",
+                               hint="check the run line, then try again")
+
+    def _start_error(self, spec: RunSpec, exc: docker.errors.APIError) -> ContainerFailed | PortInUse:
+        text = _explanation(exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            port = _conflicting_port(text, spec)
+            suggestion = free_port()
+            return PortInUse(
+                f"Host port {port} is already taken, so the container could not publish on it "
+                f"(the engine said: {text.strip()}).",
+                port=port,
+                suggestion=suggestion,
+                hint=f"publish on a free host port instead, e.g. -p {suggestion}:<container port>, or "
+                f"stop whatever holds {port} (`docker ps` shows the containers publishing it)",
+            )
+        return ContainerFailed(f"The container was created but could not start: {text}",
+                               hint="read the message above; the container was removed")
+
+    # ------------------------------------------------------------------------------ looking
+
+    def get(self, name_or_id: str) -> Container:
+        """The container called ``name_or_id`` (any container, not only the course's)."""
+        try:
+            return self.client.containers.get(name_or_id)
+        except docker.errors.NotFound:
+            raise ContainerNotFound(
+                f"There is no container called {name_or_id!r}.",
+                hint="`portbinding ps` (or `docker ps -a`) lists the containers that exist",
+            ) from None
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    def ports(self, container: Container) -> list[PublishedPort]:
+        """The container's published ports, as ``docker port`` shows them."""
+        self._reload(container)
+        published = []
+        for key, bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+            port, _, protocol = key.partition("/")
+            for binding in bindings or []:
+                published.append(
+                    PublishedPort(int(port), protocol or "tcp", binding.get("HostIp", ""), int(binding["HostPort"]))
+                )
+        return sorted(published, key=lambda p: (p.container_port, p.protocol, p.host_ip))
+
+    def host_port(self, container: Container, container_port: int, *, protocol: str = "tcp") -> int | None:
+        """The host port published for ``container_port`` (IPv4 preferred), or None."""
+        matches = [p for p in self.ports(container) if p.container_port == container_port and p.protocol == protocol]
+        matches.sort(key=lambda p: ":" in p.host_ip)
+        return matches[0].host_port if matches else None
+
+    def url(self, container: Container, container_port: int, path: str = "/") -> str | None:
+        """The URL a learner on this machine would open for ``container_port``, if published."""
+        port = self.host_port(container, container_port)
+        return f"http://{self.publish_host}:{port}{path}" if port else None
+
+    def logs(self, container: Container, *, tail: int = 200) -> str:
+        """The last ``tail`` lines of the container's output (stdout and stderr)."""
+        try:
+            return bytes(container.logs(tail=tail)).decode(errors="replace")
+        except docker.errors.NotFound:
+            raise ContainerNotFound(f"The container {container.name} is gone, and its logs with it.",
+                                    hint="run it without --rm to keep its logs after it exits") from None
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    def stream_logs(self, container: Container) -> Iterator[str]:
+        """Lines of output as the container writes them, until it stops."""
+        try:
+            pending = ""
+            for chunk in container.logs(stream=True, follow=True):
+                pending += bytes(chunk).decode(errors="replace")
+                *lines, pending = pending.split("\n")
+                yield from lines
+            if pending:
+                yield pending
+        except docker.errors.NotFound:
+            return
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    def state(self, container: Container) -> dict[str, Any]:
+        """The container's State block (Status, ExitCode, Health, StartedAt, ...)."""
+        self._reload(container)
+        return dict(container.attrs.get("State", {}))
+
+    def is_running(self, container: Container) -> bool:
+        """Whether the container is still running (False once it exited or was removed)."""
+        try:
+            return self.state(container).get("Status") == "running"
+        except ContainerNotFound:
+            return False
+
+    def exec(self, container: Container, command: list[str], *, timeout: float = 10.0) -> ExecResult:
+        """Run ``command`` inside the container; it is killed after ``timeout`` seconds.
+
+        The Engine API's exec has no timeout of its own, so the command runs under coreutils'
+        ``timeout`` where the image has it (exit 124 means it was killed).
+        """
+        wrapped = ["timeout", "-s", "KILL", f"{timeout:g}", *command]
+        result = self._exec(container, wrapped)
+        if result.exit_code in (126, 127) and "timeout" in result.output and "not found" in result.output:
+            result = self._exec(container, command)  # an image without coreutils
+        if result.exit_code in (124, 137):
+            return ExecResult(result.exit_code, result.output, timed_out=True)
+        return result
+
+    def _exec(self, container: Container, command: list[str]) -> ExecResult:
+        try:
+            code, output = container.exec_run(command, demux=False)
+        except docker.errors.NotFound:
+            raise ContainerNotFound(f"The container {container.name} is gone.",
+                                    hint="start it again; `portbinding ps` lists what is running") from None
+        except docker.errors.APIError as exc:
+            text = _explanation(exc)
+            if "is not running" in text:
+                raise ContainerFailed(f"The container {container.name} is not running, so nothing can run "
+                                      "inside it.", hint="read its logs to see why it stopped") from None
+            return ExecResult(127, text)
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        return ExecResult(int(code if code is not None else -1), bytes(output or b"").decode(errors="replace"))
+
+    # ------------------------------------------------------------------------------ ending
+
+    def stop(self, container: Container, *, timeout: int = 5) -> None:
+        """Stop the container (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+        with contextlib.suppress(docker.errors.NotFound):
+            try:
+                container.stop(timeout=timeout)
+            except docker.errors.APIError as exc:
+                raise ContainerFailed(f"Could not stop {container.name}: {_explanation(exc)}") from exc
+            except ENGINE_ERRORS as exc:
+                raise _unavailable(exc) from exc
+
+    def remove(self, container: Container) -> None:
+        """Remove the container, running or not; a container already gone is fine."""
+        with contextlib.suppress(docker.errors.NotFound):
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError as exc:
+                if "already in progress" in _explanation(exc):
+                    return
+                raise ContainerFailed(f"Could not remove {container.name}: {_explanation(exc)}") from exc
+            except ENGINE_ERRORS as exc:
+                raise _unavailable(exc) from exc
+
+    def course_containers(self, *, session: str | None = None) -> list[Container]:
+        """Every course-labelled container (of one session, if given), running or not."""
+        label = [f"{COURSE_LABEL}={COURSE}"]
+        if session:
+            label.append(f"{SESSION_LABEL}={session}")
+        try:
+            return list(self.client.containers.list(all=True, filters={"label": label}))
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    def cleanup(self, session: str | None = None) -> list[str]:
+        """Remove every course container (of ``session`` only, if given); returns their names."""
+        removed = []
+        for container in self.course_containers(session=session):
+            self.remove(container)
+            removed.append(str(container.name))
+        return removed
+
+    def _reload(self, container: Container) -> None:
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            raise ContainerNotFound(f"The container {container.name} is gone (it may have been run with --rm).",
+                                    hint="`portbinding ps` lists the containers that exist") from None
+        except ENGINE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
+
+
+def _conflicting_port(text: str, spec: RunSpec) -> int:
+    """The host port named in the engine's error, else the first fixed host port of the spec."""
+    import re
+
+    match = re.search(r"(?:0\.0\.0\.0|\]|[\d.]+):(\d+)", text) or re.search(r"port (\d+)", text)
+    if match:
+        return int(match.group(1))
+    fixed = [m.host_port for m in spec.publish if m.host_port]
+    return fixed[0] if fixed else 0
+
+
+def _unavailable(exc: BaseException) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"The container engine stopped answering ({type(exc).__name__}: {str(exc)[:200]}).",
+        hint="check that it is running (`portbinding doctor`); on Debian as root it starts it for you",
+    )

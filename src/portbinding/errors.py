@@ -1,0 +1,63 @@
+"""The course's exception hierarchy.
+
+Every error a learner can cause carries a message written for them: what was
+expected, what was observed, and the next step (``hint``). The CLI and the
+widgets show ``str(error)``; nothing should need a traceback to be understood.
+"""
+
+from __future__ import annotations
+
+
+class PortBindingError(Exception):
+    """Base of every error the course raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\nNext step: {self.hint}"
+        return self.message
+
+
+class PortSpecError(PortBindingError, ValueError):
+    """A ``-p/--publish`` value that Docker would reject."""
+
+
+class PolicyError(PortBindingError, ValueError):
+    """A ``docker run`` line that the course policy does not allow."""
+
+
+class EngineError(PortBindingError):
+    """Something went wrong talking to the container engine."""
+
+
+class EngineUnavailable(EngineError):
+    """No container engine answers (not installed, not started, or no permission)."""
+
+
+class ImageMissing(EngineError):
+    """The image a run needs is not present on the engine."""
+
+
+class PortInUse(EngineError):
+    """The host port a run asked for is already taken."""
+
+    def __init__(self, message: str, *, port: int, suggestion: int | None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.port = port
+        self.suggestion = suggestion
+
+
+class ContainerFailed(EngineError):
+    """A container could not be created or started, or is not there any more."""
+
+
+class ContainerNotFound(ContainerFailed):
+    """No container with that name or id exists."""
+
+
+class ImageBuildError(EngineError):
+    """An exercise image could not be built."""

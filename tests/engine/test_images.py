@@ -1,0 +1,110 @@
+"""The exercise images, run on the real engine: each behaves as its lesson needs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from portbinding.command import parse_run
+from portbinding.engine import Engine
+from portbinding.images import IMAGES, BuiltImage, build_images
+from portbinding.probe import is_jupyter, probe_http, wait_for, wait_until_ready
+
+
+def test_every_image_is_built_tagged_and_labelled(engine: Engine, course_images: list[BuiltImage]) -> None:
+    """Each image definition ends up tagged with all its tags and carries the course labels."""
+    assert {b.image for b in course_images} == set(IMAGES), "build_images skipped a definition"
+    for image in IMAGES:
+        for tag in image.tags:
+            found = engine.client.images.get(tag)
+            labels = found.labels
+            assert labels.get("portbinding.image") == image.name, f"{tag} labels: {labels}"
+            assert labels.get("portbinding.image.version"), f"{tag} has no version label"
+            assert labels.get("portbinding.image.scenario"), f"{tag} has no scenario label"
+
+
+def test_images_run_as_a_non_root_user_and_expose_their_port(engine: Engine) -> None:
+    """No exercise image runs as root, and each EXPOSEs the port its app uses."""
+    for image in IMAGES:
+        config = engine.client.images.get(image.reference).attrs["Config"]
+        assert config.get("User") not in ("", "root", "0", None), f"{image.reference} runs as root"
+        assert config.get("ExposedPorts"), f"{image.reference} exposes no port"
+
+
+def test_a_second_build_is_a_no_op(engine: Engine) -> None:
+    """With nothing changed, every image is reported up to date and keeps its id."""
+    again = build_images(engine.client)
+    assert all(b.cached for b in again), [b.image.reference for b in again if not b.cached]
+
+
+def test_loopback_notebook_answers_inside_but_not_through_the_published_port(engine: Engine, host_port: int) -> None:
+    """notebook-loopback: GET /api works from inside the container, yet the host sees a reset/empty/refused."""
+    container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8888 portbinding/notebook-loopback:1.0"))
+    inside = wait_for(
+        lambda: _inside_api(engine, container),
+        timeout=30,
+        alive=lambda: engine.is_running(container),
+    )
+    assert inside.ok, f"Jupyter never answered inside the container: {inside.detail}"
+    outside = probe_http(f"http://127.0.0.1:{host_port}/api", timeout=2)
+    assert outside.outcome in ("reset", "empty_reply", "refused"), (
+        f"expected the published port to fail, got {outside.outcome}: {outside.detail}"
+    )
+
+
+def _inside_api(engine: Engine, container: object):  # type: ignore[no-untyped-def]
+    from portbinding.probe import ProbeResult
+
+    result = engine.exec(container, ["python3", "-c", "import urllib.request as u; "  # type: ignore[arg-type]
+                                     "print(u.urlopen('http://127.0.0.1:8888/api', timeout=2).read().decode())"],
+                         timeout=5)
+    ok = result.exit_code == 0 and '"version"' in result.output
+    return ProbeResult("ok" if ok else "refused", result.output.strip()[-200:], 0.0)
+
+
+def test_fixed_notebook_answers_through_the_published_port(engine: Engine, host_port: int) -> None:
+    """notebook: Jupyter's GET /api answers {"version": ...} at the published host port."""
+    container = engine.run(parse_run(f"docker run -d -p {host_port}:8888 portbinding/notebook:1.0"))
+    result = wait_until_ready(engine, container, 8888, path="/api", timeout=30)
+    assert result.ok and is_jupyter(result), f"the fixed notebook did not answer: {result.detail}"
+
+
+def test_crash_before_listen_exits_non_zero_with_its_error_in_the_logs(engine: Engine, host_port: int) -> None:
+    """crash-before-listen: exits with status 3 and says which setting is missing."""
+    container = engine.run(parse_run(f"docker run -d -p {host_port}:8000 portbinding/crash-before-listen:1.0"))
+    exited = wait_for(
+        lambda: probe_http(f"http://127.0.0.1:{host_port}/health", timeout=1),
+        timeout=20,
+        alive=lambda: engine.is_running(container),
+    )
+    assert not engine.is_running(container), f"it should have exited; last probe: {exited.outcome}"
+    state = engine.state(container)
+    assert state["ExitCode"] == 3, f"exit code {state['ExitCode']}"
+    assert "MODEL_PATH is not set" in engine.logs(container), engine.logs(container)
+
+
+def test_slow_start_is_unreachable_before_its_delay_and_reachable_after(engine: Engine, host_port: int) -> None:
+    """slow-start: nothing answers during STARTUP_DELAY; /health answers soon after."""
+    started = time.monotonic()
+    container = engine.run(
+        parse_run(f"docker run -d -p {host_port}:8000 -e STARTUP_DELAY=3 portbinding/slow-start:1.0")
+    )
+    early = probe_http(f"http://127.0.0.1:{host_port}/health", timeout=1)
+    assert not early.ok, f"answered before its delay: {early.detail}"
+    assert time.monotonic() - started < 3, "the early probe came too late to prove anything"
+    ready = wait_until_ready(engine, container, 8000, path="/health", timeout=30)
+    assert ready.ok, f"never became ready: {ready.detail}"
+    assert time.monotonic() - started >= 3, "it answered before its delay had passed"
+
+
+@pytest.mark.parametrize("bind_host, reachable", [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_scoring_api_binds_where_its_environment_says(
+    engine: Engine, host_port: int, bind_host: str, reachable: bool
+) -> None:
+    """scoring-api: BIND_HOST=0.0.0.0 is reachable through -p, 127.0.0.1 is not; POST /score scores."""
+    container = engine.run(parse_run(
+        f"docker run -d -p {host_port}:8000 -e BIND_HOST={bind_host} portbinding/scoring-api:1.0"
+    ))
+    result = wait_until_ready(engine, container, 8000, path="/health", timeout=8 if reachable else 4)
+    assert result.ok is reachable, f"BIND_HOST={bind_host}: {result.outcome} {result.detail}"

@@ -1,0 +1,476 @@
+"""portbinding.probe against real servers on 127.0.0.1, one per network situation a learner meets.
+
+The servers are tiny raw-socket servers (``LocalServer``) so each can misbehave exactly like
+docker-proxy does: reset, close empty, hang, or speak something other than HTTP.
+``test_probe_curl_agreement.py`` reuses them to check that curl sees the same situations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import get_args
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portbinding.probe import (
+    OUTCOME_CLASS,
+    Outcome,
+    ProbeResult,
+    is_jupyter,
+    probe_http,
+    probe_tcp,
+    wait_for,
+)
+
+# Upper bound for any blocking socket call in the helper servers, so a broken test fails
+# instead of hanging; well above anything a passing test needs.
+SERVER_IO_TIMEOUT = 5.0
+
+Handler = Callable[[socket.socket, threading.Event], None]
+
+
+class LocalServer:
+    """A TCP server on an ephemeral 127.0.0.1 port that runs ``handler`` for each connection.
+
+    The port is bound at construction; ``start()`` calls ``listen()`` (recording when) and
+    starts accepting, so a test can know the port before anything listens on it. ``close()``
+    wakes the accept loop through a socketpair and sets ``stop`` so hanging handlers return.
+    """
+
+    def __init__(self, handler: Handler, *, host: str = "127.0.0.1", family: int = socket.AF_INET) -> None:
+        self.handler = handler
+        self.stop = threading.Event()
+        self.listen_time: float | None = None
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.settimeout(SERVER_IO_TIMEOUT)
+        self._listener.bind((host, 0))
+        self.host = host
+        self.port: int = self._listener.getsockname()[1]
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_write.settimeout(SERVER_IO_TIMEOUT)
+        self._accept_thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
+
+    def start(self) -> None:
+        self.listen_time = time.monotonic()
+        self._listener.listen(16)
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="local-server", daemon=True)
+        self._accept_thread.start()
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while not self.stop.is_set():
+                for key, _ in selector.select(timeout=SERVER_IO_TIMEOUT):
+                    if key.fileobj is self._wake_read:
+                        return
+                    conn, _ = self._listener.accept()
+                    worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                    self._workers.append(worker)
+                    worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(SERVER_IO_TIMEOUT)
+            # The client may hang up first; the probe is under test here, not this server.
+            with contextlib.suppress(OSError):
+                self.handler(conn, self.stop)
+
+    def close(self) -> None:
+        self.stop.set()
+        self._wake_write.send(b"x")
+        if self._accept_thread is not None:
+            self._accept_thread.join(SERVER_IO_TIMEOUT)
+        for worker in self._workers:
+            worker.join(SERVER_IO_TIMEOUT)
+        for sock in (self._listener, self._wake_read, self._wake_write):
+            sock.close()
+
+
+@contextmanager
+def serving(handler: Handler, *, start: bool = True) -> Iterator[LocalServer]:
+    """A started ``LocalServer`` (or only bound, with ``start=False``), always closed afterwards."""
+    server = LocalServer(handler)
+    try:
+        if start:
+            server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def closed_port() -> int:
+    """A port that nothing listens on: bind an ephemeral port, then let it go."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read the probe's request head; reading it all matters, because closing a socket with
+    unread data makes the kernel send a reset instead of a clean close."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def http_reply(status: int, reason: str, body: bytes, *, content_type: str = "application/json") -> Handler:
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn)
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        conn.sendall(head.encode("ascii") + body)
+
+    return handle
+
+
+JUPYTER = http_reply(200, "OK", json.dumps({"version": "2.0.0"}).encode())
+NOT_FOUND = http_reply(404, "Not Found", b'{"message": "Not Found"}')
+PLAIN_TEXT = http_reply(200, "OK", b"hello, not jupyter\n", content_type="text/plain")
+
+
+def reset_after_request(conn: socket.socket, stop: threading.Event) -> None:
+    read_request(conn)
+    # Linger on with a zero timeout turns close() into an RST, like docker-proxy failing to
+    # reach the container after accepting.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def close_without_reply(conn: socket.socket, stop: threading.Event) -> None:
+    read_request(conn)
+
+
+def never_answer(conn: socket.socket, stop: threading.Event) -> None:
+    stop.wait(SERVER_IO_TIMEOUT * 6)
+
+
+def ssh_banner(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(b"SSH-2.0-OpenSSH\r\n")
+    read_request(conn)
+
+
+def keep_alive_reply(conn: socket.socket, stop: threading.Event) -> None:
+    """A complete reply, then the connection stays open: ignores the probe's Connection: close."""
+    read_request(conn)
+    body = b'{"version": "2.1.0"}'
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    stop.wait(SERVER_IO_TIMEOUT * 6)
+
+
+def chunked_with_early_hints(conn: socket.socket, stop: threading.Event) -> None:
+    read_request(conn)
+    conn.sendall(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'8\r\n{"versio\r\n' + b'c\r\nn": "2.9.9"}\r\n' + b"0\r\n\r\n"
+    )
+    stop.wait(SERVER_IO_TIMEOUT * 6)
+
+
+def headers_then_reset(conn: socket.socket, stop: threading.Event) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# probe_http: one test per situation
+
+
+def test_jupyter_api_is_ok_and_recognised() -> None:
+    with serving(JUPYTER) as server:
+        result = probe_http(server.url, timeout=2.0)
+    assert result.outcome == "ok", result.detail
+    assert result.ok
+    assert result.reachable
+    assert result.http_status == 200
+    assert json.loads(result.body_excerpt) == {"version": "2.0.0"}
+    assert result.target == server.url
+    assert is_jupyter(result)
+
+
+def test_404_is_unexpected_response_with_status() -> None:
+    with serving(NOT_FOUND) as server:
+        result = probe_http(server.url, timeout=2.0)
+    assert result.outcome == "unexpected_response"
+    assert result.http_status == 404
+    assert result.reachable
+    assert not result.ok
+    assert "404" in result.detail
+    assert not is_jupyter(result)
+
+
+def test_404_is_ok_when_expected() -> None:
+    with serving(NOT_FOUND) as server:
+        result = probe_http(server.url, timeout=2.0, expect_status={404})
+    assert result.ok
+
+
+def test_plain_text_200_is_ok_but_not_jupyter() -> None:
+    with serving(PLAIN_TEXT) as server:
+        result = probe_http(server.url, timeout=2.0)
+    assert result.ok
+    assert result.body_excerpt == "hello, not jupyter\n"
+    assert not is_jupyter(result)
+
+
+def test_closed_port_is_refused() -> None:
+    result = probe_http(f"http://127.0.0.1:{closed_port()}/api", timeout=2.0)
+    assert result.outcome == "refused"
+    assert not result.reachable
+    assert result.http_status is None
+
+
+def test_reset_after_accept_is_reset() -> None:
+    with serving(reset_after_request) as server:
+        result = probe_http(server.url, timeout=2.0)
+    assert result.outcome == "reset", result.detail
+    assert not result.reachable
+
+
+def test_close_without_reply_is_empty_reply() -> None:
+    with serving(close_without_reply) as server:
+        result = probe_http(server.url, timeout=2.0)
+    assert result.outcome == "empty_reply", result.detail
+
+
+def test_silent_server_times_out_on_time() -> None:
+    timeout = 0.3
+    with serving(never_answer) as server:
+        result = probe_http(server.url, timeout=timeout)
+    assert result.outcome == "timeout", result.detail
+    assert timeout * 1000 * 0.9 <= result.elapsed_ms < (timeout + 0.5) * 1000
+
+
+def test_non_http_banner_is_unexpected_response() -> None:
+    with serving(ssh_banner) as server:
+        result = probe_http(server.url, timeout=2.0)
+    assert result.outcome == "unexpected_response"
+    assert result.http_status is None
+    assert result.body_excerpt.startswith("SSH-2.0")
+    assert "not in HTTP" in result.detail
+
+
+def test_unresolvable_name_is_unresolved() -> None:
+    result = probe_http("http://no-such-host.invalid/api", timeout=2.0)
+    assert result.outcome == "unresolved", result.detail
+
+
+def test_complete_reply_on_kept_open_connection_is_not_a_timeout() -> None:
+    # Stopping at Content-Length matters: waiting for the close would report a timeout.
+    with serving(keep_alive_reply) as server:
+        result = probe_http(server.url, timeout=1.0)
+    assert result.ok
+    assert is_jupyter(result)
+    assert result.elapsed_ms < 500
+
+
+def test_chunked_body_after_interim_reply() -> None:
+    with serving(chunked_with_early_hints) as server:
+        result = probe_http(server.url, timeout=1.0)
+    assert result.http_status == 200
+    assert json.loads(result.body_excerpt) == {"version": "2.9.9"}
+    assert is_jupyter(result)
+    assert result.elapsed_ms < 500
+
+
+def test_reset_after_headers_still_reports_the_status() -> None:
+    with serving(headers_then_reset) as server:
+        result = probe_http(server.url, timeout=1.0)
+    assert result.ok
+    assert result.http_status == 200
+    assert "cut short" in result.detail
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:8888/api",
+        "127.0.0.1:8888",
+        "http:///api",
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:port/",
+        "http://[::1/",
+    ],
+)
+def test_malformed_url_raises_value_error(url: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 -- any ValueError message is fine here
+        probe_http(url, timeout=0.5)
+
+
+def test_non_positive_timeout_raises() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        probe_http("http://127.0.0.1:1/", timeout=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    host=st.sampled_from(["127.0.0.1", "127.0.0.2", "localhost", "::1"]),
+    port=st.integers(min_value=0, max_value=65535),
+)
+def test_probes_never_raise_on_loopback(host: str, port: int) -> None:
+    authority = f"[{host}]" if ":" in host else host
+    http_result = probe_http(f"http://{authority}:{port}/", timeout=0.2)
+    tcp_result = probe_tcp(host, port, timeout=0.2)
+    assert http_result.outcome in OUTCOME_CLASS
+    assert tcp_result.outcome in OUTCOME_CLASS
+    assert http_result.elapsed_ms < 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# probe_tcp, is_jupyter, ProbeResult
+
+
+def test_probe_tcp_ok_on_open_port() -> None:
+    with serving(close_without_reply) as server:
+        result = probe_tcp("127.0.0.1", server.port, timeout=2.0)
+    assert result.ok
+    assert result.target == f"127.0.0.1:{server.port}"
+    assert "docker-proxy" in result.detail
+
+
+def test_probe_tcp_refused_on_closed_port() -> None:
+    result = probe_tcp("127.0.0.1", closed_port(), timeout=2.0)
+    assert result.outcome == "refused"
+
+
+def test_probe_tcp_is_fooled_where_probe_http_is_not() -> None:
+    # The false positive the course teaches: a connect succeeds, yet nothing answers.
+    with serving(reset_after_request) as server:
+        assert probe_tcp("127.0.0.1", server.port, timeout=2.0).ok
+        assert probe_http(server.url, timeout=2.0).outcome == "reset"
+
+
+@pytest.mark.parametrize(
+    ("host", "port"),
+    [("", 80), ("127.0.0.1", -1), ("127.0.0.1", 65536)],
+)
+def test_probe_tcp_rejects_bad_arguments(host: str, port: int) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 -- any ValueError message is fine here
+        probe_tcp(host, port, timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, '{"version": "2.14.0"}', True),
+        (200, '{"versions": []}', False),
+        (200, '["version"]', False),
+        (200, "version", False),
+        (403, '{"version": "2.14.0"}', False),
+        (None, "", False),
+    ],
+)
+def test_is_jupyter(status: int | None, body: str, expected: bool) -> None:
+    result = ProbeResult(outcome="ok", detail="", elapsed_ms=1.0, http_status=status, body_excerpt=body)
+    assert is_jupyter(result) is expected
+
+
+def test_to_dict_has_stable_keys() -> None:
+    result = ProbeResult(outcome="reset", detail="d", elapsed_ms=1.23456, target="http://x/")
+    assert result.to_dict() == {
+        "outcome": "reset",
+        "detail": "d",
+        "elapsed_ms": 1.235,
+        "http_status": None,
+        "body_excerpt": "",
+        "target": "http://x/",
+    }
+
+
+def test_outcome_class_covers_every_outcome() -> None:
+    assert set(OUTCOME_CLASS) == set(get_args(Outcome))
+    assert OUTCOME_CLASS["reset"] == OUTCOME_CLASS["empty_reply"] == "reset_or_empty"
+
+
+# ---------------------------------------------------------------------------------------------
+# wait_for
+
+
+def test_wait_for_sees_a_server_soon_after_it_listens() -> None:
+    with serving(JUPYTER, start=False) as server:
+        starter = threading.Timer(0.15, server.start)
+        starter.start()
+        try:
+            # max_interval bounds the lag by design; the 250 ms default would allow up to 250 ms.
+            result = wait_for(lambda: probe_http(server.url, timeout=1.0), timeout=5.0, max_interval=0.05)
+            returned_at = time.monotonic()
+        finally:
+            starter.cancel()
+            starter.join(SERVER_IO_TIMEOUT)
+        assert result.ok, result.detail
+        assert server.listen_time is not None
+        assert returned_at - server.listen_time < 0.1
+
+
+def test_wait_for_returns_at_once_when_not_alive() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/api"
+    died = threading.Event()
+    died_at: list[float] = []
+
+    def container_exits() -> None:
+        died_at.append(time.monotonic())
+        died.set()
+
+    killer = threading.Timer(0.1, container_exits)
+    killer.start()
+    try:
+        result = wait_for(lambda: probe_http(url, timeout=0.5), timeout=30.0, alive=lambda: not died.is_set())
+        returned_at = time.monotonic()
+    finally:
+        killer.cancel()
+        killer.join(SERVER_IO_TIMEOUT)
+    assert result.outcome == "refused"
+    # At most one back-off pause (<= max_interval 0.25 s) plus one quick check after the exit.
+    assert returned_at - died_at[0] < 0.5
+
+
+def test_wait_for_checks_once_when_dead_from_the_start() -> None:
+    calls: list[ProbeResult] = []
+    url = f"http://127.0.0.1:{closed_port()}/api"
+
+    def check() -> ProbeResult:
+        calls.append(probe_http(url, timeout=0.5))
+        return calls[-1]
+
+    result = wait_for(check, timeout=30.0, alive=lambda: False)
+    assert len(calls) == 1
+    assert result is calls[0]
+
+
+def test_wait_for_stops_at_the_deadline() -> None:
+    calls: list[ProbeResult] = []
+    url = f"http://127.0.0.1:{closed_port()}/api"
+
+    def check() -> ProbeResult:
+        calls.append(probe_http(url, timeout=0.5))
+        return calls[-1]
+
+    started = time.monotonic()
+    result = wait_for(check, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert result.outcome == "refused"
+    assert 0.3 <= elapsed < 0.45
+    assert len(calls) >= 4  # 5, 10, 20, 40, 80, 160 ms back-off fits several attempts
