@@ -17,12 +17,15 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+
+import docker.errors
+import requests.exceptions
 
 from docker.models.containers import Container
 
 from portbinding.command import RunSpec
-from portbinding.engine import Engine, PublishedPort
+from portbinding.engine import NAMED_LABEL, Engine, PublishedPort
 from portbinding.errors import ContainerFailed
 from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, is_jupyter, probe_http
@@ -208,7 +211,7 @@ def diagnose(
     logs = engine.logs(target, tail=40).splitlines()
     published = engine.ports(target)
     port = container_port or _default_port(attrs, published)
-    run_spec = spec_from_container(attrs, image_env=_image_env(engine, attrs))
+    run_spec = spec_from_container(attrs, image_config=_image_config(engine, attrs))
     health = (state.get("Health") or {}).get("Status")
     running_for = _running_for(state)
     exit_code = int(state.get("ExitCode", 0)) if status != "running" else None
@@ -376,20 +379,22 @@ def _retried_from(logs: list[str]) -> int | None:
     return None
 
 
-def _image_env(engine: Engine, attrs: dict[str, object]) -> list[str]:
+def _image_config(engine: Engine, attrs: dict[str, object]) -> dict[str, Any]:
     config = attrs.get("Config")
     image = config.get("Image") if isinstance(config, dict) else None
     try:
         found = engine.client.images.get(str(image))
-    except Exception:  # an image removed since: treat every variable as set on the run line
-        return []
-    return list(found.attrs.get("Config", {}).get("Env") or [])
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return {}  # an image removed since: everything counts as set on the run line
+    return dict(found.attrs.get("Config") or {})
 
 
-def spec_from_container(attrs: dict[str, object], *, image_env: list[str] | None = None) -> RunSpec:
+def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] | None = None) -> RunSpec:
     """The run line that would recreate this container (image, name, ports, env, command).
 
-    Environment variables are those set on the run line: the container's minus the image's.
+    What the image already provides is left out: environment variables and a command equal to
+    the image's own. A name the engine made up is left out too (the course labels the
+    containers it names).
     """
     config = attrs.get("Config") if isinstance(attrs.get("Config"), dict) else {}
     host = attrs.get("HostConfig") if isinstance(attrs.get("HostConfig"), dict) else {}
@@ -401,8 +406,15 @@ def spec_from_container(attrs: dict[str, object], *, image_env: list[str] | None
             host_port = str(binding.get("HostPort") or "")
             publish.append(PortMapping(int(number), protocol or "tcp", str(binding.get("HostIp") or ""),
                                        int(host_port) if host_port.isdigit() else None))
+    image_config = image_config or {}
+    labels = config.get("Labels") or {}
     name = str(attrs.get("Name") or "").lstrip("/") or None
-    baked = set(image_env or [])
+    if labels.get(NAMED_LABEL) == "0":
+        name = None
+    baked = set(image_config.get("Env") or [])
+    command = [str(c) for c in (config.get("Cmd") or [])]
+    if command == list(image_config.get("Cmd") or []):
+        command = []
     env = tuple(
         (item.split("=", 1)[0], item.split("=", 1)[1])
         for item in config.get("Env") or []
@@ -416,8 +428,7 @@ def spec_from_container(attrs: dict[str, object], *, image_env: list[str] | None
         env=env,
         detach=True,
         remove=bool(host.get("AutoRemove")),
-        command=tuple(str(c) for c in (attrs.get("Args") or [])) if config.get("Entrypoint") else
-        tuple(str(c) for c in (config.get("Cmd") or [])),
+        command=tuple(command),
     )
 
 

@@ -43,6 +43,8 @@ COURSE_LABEL = "portbinding.course"
 COURSE = "port-binding-lab"
 SESSION_LABEL = "portbinding.session"
 OWNER_LABEL = "portbinding.owner"
+# "1" when the run line named the container: a diagnosis keeps the name in its fix only then.
+NAMED_LABEL = "portbinding.named"
 
 # Enough for a Jupyter Server; small enough that a runaway exercise cannot hurt the host.
 MEMORY_LIMIT = "512m"
@@ -137,7 +139,7 @@ class Engine:
                 ports=to_docker_ports(spec.publish),
                 publish_all_ports=spec.publish_all,
                 environment=dict(spec.env),
-                labels=self.labels,
+                labels={**self.labels, NAMED_LABEL: "1" if spec.name else "0"},
                 auto_remove=spec.remove,
                 mem_limit=MEMORY_LIMIT,
                 pids_limit=PIDS_LIMIT,
