@@ -84,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     images.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
     run = command("run", _run, "Run a scenario, or a `docker run ...` line checked by the course policy.")
-    run.add_argument("what", nargs=argparse.REMAINDER,
-                     help="a scenario id, or -- followed by a docker run line")
+    run.add_argument("what", nargs="*",
+                     help="a scenario id, or -- followed by a docker run line (options go before the --)")
     run.add_argument("--wait", type=float, default=20.0, help="seconds to wait for it to answer (default 20)")
 
     probe = command("probe", _probe, "Probe a URL once and classify the outcome.")
@@ -169,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     from portbinding.probe import wait_until_ready
     from portbinding.scenarios import scenario
 
-    words = [w for w in args.what if w != "--"] if args.what and args.what[0] == "--" else list(args.what)
+    words = [w for w in args.what if w.strip() and w != "--"]
     if not words:
         raise PortBindingError("Say what to run: a scenario id, or -- followed by a docker run line.",
                                hint="e.g. `portbinding run loopback_only` or "

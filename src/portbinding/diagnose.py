@@ -237,7 +237,7 @@ def diagnose(
     if status != "running":
         return Diagnosis("crashed", evidence(), _crash_fix(run_spec, logs, exit_code))
 
-    listeners, inside, notes = _look_inside(engine, target)
+    listeners, inside, notes = look_inside(engine, target)
     answers = {f"{a.address}:{a.port}": a for a in inside}
     wanted: Expect = expect or ("jupyter" if any(a.is_jupyter for a in inside) else "http")
 
@@ -289,7 +289,8 @@ def diagnose(
 # ------------------------------------------------------------------------------ evidence
 
 
-def _look_inside(engine: Engine, container: Container) -> tuple[list[Listener], list[InsideAnswer], list[str]]:
+def look_inside(engine: Engine, container: Container) -> tuple[list[Listener], list[InsideAnswer], list[str]]:
+    """The container's listening sockets, what each answers to GET /api from inside, and notes."""
     notes: list[str] = []
     try:
         raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)

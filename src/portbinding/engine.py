@@ -84,6 +84,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def preferred_port(port: int, host: str = "127.0.0.1") -> int:
+    """``port`` if nothing holds it on ``host`` right now, else a free one.
+
+    Lessons show the classic ``-p 8888:8888`` where they can, without failing on a machine
+    where 8888 is taken (by another notebook server, say).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return free_port(host)
+    return port
+
+
 class Engine:
     """A session on a container engine: runs, inspects and removes the course's containers."""
 

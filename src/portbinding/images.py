@@ -32,6 +32,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing
 
@@ -354,6 +355,7 @@ def _build_one(
         return BuiltImage(image, client.images.get(image.reference).id, cached=True)
     image_id = ""
     step, steps = 0, 1
+    recent: list[str] = []  # the last lines of output: the reason a step failed is usually there
     try:
         # No tag here: the image is tagged only once the build has succeeded.
         stream: Iterator[dict[str, Any]] = client.api.build(
@@ -363,8 +365,10 @@ def _build_one(
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise _build_error(label, RuntimeError(str(detail)))
+                raise _build_error(label, RuntimeError(str(detail)), output=recent)
             text = str(chunk.get("stream", "")).strip()
+            if text:
+                recent = [*recent[-7:], text]
             match = _STEP.match(text)
             if match:
                 step, steps = int(match.group(1)), int(match.group(2))
@@ -372,8 +376,8 @@ def _build_one(
             aux = chunk.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
                 image_id = str(aux["ID"])
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        raise _build_error(label, exc) from exc
+    except (docker.errors.APIError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise _build_error(label, exc, output=recent) from exc
     if not image_id:
         raise ImageBuildError(f"The build of {label} ended without producing an image.",
                               hint="run `portbinding images build` again; the engine log may say more")
@@ -395,23 +399,25 @@ def _fingerprint_of(client: docker.DockerClient, image: ImageDef) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _build_error(label: str, exc: BaseException) -> ImageBuildError:
+def _build_error(label: str, exc: BaseException, *, output: Sequence[str] = ()) -> ImageBuildError:
     """Turn an engine failure during a build into a message that names the likely cause."""
     text = str(exc)
-    lowered = text.lower()
+    lowered = (text + "\n" + "\n".join(output)).lower()
     if "no space left on device" in lowered:
         return ImageBuildError(
             f"The build of {label} stopped: the disk is full (no space left on device).",
             hint="free some space (`docker system prune` removes stopped containers and unused "
             "images), then run `portbinding images build` again",
         )
-    if isinstance(exc, requests.exceptions.ConnectionError) or "connection aborted" in lowered:
+    stopped = (requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError)
+    if isinstance(exc, stopped) or "connection aborted" in lowered or "connection broken" in lowered:
         return ImageBuildError(
             f"The container engine stopped answering while building {label}.",
             hint="start the engine again (`portbinding doctor` does it on Debian as root), then "
             "run `portbinding images build` again; nothing half-built was tagged",
         )
-    return ImageBuildError(f"The build of {label} failed: {text.strip()[-800:]}",
+    tail = "".join(f"\n  | {line}" for line in output[-6:])
+    return ImageBuildError(f"The build of {label} failed: {text.strip()[-800:]}{tail}",
                            hint="fix the error above, then run `portbinding images build` again")
 
 

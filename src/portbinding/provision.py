@@ -109,12 +109,15 @@ def find_engine(*, timeout: float = 5.0) -> tuple[docker.DockerClient, EngineInf
         if path and not os.path.exists(path):
             failures.append(f"{source}: {path} does not exist")
             continue
-        client = connect(url, timeout=timeout)
+        client = None
         try:
+            # The SDK asks for the API version as it is constructed, so that can fail too.
+            client = connect(url, timeout=timeout)
             client.ping()
             version = client.version()
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-            client.close()
+            if client is not None:
+                client.close()
             if _permission_denied(exc):
                 denied.append(path or url)
             failures.append(f"{source}: {_short(exc)}")

@@ -123,7 +123,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         id="still_starting",
         title="Still starting",
-        run=_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=30 portbinding/slow-start:1.0"),
+        run=_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=8 portbinding/slow-start:1.0"),
         container_port=8000,
         expect="http",
         path="/health",
@@ -131,7 +131,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="still_starting",
         explanation="Running is not ready: the app loads its model before it listens. Poll for "
         "readiness (or use a HEALTHCHECK) instead of sleeping a guessed time.",
-        fix=_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=2 portbinding/slow-start:1.0"),
+        # The run line was right all along: the fix is to wait for readiness, not to change it.
+        fix=_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=8 portbinding/slow-start:1.0"),
         lesson="04-failure-mode-lab",
     ),
     Scenario(

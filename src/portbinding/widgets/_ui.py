@@ -1,0 +1,165 @@
+"""Small view helpers shared by the widgets: the message area, colours, escaped HTML.
+
+Everything a widget shows is plain HTML built here, so the look is consistent and every piece
+of learner-visible text is escaped in one place.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Literal, TypeAlias
+
+import ipywidgets as widgets
+
+from portbinding.errors import PortBindingError
+
+LOGGER = logging.getLogger(__name__)
+
+GREEN = "#2e7d32"
+AMBER = "#f9a825"
+RED = "#c62828"
+GREY = "#9e9e9e"
+BLUE = "#1565c0"
+
+MessageKind: TypeAlias = Literal["", "info", "busy", "ok", "error"]
+
+_MESSAGE_STYLE: dict[str, tuple[str, str, str]] = {
+    # kind: (icon, border colour, ARIA role)
+    "info": ("ℹ", BLUE, "status"),
+    "busy": ("⏳", GREY, "status"),
+    "ok": ("✔", GREEN, "status"),
+    "error": ("✖", RED, "alert"),
+}
+
+
+def esc(text: object) -> str:
+    """``text`` as HTML-safe text."""
+    return html.escape(str(text), quote=True)
+
+
+def pre(text: str, *, css_class: str = "pbl-pre") -> str:
+    """Monospaced, wrapped, escaped text."""
+    return (
+        f'<pre class="{css_class}" style="white-space:pre-wrap;word-break:break-word;margin:2px 0;'
+        "padding:6px 8px;background:var(--jp-layout-color2,#f5f5f5);color:var(--jp-content-font-color1,#222);"
+        f'border-radius:4px;font-size:12px;line-height:1.4">{esc(text)}</pre>'
+    )
+
+
+def code(text: str) -> str:
+    """Inline code."""
+    return (
+        '<code style="background:var(--jp-layout-color2,#f5f5f5);padding:1px 4px;border-radius:3px">'
+        f"{esc(text)}</code>"
+    )
+
+
+def heading(text: str, *, level: int = 4) -> str:
+    return f'<h{level} style="margin:4px 0 2px 0">{esc(text)}</h{level}>'
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, css_class: str = "pbl-table") -> str:
+    """An HTML table; cells are given as already-built HTML (use ``esc`` for plain text)."""
+    head = "".join(
+        f'<th style="text-align:left;padding:2px 10px 2px 0;border-bottom:1px solid {GREY}">{esc(h)}</th>'
+        for h in headers
+    )
+    body = "".join(
+        "<tr>" + "".join(f'<td style="padding:2px 10px 2px 0;vertical-align:top">{c}</td>' for c in row) + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<table class="{css_class}" style="border-collapse:collapse;font-size:13px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def badge(ok: bool | None, *, yes: str = "yes", no: str = "no", unknown: str = "?") -> str:
+    """A coloured word: green ``yes`` / red ``no`` / grey ``unknown``."""
+    colour, word = (GREY, unknown) if ok is None else ((GREEN, yes) if ok else (RED, no))
+    return f'<span style="color:{colour};font-weight:600">{esc(word)}</span>'
+
+
+def error_text(error: BaseException) -> tuple[str, str]:
+    """(message, next step) for any exception, never a traceback.
+
+    Course errors carry both already; anything else gets a short generic message that names
+    the exception type, so a learner can still ask for help with it.
+    """
+    if isinstance(error, PortBindingError):
+        return error.message, error.hint
+    first_line = (str(error).strip().splitlines() or [""])[0][:160]
+    what = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    return (
+        f"Something unexpected went wrong ({what}).",
+        "try once more; if it happens again, run `portbinding doctor` in a terminal and ask for help "
+        "with this message",
+    )
+
+
+def message_html(kind: MessageKind, text: str, *, hint: str = "") -> str:
+    """The HTML of a message box (also used to show a course error in a cell output)."""
+    if not kind or not text:
+        return ""
+    icon, colour, role = _MESSAGE_STYLE[kind]
+    next_step = (
+        f'<div class="pbl-msg-hint" style="margin-top:3px"><b>Next step:</b> {esc(hint)}</div>' if hint else ""
+    )
+    return (
+        f'<div class="pbl-msg pbl-msg-{kind}" role="{role}" style="border-left:4px solid {colour};'
+        "padding:4px 8px;margin:4px 0;background:var(--jp-layout-color1,#fff);white-space:pre-wrap;"
+        f'font-size:13px"><span aria-hidden="true" style="color:{colour}">{icon}</span> '
+        f'<span class="pbl-msg-text">{esc(text)}</span>{next_step}</div>'
+    )
+
+
+class MessageArea(widgets.HTML):  # type: ignore[misc]
+    """Where a widget tells the learner what happened: info, busy, ok, or a friendly error.
+
+    ``kind`` and ``text`` (plain text, message and next step) are kept for tests and callers.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(value="")
+        self.add_class("pbl-message")
+        self._kind: MessageKind = ""
+        self._text = ""
+
+    @property
+    def kind(self) -> MessageKind:
+        return self._kind
+
+    @property
+    def text(self) -> str:
+        """The message as plain text ("" when empty); an error includes its "Next step: ..." line."""
+        return self._text
+
+    def show(self, kind: MessageKind, text: str, *, hint: str = "") -> None:
+        self._kind = kind
+        self._text = f"{text}\nNext step: {hint}" if hint else text
+        self.value = message_html(kind, text, hint=hint)
+
+    def info(self, text: str) -> None:
+        self.show("info", text)
+
+    def busy(self, text: str) -> None:
+        self.show("busy", text)
+
+    def ok(self, text: str) -> None:
+        self.show("ok", text)
+
+    def error(self, error: BaseException) -> None:
+        message, hint = error_text(error)
+        self.show("error", message, hint=hint)
+
+    def clear(self) -> None:
+        self.show("", "")
+
+
+def button(description: str, *, css_class: str, tooltip: str = "", style: str = "", icon: str = "") -> widgets.Button:
+    """A button with a stable CSS class (browser tests and custom styles find it by that)."""
+    made = widgets.Button(description=description, tooltip=tooltip or description, button_style=style, icon=icon)
+    made.add_class(css_class)
+    return made

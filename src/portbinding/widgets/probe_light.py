@@ -1,0 +1,365 @@
+"""ProbeLight: one HTTP probe from this machine, shown as a traffic light, and a diagnosis.
+
+Green: the service answered. Amber: the container runs but nothing listens inside yet (still
+starting). Red: unreachable -- reset, empty reply, refused, timeout, or the wrong service.
+Diagnose reads the evidence layer by layer and shows the cause, the key evidence and the exact
+fix; when the light follows a ContainerConsole, one click puts that fix into the console.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+import ipywidgets as widgets
+from docker.models.containers import Container
+
+from portbinding.diagnose import Cause, Diagnosis, Expect, diagnose
+from portbinding.engine import Engine
+from portbinding.errors import PortBindingError
+from portbinding.probe import Outcome, ProbeResult, is_jupyter, probe_http
+from portbinding.widgets import _live
+from portbinding.widgets._ui import AMBER, GREEN, GREY, RED, MessageArea, button, code, esc, table
+from portbinding.widgets._worker import Worker
+from portbinding.widgets.session import lesson_engine
+
+if TYPE_CHECKING:
+    from portbinding.widgets.console import ContainerConsole, RunTarget
+
+LOGGER = logging.getLogger(__name__)
+
+Light: TypeAlias = Literal["off", "green", "amber", "red"]
+
+_LIGHT_COLOUR: dict[Light, str] = {"off": GREY, "green": GREEN, "amber": AMBER, "red": RED}
+_LIGHT_WORD: dict[Light, str] = {
+    "off": "Not probed yet",
+    "green": "Reachable",
+    "amber": "Starting",
+    "red": "Unreachable",
+}
+
+# Why, at the network layer, and what to do next: one entry per cause the diagnosis can find.
+CAUSE_HINTS: dict[Cause, str] = {
+    "ok": "Every layer holds: the host port is published, the engine forwards it to the container, and "
+    "the server listens on an address that forwarded traffic can reach.",
+    "loopback_only": "127.0.0.1 inside a container is the container's OWN loopback, not your machine's. "
+    "Published traffic is forwarded to the container's network interface (eth0, {ip}), and nothing "
+    "listens there. Make the server listen on every interface (0.0.0.0), with the run flag or in its "
+    "config.",
+    "wrong_container_port": "-p HOST:CONTAINER forwards the host port to the CONTAINER port on the right. "
+    "Nothing listens on that port inside, so the forwarded connection is refused there. Put the port the "
+    "app really listens on to the right of the colon.",
+    "not_published": "The server listens inside, but no host port leads to it: EXPOSE only documents a "
+    "port. Publish it with -p HOST:CONTAINER.",
+    "crashed": "The container is not running, and a published port lives only while its container runs. "
+    "The reason it stopped is in its logs.",
+    "still_starting": "The container runs, but the server has not opened its socket yet. Wait for it to "
+    "answer (poll) instead of sleeping a guessed time.",
+    "wrong_service": "Something answers on the published port, but it is not your service: another "
+    "process holds that port inside the container.",
+    "port_retried": "Jupyter found its port taken inside the container and moved to the next one, while "
+    "-p still points at the old port.",
+}
+
+
+class ProbeLight(widgets.VBox):  # type: ignore[misc]
+    """Probe a container's published port from this machine and show the outcome as a light."""
+
+    def __init__(
+        self,
+        container: Container | None = None,
+        container_port: int = 8888,
+        *,
+        path: str = "/api",
+        expect: Expect = "jupyter",
+        engine: Engine | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self._container: Container | None = container
+        self._port = container_port
+        self._path = path
+        self._expect: Expect = expect
+        self._given_engine = engine
+        self._timeout = timeout
+        self._result: ProbeResult | None = None
+        self._light: Light = "off"
+        self._diagnosis: Diagnosis | None = None
+        self._console: ContainerConsole | None = None
+
+        self._title = widgets.HTML("<b>Probe light</b> — can your machine reach the server in the container?")
+        self._lamp = widgets.HTML()
+        self._lamp.add_class("pbl-lamp")
+        self._target = widgets.HTML()
+        self._target.add_class("pbl-probe-target")
+        self._probe = button("Probe", css_class="pbl-probe", style="primary", icon="signal",
+                             tooltip="One HTTP GET from this machine to the published port")
+        self._diagnose = button("Diagnose", css_class="pbl-diagnose", icon="stethoscope",
+                                tooltip="Read the evidence layer by layer and find the cause")
+        self._apply = button("Put the fix in the console", css_class="pbl-apply-fix", icon="wrench",
+                             tooltip="Copy the diagnosis' fixed run line into the console's run line")
+        self._apply.layout.display = "none"  # shown once the light follows a console
+        self._message = MessageArea()
+        self._hint = widgets.HTML()
+        self._hint.add_class("pbl-hint")
+        self._report = widgets.HTML()
+        self._report.add_class("pbl-diagnosis")
+
+        self._worker = Worker(self._message, buttons=[self._probe, self._diagnose, self._apply],
+                              on_idle=self._sync_buttons, name="portbinding-probe-light")
+        self._probe.on_click(self._on_probe_click)
+        self._diagnose.on_click(self._on_diagnose_click)
+        self._apply.on_click(self._on_apply_click)
+        super().__init__(children=[
+            self._title, self._lamp, self._target,
+            widgets.HBox([self._probe, self._diagnose, self._apply]),
+            self._message, self._hint, self._report,
+        ])  # fmt: skip
+        self.add_class("pbl-probe-light")
+        self._render()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The last probe's outcome (None before the first probe, or after attach)."""
+        return self._result.outcome if self._result else None
+
+    @property
+    def light(self) -> Light:
+        """off / green / amber / red."""
+        return self._light
+
+    @property
+    def result(self) -> ProbeResult | None:
+        return self._result
+
+    @property
+    def last_diagnosis(self) -> Diagnosis | None:
+        return self._diagnosis
+
+    @property
+    def container(self) -> Container | None:
+        return self._container
+
+    @property
+    def container_port(self) -> int:
+        return self._port
+
+    @property
+    def message(self) -> str:
+        """The current message as plain text."""
+        return self._message.text
+
+    @property
+    def worker(self) -> Worker:
+        return self._worker
+
+    @property
+    def engine(self) -> Engine:
+        return self._given_engine or lesson_engine()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for a button's job to finish; False if ``timeout`` seconds passed first."""
+        return self._worker.wait_idle(timeout)
+
+    # ------------------------------------------------------------------ public actions
+
+    def attach(
+        self,
+        container: Container | None,
+        container_port: int | None = None,
+        *,
+        path: str | None = None,
+        expect: Expect | None = None,
+    ) -> None:
+        """Point the light at ``container``'s ``container_port``; the light goes off until the next probe."""
+        self._container = container
+        self._port = container_port if container_port is not None else self._port
+        self._path = path if path is not None else self._path
+        self._expect = expect if expect is not None else self._expect
+        self._result, self._light, self._diagnosis = None, "off", None
+        self._report.value = ""
+        self._hint.value = ""
+        self._message.clear()
+        self._render()
+        self._sync_buttons()
+
+    def follow(self, console: ContainerConsole) -> None:
+        """Attach to whatever ``console`` runs from now on; enables "Put the fix in the console"."""
+        self._console = console
+        console.observe_runs(self._on_console_run)
+        self._apply.layout.display = None
+        target = console.target
+        if target is not None:
+            self._on_console_run(target)
+        self._sync_buttons()
+
+    def probe(self) -> ProbeResult:
+        """One HTTP probe of the published port from this machine; updates the light."""
+        return self._worker.call(self._probe_job, label="Probing from your machine")
+
+    def diagnose(self) -> Diagnosis:
+        """Find the cause from the evidence of every layer, and show it with the fix."""
+        return self._worker.call(self._diagnose_job, label="Diagnosing (state, ports, listeners inside)")
+
+    def apply_fix(self) -> str:
+        """Put the diagnosis' fixed run line into the followed console; returns that line."""
+        return self._worker.call(self._apply_job, label="Copying the fix")
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_probe_click(self, _: widgets.Button) -> None:
+        self._worker.submit(self._probe_job, label="Probing from your machine")
+
+    def _on_diagnose_click(self, _: widgets.Button) -> None:
+        self._worker.submit(self._diagnose_job, label="Diagnosing (state, ports, listeners inside)")
+
+    def _on_apply_click(self, _: widgets.Button) -> None:
+        self._worker.submit(self._apply_job, label="Copying the fix")
+
+    def _on_console_run(self, target: RunTarget | None) -> None:
+        if target is None:
+            self.attach(None)
+            return
+        self.attach(target.container, target.container_port or self._port, path=target.path, expect=target.expect)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _probe_job(self) -> ProbeResult:
+        container = self._require_container()
+        engine = self.engine
+        url = engine.url(container, self._port, self._path)
+        running = engine.is_running(container)
+        if url is None:
+            where = "the container is not running, so its ports are closed" if not running else (
+                f"container port {self._port} is not published, so no host port leads to it")
+            result = ProbeResult("refused", where, 0.0, target=f"container port {self._port}")
+        else:
+            result = probe_http(url, timeout=self._timeout)
+        light: Light
+        if result.ok and (self._expect != "jupyter" or is_jupyter(result)):
+            light = "green"
+        elif running and not result.reachable and not _live.listeners(engine, container):
+            light = "amber"  # the evidence, not the symptom: nothing listens inside yet
+        else:
+            light = "red"
+        self._result, self._light = result, light
+        self._render()
+        self._hint.value = _hint_html(self._probe_hint(result, light, running))
+        self._message.clear()
+        return result
+
+    def _diagnose_job(self) -> Diagnosis:
+        container = self._require_container()
+        engine = self.engine
+        found = diagnose(engine, container, container_port=self._port, expect=self._expect, path=self._path)
+        self._diagnosis = found
+        ip = _live.container_ip(container.attrs) or "its own address"
+        self._report.value = _diagnosis_html(found, hint=CAUSE_HINTS[found.cause].format(ip=ip))
+        self._message.clear()
+        return found
+
+    def _apply_job(self) -> str:
+        if self._console is None:
+            raise PortBindingError("This probe light does not follow a console.",
+                                   hint="call light.follow(console) first, or run the fix line yourself")
+        if self._diagnosis is None or self._diagnosis.fix.run is None:
+            raise PortBindingError("There is no fixed run line to copy yet.",
+                                   hint="click Diagnose first; some causes are fixed in the app, not the run line")
+        line = self._diagnosis.fix.run.to_cli()
+        self._console.line = line
+        self._message.ok("The fixed run line is in the console now: click Run there, then Probe again here.")
+        return line
+
+    # ------------------------------------------------------------------ views
+
+    def _require_container(self) -> Container:
+        if self._container is None:
+            raise PortBindingError("There is no container to probe yet.",
+                                   hint="start one first (the console's Run button, or console.run_scenario(...)), "
+                                   "then attach it: light.attach(container, 8888)")
+        return self._container
+
+    def _sync_buttons(self) -> None:
+        nothing = self._container is None
+        self._probe.disabled = nothing
+        self._diagnose.disabled = nothing
+        fix = self._diagnosis.fix.run if self._diagnosis else None
+        self._apply.disabled = self._console is None or fix is None
+
+    def _probe_hint(self, result: ProbeResult, light: Light, running: bool) -> str:
+        host = result.target or f"container port {self._port}"
+        if light == "green":
+            return f"{host} answers: every hop from your machine to the server holds."
+        if light == "amber":
+            return "The container runs, but nothing listens inside it yet: the server is still starting. Probe again."
+        if not running:
+            return "The container is not running, and its port mapping went with it. Read its logs, then Diagnose."
+        if result.outcome in ("reset", "empty_reply"):
+            return ("Something on your machine accepted the connection (the engine's proxy on the host port), "
+                    "but nothing answered behind it: the port IS published, so the problem is inside the "
+                    "container. Click Diagnose.")
+        if result.outcome == "refused":
+            return "Nothing accepted the connection on the host: is the port published (-p)? Click Diagnose."
+        if result.ok or result.outcome == "unexpected_response":
+            return "Something answered, but not the service you expected. Click Diagnose."
+        return "The probe did not get through. Click Diagnose to see which layer broke."
+
+    def _render(self) -> None:
+        colour, word = _LIGHT_COLOUR[self._light], _LIGHT_WORD[self._light]
+        result = self._result
+        outcome = result.outcome if result else ""
+        detail = result.detail if result else "Click Probe (or call light.probe()) to try the published port."
+        status = f" (HTTP {result.http_status})" if result and result.http_status else ""
+        self._lamp.value = (
+            f'<div class="pbl-light pbl-light-{self._light}" data-light="{self._light}" data-outcome="{esc(outcome)}" '
+            'style="display:flex;align-items:center;gap:12px;margin:4px 0">'
+            f'<svg width="34" height="34" role="img" aria-label="{esc(word)}"><circle cx="17" cy="17" r="14" '
+            f'fill="{colour}" stroke="#555" stroke-width="1.5"/></svg>'
+            f'<div><b class="pbl-light-word">{esc(word)}</b>'
+            + (f' — <code class="pbl-outcome">{esc(outcome)}</code>{esc(status)}' if outcome else "")
+            + f'<br><small class="pbl-detail">{esc(detail)}</small></div></div>'
+        )
+        if self._container is None:
+            self._target.value = "<small>No container attached yet.</small>"
+        else:
+            self._target.value = (
+                f"<small>Probes container <b>{esc(self._container.name)}</b>, container port {self._port}, "
+                f"path {code(self._path)}, expecting {esc(self._expect)}.</small>"
+            )
+
+
+def _hint_html(text: str) -> str:
+    return f'<div class="pbl-hint-text" style="margin:2px 0 4px 0"><b>Hint:</b> {esc(text)}</div>'
+
+
+def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
+    ev = found.evidence
+    colour = GREEN if found.cause == "ok" else RED
+    inside = "; ".join(f"{where} → {reply or '(no reply)'}" for where, reply in ev.inside.items())
+    host = ev.host_probe or {}
+    rows: list[list[str]] = [
+        ["state", esc(ev.status + (f" (exit code {ev.exit_code})" if ev.exit_code else ""))],
+        ["published", esc(", ".join(ev.published) or "nothing")],
+        ["listening inside", esc(", ".join(ev.listeners) or ("nothing yet" if ev.status == "running" else "—"))],
+        ["answers inside", esc(inside or "—")],
+        ["from your machine", esc(f"{host.get('outcome')}: {host.get('detail')}" if host else "not probed")],
+    ]
+    if ev.status != "running" and ev.log_tail:
+        rows.append(["last log lines", f"<code>{esc(chr(10).join(ev.log_tail[-4:]))}</code>"])
+    fix = found.fix
+    fix_parts = [f"<div><b>Fix:</b> {esc(fix.summary)}</div>"]
+    if fix.run is not None:
+        fix_parts.append(f'<div>run: <code class="pbl-fix-run">{esc(fix.run.to_cli())}</code></div>')
+    if fix.config_change:
+        fix_parts.append(f'<div>config: <code class="pbl-fix-config">{esc(fix.config_change)}</code></div>')
+    return (
+        f'<div class="pbl-diagnosis-body" data-cause="{esc(found.cause)}" style="border-left:4px solid {colour};'
+        'padding:4px 8px;margin:4px 0">'
+        f'<div><b>Cause:</b> <code class="pbl-cause">{esc(found.cause)}</code> — {esc(found.summary)}</div>'
+        + table(["evidence", ""], rows, css_class="pbl-evidence")
+        + "".join(fix_parts)
+        + _hint_html(hint)
+        + "</div>"
+    )
+

@@ -1,0 +1,92 @@
+"""One engine session per kernel: every widget and cell of a lesson shares it.
+
+``lesson_engine()`` connects on first use; everything it starts carries the session's label,
+so ``end_lesson()`` (the last cell of every lesson) and the interpreter's exit remove exactly
+this lesson's containers and nothing else.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from portbinding.engine import Engine
+from portbinding.errors import PortBindingError
+from portbinding.widgets._ui import message_html
+
+LOGGER = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+
+
+def lesson_engine(owner: str = "lesson") -> Engine:
+    """The kernel's Engine, connected on first use and cleaned up when the interpreter exits.
+
+    Raises EngineUnavailable (a course error: message + next step) when no engine answers;
+    the next call tries again, so starting the engine and re-running the cell is enough.
+    """
+    global _engine
+    with _lock:
+        if _engine is None:
+            engine = Engine.connect(owner=owner)
+            atexit.register(_cleanup_at_exit, engine)
+            _engine = engine
+            install_friendly_errors()
+        return _engine
+
+
+def current_engine() -> Engine | None:
+    """The kernel's Engine if one is connected already (never connects)."""
+    return _engine
+
+
+def end_lesson() -> list[str]:
+    """Remove every container this lesson started; prints a one-line summary, returns their names."""
+    engine = _engine
+    if engine is None:
+        print("Nothing to clean up: this lesson started no containers.")
+        return []
+    removed = engine.cleanup(session=engine.session)
+    if removed:
+        print(f"Removed {len(removed)} container(s) of this lesson: {', '.join(removed)}.")
+    else:
+        print("Nothing to clean up: no containers of this lesson are left.")
+    return removed
+
+
+def _cleanup_at_exit(engine: Engine) -> None:
+    # At exit nothing can be shown to anyone: failures are logged, never raised.
+    try:
+        engine.cleanup(session=engine.session)
+        engine.client.close()
+    except Exception:
+        LOGGER.debug("cleanup at exit failed", exc_info=True)
+
+
+def install_friendly_errors() -> None:
+    """In an IPython kernel, show course errors raised by a cell as a message, not a traceback.
+
+    The cell still fails (Run All stops there, nbclient raises); only the display changes.
+    Outside IPython this does nothing.
+    """
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None and PortBindingError not in getattr(shell, "custom_exceptions", ()):
+            shell.set_custom_exc((PortBindingError,), _show_course_error)
+
+
+def _show_course_error(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: int | None = None
+) -> list[str]:
+    from IPython.display import HTML, display
+
+    message = value.message if isinstance(value, PortBindingError) else str(value)
+    hint = value.hint if isinstance(value, PortBindingError) else ""
+    display(HTML(message_html("error", message, hint=hint)))
+    return []

@@ -1,0 +1,97 @@
+"""A second, throw-away dockerd for fault tests: its own data root on a small tmpfs.
+
+Killing the course's engine or filling its disk would break every other test, so the fault
+tests get their own engine: a real dockerd (Debian's), with a size-capped tmpfs as its data
+root, no bridge and no iptables rules, reached through its own socket. Needs root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from portbinding.images import LOCAL_BASE
+
+
+@dataclass
+class ScratchEngine:
+    """A running scratch dockerd: its client, socket URL and process."""
+
+    root: Path
+    url: str
+    process: subprocess.Popen[bytes]
+    client: docker.DockerClient
+
+    def kill(self) -> None:
+        """Kill the daemon at once (SIGKILL), as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+def _wait_for_socket(url: str, process: subprocess.Popen[bytes], timeout: float) -> docker.DockerClient:
+    deadline = time.monotonic() + timeout
+    interval = 0.05
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"scratch dockerd exited with {process.returncode}")
+        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            # The SDK asks the daemon for its API version on construction: retry that too.
+            return docker.DockerClient(base_url=url, timeout=120)
+        time.sleep(interval)  # polling back-off while the daemon starts
+        interval = min(interval * 2, 0.5)
+    raise RuntimeError(f"scratch dockerd did not answer within {timeout} s")
+
+
+def start_scratch_engine(root: Path, *, size_mb: int) -> ScratchEngine:
+    """Start dockerd with a ``size_mb`` tmpfs data root under ``root``."""
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    if not os.path.ismount(data):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(data)], check=True,
+                       timeout=30)
+    exec_root = Path(tempfile.mkdtemp(prefix="pbl-x", dir="/tmp"))  # unix socket paths must stay short
+    socket_path = exec_root / "d.sock"
+    log = (root / "dockerd.log").open("ab")
+    process = subprocess.Popen(
+        ["dockerd", "--data-root", str(data), "--exec-root", str(exec_root / "exec"),
+         "--pidfile", str(exec_root / "d.pid"), "--host", f"unix://{socket_path}",
+         "--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver=overlay2"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"unix://{socket_path}"
+    client = _wait_for_socket(url, process, timeout=60)
+    return ScratchEngine(root, url, process, client)
+
+
+def load_base(source: docker.DockerClient, target: ScratchEngine) -> None:
+    """Copy the course's local base image into the scratch engine (docker save | docker load)."""
+    stream = source.images.get(LOCAL_BASE).save(named=True)
+    target.client.images.load(b"".join(stream))
+
+
+@contextlib.contextmanager
+def scratch_engine(*, size_mb: int) -> Iterator[ScratchEngine]:
+    """A scratch engine for the duration of a ``with`` block; everything is removed after."""
+    root = Path(tempfile.mkdtemp(prefix="pbl-scratch-"))
+    engine = start_scratch_engine(root, size_mb=size_mb)
+    try:
+        yield engine
+    finally:
+        engine.client.close()
+        engine.kill()
+        with contextlib.suppress(subprocess.SubprocessError):
+            subprocess.run(["umount", "-l", str(root / "data")], timeout=30, check=False)
+        shutil.rmtree(root, ignore_errors=True)

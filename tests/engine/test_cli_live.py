@@ -1,0 +1,90 @@
+"""The `portbinding` command line on the real engine: JSON keys, exit codes, friendly errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from portbinding.engine import SESSION_LABEL, Engine
+
+CLI = [sys.executable, "-m", "portbinding"]
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_doctor_reports_the_engine_kind_version_and_where_ports_are_reached(engine: Engine) -> None:
+    """doctor --json names the engine and every image's status; exit 0."""
+    result = _cli("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["engine"]["kind"] == engine.info.kind, payload
+    assert payload["engine"]["version"] == engine.info.version, payload
+    assert payload["engine"]["publish_host"], payload
+    assert payload["missing"] == [], f"images missing after the build: {payload['missing']}"
+
+
+def test_run_a_scenario_then_diagnose_it_then_clean_up(engine: Engine) -> None:
+    """run loopback_only -> exit 1 (unreachable); diagnose -> loopback_only; cleanup removes it."""
+    started = _cli("run", "loopback_only", "--json", "--wait", "3")
+    try:
+        assert started.returncode == 1, (started.returncode, started.stdout, started.stderr)
+        payload = json.loads(started.stdout)
+        assert payload["probe"]["outcome"] in ("reset", "empty_reply", "refused"), payload
+        name = payload["container"]
+        diagnosed = _cli("diagnose", name, "--json", "--expect", "jupyter")
+        assert diagnosed.returncode == 1, diagnosed.stderr
+        report = json.loads(diagnosed.stdout)
+        assert report["cause"] in ("loopback_only", "still_starting"), report
+        assert {"cause", "evidence", "fix"} <= set(report), report.keys()
+    finally:
+        cleaned = _cli("cleanup", "--session", "cli", "--json")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}=cli"})
+
+
+def test_run_refuses_a_privileged_line_with_exit_2(engine: Engine) -> None:
+    """A policy refusal is bad input: exit 2, the flag named, nothing started."""
+    before = len(engine.course_containers())
+    result = _cli("run", "--", "docker", "run", "--privileged", "portbinding/notebook:1.0")
+    assert result.returncode == 2, result.stderr
+    assert "--privileged" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(engine.course_containers()) == before, "a refused line must not start anything"
+
+
+def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engine) -> None:
+    """diagnose no-such-container: exit 4 with a hint to list containers."""
+    result = _cli("diagnose", "pbl-no-such-container")
+    assert result.returncode == 4, result.stderr
+    assert "There is no container called" in result.stderr and "portbinding ps" in result.stderr, result.stderr
+
+
+def test_run_on_a_taken_host_port_explains_and_suggests_a_free_one(engine: Engine, host_port: int) -> None:
+    """Two runs on one host port: the second is refused with PortInUse, a suggestion, and no leftover."""
+    first = _cli("run", "--json", "--wait", "0", "--", "docker", "run", "-d", "-p", f"{host_port}:8888",
+                 "portbinding/notebook:1.0")
+    try:
+        assert first.returncode in (0, 1), first.stderr
+        second = _cli("run", "--json", "--", "docker", "run", "-d", "-p", f"{host_port}:8888", "portbinding/notebook:1.0")
+        assert second.returncode == 4, second.stdout
+        error = json.loads(second.stdout)
+        assert error["error"] == "PortInUse" and str(host_port) in error["message"], error
+        assert "publish on a free host port" in error["hint"], error
+        labelled = engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}=cli"})
+        assert len(labelled) == 1, f"the failed run left a container behind: {[c.name for c in labelled]}"
+    finally:
+        _cli("cleanup", "--session", "cli")
+
+
+def test_ps_lists_course_containers_with_their_ports(engine: Engine, host_port: int) -> None:
+    """ps --json shows a running course container and its published port."""
+    from portbinding.command import parse_run
+
+    container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 portbinding/scoring-api:1.0"))
+    result = _cli("ps", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["containers"]}
+    assert container.name in rows, rows.keys()
+    assert any(str(host_port) in port for port in rows[container.name]["ports"]), rows[container.name]

@@ -1,0 +1,58 @@
+"""The command line without an engine: bad input gets exit 2 and a message, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from portbinding.cli import EXIT_BAD_INPUT, EXIT_PROBLEM, main
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["diagnose", "anything", "--port", "0"], "1 to 65535"),
+        (["diagnose", "anything", "--port", "70000"], "1 to 65535"),
+        (["run", "--", "docker", "run", "-p", "70000:80", "portbinding/notebook:1.0"], "70000"),
+        (["run", "--", "docker", "run", "-p", "localhost:80:80", "portbinding/notebook:1.0"], "localhost"),
+        (["run", "--", "docker", "run", "-v", "/:/host", "portbinding/notebook:1.0"], "-v"),
+        (["run", "--", "docker", "run", "ubuntu"], "ubuntu"),
+        (["run", "no-such-scenario"], "no scenario called"),
+        (["run"], "Say what to run"),
+        (["run", "--", ""], "Say what to run"),
+        (["probe", "not a url"], "not a URL"),
+        (["images", "build", "no-such-image"], "no exercise image called"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each piece of nonsense is refused before any engine work, with a readable reason."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT, (code, err)
+    assert needle in err, err
+    assert "Traceback" not in err, err
+
+
+def test_probe_of_a_closed_port_exits_1_with_stable_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    """probe --json prints outcome/detail/elapsed_ms and exits 1 when unreachable."""
+    code = main(["probe", f"http://127.0.0.1:{_closed_port()}/api", "--json", "--timeout", "1"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == EXIT_PROBLEM, payload
+    assert payload["outcome"] == "refused", payload
+    assert {"outcome", "detail", "elapsed_ms"} <= set(payload), payload
+
+
+def test_json_errors_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """With --json, even a refusal is one JSON object with error, message and hint."""
+    code = main(["diagnose", "anything", "--port", "0", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == EXIT_BAD_INPUT
+    assert payload["error"] == "PortSpecError" and payload["hint"], payload
