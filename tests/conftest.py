@@ -20,6 +20,58 @@ def engine_required() -> bool:
     return os.environ.get("PORTBINDING_REQUIRE_ENGINE") == "1"
 
 
+_COURSE_FILTER = {"label": "portbinding.course=port-binding-lab"}
+_before: set[str] | None = None
+
+
+def _course_container_ids() -> set[str] | None:
+    """Ids of every course-labelled container, or None when no engine answers."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        try:
+            return {c.id for c in client.containers.list(all=True, filters=_COURSE_FILTER)}
+        finally:
+            client.close()
+    except Exception:  # no engine: the engine fixtures report that, not this bookkeeping
+        return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _before
+    _before = _course_container_ids()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing the course starts may outlive its owner: fail the run if a test left a container."""
+    after = _course_container_ids()
+    if _before is None or after is None:
+        return
+    leftovers = after - _before
+    if not leftovers:
+        return
+    import docker
+
+    client = docker.from_env(timeout=30)
+    names = []
+    for container_id in leftovers:
+        try:
+            container = client.containers.get(container_id)
+            names.append(f"{container.name} ({container.labels.get('portbinding.owner')})")
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            continue
+    client.close()
+    if names:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"FAILED: the test run left course containers behind (now removed): {names}", red=True
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with the group named by its folder, so `-m engine` etc. select them."""
     for item in items:

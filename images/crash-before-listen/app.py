@@ -11,13 +11,17 @@ import json
 import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 
 def load_model() -> dict[str, object]:
     path = os.environ.get("MODEL_PATH")
     if not path:
-        print("ERROR: MODEL_PATH is not set. This service needs a model file before it can listen.",
-              file=sys.stderr, flush=True)
+        print(
+            "ERROR: MODEL_PATH is not set. This service needs a model file before it can listen.",
+            file=sys.stderr,
+            flush=True,
+        )
         print("Hint: run the container with -e MODEL_PATH=/app/model.json", file=sys.stderr, flush=True)
         sys.exit(3)
     try:
@@ -30,7 +34,7 @@ def load_model() -> dict[str, object]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    model: dict[str, object] = {}
+    model: ClassVar[dict[str, object]] = {}
 
     def do_GET(self) -> None:
         body = json.dumps({"status": "ok", "model": self.model.get("name")}).encode()

@@ -67,11 +67,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise TypeError("features must be a non-empty object")
             result = score({str(k): float(v) for k, v in features.items()})
         except (ValueError, KeyError, TypeError) as exc:
-            self._reply(400, {"error": f"expected {{\"features\": {{name: number}}}}: {exc}"})
+            self._reply(400, {"error": f'expected {{"features": {{name: number}}}}: {exc}'})
             return
         self._reply(200, {"score": result, "model_version": VERSION})
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         print(f"{self.address_string()} {format % args}", flush=True)
 
 
@@ -82,8 +82,9 @@ def main() -> None:
     except ValueError:
         sys.exit(f"ERROR: PORT must be a number, got {os.environ['PORT']!r}")
     server = ThreadingHTTPServer((host, port), Handler)
-    print(f"scoring-api {VERSION} listening on http://{host}:{port} (PORT={port}, BIND_HOST={host})",
-          flush=True)
+    print(
+        f"scoring-api {VERSION} listening on http://{host}:{port} (PORT={port}, BIND_HOST={host})", flush=True
+    )
     server.serve_forever()
 
 

@@ -68,15 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portbinding", description="Port Binding Lab toolkit.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("--json", action="store_true", help="print JSON with stable keys")
         sub.set_defaults(handler=handler)
         return sub
 
     doctor = command("doctor", _doctor, "Find the container engine and check the exercise images.")
-    doctor.add_argument("--install", action="store_true",
-                        help="on Debian/Ubuntu as root with no engine: install docker.io and start dockerd")
+    doctor.add_argument(
+        "--install",
+        action="store_true",
+        help="on Debian/Ubuntu as root with no engine: install docker.io and start dockerd",
+    )
 
     images = command("images", _images, "Build or list the exercise images.")
     images.add_argument("action", choices=["build", "list"])
@@ -84,8 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     images.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
     run = command("run", _run, "Run a scenario, or a `docker run ...` line checked by the course policy.")
-    run.add_argument("what", nargs="*",
-                     help="a scenario id, or -- followed by a docker run line (options go before the --)")
+    run.add_argument(
+        "what",
+        nargs="*",
+        help="a scenario id, or -- followed by a docker run line (options go before the --)",
+    )
     run.add_argument("--wait", type=float, default=20.0, help="seconds to wait for it to answer (default 20)")
 
     probe = command("probe", _probe, "Probe a URL once and classify the outcome.")
@@ -122,8 +130,11 @@ def _doctor(args: argparse.Namespace) -> int:
     lines += [f"  {'ok     ' if s.present else 'missing'} {s.reference}" for s in statuses]
     if missing:
         lines.append("Next step: `portbinding images build` builds the missing images.")
-    _emit(args, {"engine": info.to_dict(), "images": [vars(s) for s in statuses], "missing": missing},
-          "\n".join(lines))
+    _emit(
+        args,
+        {"engine": info.to_dict(), "images": [vars(s) for s in statuses], "missing": missing},
+        "\n".join(lines),
+    )
     return EXIT_OK
 
 
@@ -134,8 +145,10 @@ def _images(args: argparse.Namespace) -> int:
     client, _ = find_engine()
     if args.action == "list":
         statuses = list_images(client)
-        text = "\n".join(f"{s.reference:45} {'present' if s.present else 'missing':8} "
-                         f"{s.size_bytes / 1e6:7.1f} MB" for s in statuses)
+        text = "\n".join(
+            f"{s.reference:45} {'present' if s.present else 'missing':8} {s.size_bytes / 1e6:7.1f} MB"
+            for s in statuses
+        )
         _emit(args, {"images": [vars(s) for s in statuses]}, text)
         return EXIT_OK
     select(args.names)  # unknown names fail here, before any work
@@ -148,8 +161,14 @@ def _images(args: argparse.Namespace) -> int:
             return
         bar = bars.get(event.image)
         if bar is None:
-            bar = bars[event.image] = tqdm(total=event.steps, desc=event.image, unit="step", leave=True,
-                                           file=sys.stderr, dynamic_ncols=True)
+            bar = bars[event.image] = tqdm(
+                total=event.steps,
+                desc=event.image,
+                unit="step",
+                leave=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         bar.total = event.steps
         bar.n = event.step
         bar.set_postfix_str(event.message[:40])
@@ -157,7 +176,9 @@ def _images(args: argparse.Namespace) -> int:
             bar.close()
 
     built = build_images(client, args.names or None, force=args.force, progress=progress)
-    payload = {"images": [{"reference": b.image.reference, "id": b.image_id, "cached": b.cached} for b in built]}
+    payload = {
+        "images": [{"reference": b.image.reference, "id": b.image_id, "cached": b.cached} for b in built]
+    }
     text = "\n".join(f"{'up to date' if b.cached else 'built     '} {b.image.reference}" for b in built)
     _emit(args, payload, text)
     return EXIT_OK
@@ -165,18 +186,23 @@ def _images(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from portbinding.command import parse_run
-    from portbinding.engine import Engine
+    from portbinding.engine import Engine, preferred_port
     from portbinding.probe import wait_until_ready
     from portbinding.scenarios import scenario
 
     words = [w for w in args.what if w.strip() and w != "--"]
     if not words:
-        raise PortBindingError("Say what to run: a scenario id, or -- followed by a docker run line.",
-                               hint="e.g. `portbinding run loopback_only` or "
-                               "`portbinding run -- docker run -d -p 8888:8888 portbinding/notebook:1.0`")
+        raise PortBindingError(
+            "Say what to run: a scenario id, or -- followed by a docker run line.",
+            hint="e.g. `portbinding run loopback_only` or "
+            "`portbinding run -- docker run -d -p 8888:8888 portbinding/notebook:1.0`",
+        )
     if len(words) == 1 and not words[0].startswith(("docker", "podman")):
         item = scenario(words[0])
-        spec, port, path = item.run, item.container_port, item.path
+        fixed = next((m.host_port for m in item.run.publish if m.host_port), None)
+        # The scenario's classic port (8888) when it is free, else any free one: never a clash.
+        spec = item.with_host_port(preferred_port(fixed)) if fixed else item.run
+        port, path = item.container_port, item.path
     else:
         spec = parse_run(words)
         port = spec.publish[0].container_port if spec.publish else None
@@ -184,8 +210,12 @@ def _run(args: argparse.Namespace) -> int:
     engine = Engine.connect(session=CLI_SESSION, owner="cli")
     container = engine.run(spec.replace(detach=True))
     result = wait_until_ready(engine, container, port, path=path, timeout=args.wait) if port else None
-    payload = {"container": container.name, "cli": spec.to_cli(), "ports": [str(p) for p in engine.ports(container)],
-               "probe": result.to_dict() if result else None}
+    payload = {
+        "container": container.name,
+        "cli": spec.to_cli(),
+        "ports": [str(p) for p in engine.ports(container)],
+        "probe": result.to_dict() if result else None,
+    }
     text = f"Started {container.name}: {spec.to_cli()}\n  ports: {', '.join(payload['ports']) or 'none'}"
     if result:
         text += f"\n  probe: {result.outcome} -- {result.detail}"
@@ -200,8 +230,10 @@ def _probe(args: argparse.Namespace) -> int:
     try:
         result = probe_http(args.url, timeout=args.timeout)
     except ValueError as exc:
-        raise PortBindingError(f"{args.url!r} is not a URL the probe understands: {exc}",
-                               hint="use the form http://HOST:PORT/PATH, e.g. http://127.0.0.1:8888/api") from exc
+        raise PortBindingError(
+            f"{args.url!r} is not a URL the probe understands: {exc}",
+            hint="use the form http://HOST:PORT/PATH, e.g. http://127.0.0.1:8888/api",
+        ) from exc
     _emit(args, result.to_dict(), f"{result.outcome}: {result.detail} ({result.elapsed_ms:.0f} ms)")
     return EXIT_OK if result.ok else EXIT_PROBLEM
 
@@ -226,8 +258,15 @@ def _ps(args: argparse.Namespace) -> int:
     rows = []
     for container in engine.course_containers():
         ports = [str(p) for p in engine.ports(container)] if container.status == "running" else []
-        rows.append({"name": container.name, "image": container.attrs["Config"]["Image"],
-                     "status": container.status, "session": container.labels.get(SESSION_LABEL), "ports": ports})
+        rows.append(
+            {
+                "name": container.name,
+                "image": container.attrs["Config"]["Image"],
+                "status": container.status,
+                "session": container.labels.get(SESSION_LABEL),
+                "ports": ports,
+            }
+        )
     text = "\n".join(f"{r['name']:28} {r['status']:9} {r['image']:40} {', '.join(r['ports'])}" for r in rows)
     _emit(args, {"containers": rows}, text or "No course containers.")
     return EXIT_OK
@@ -238,8 +277,11 @@ def _cleanup(args: argparse.Namespace) -> int:
 
     engine = Engine.connect(session=CLI_SESSION, owner="cli")
     removed = engine.cleanup(session=args.session)
-    _emit(args, {"removed": removed}, f"Removed {len(removed)} container(s)." + (
-        "\n  " + "\n  ".join(removed) if removed else ""))
+    _emit(
+        args,
+        {"removed": removed},
+        f"Removed {len(removed)} container(s)." + ("\n  " + "\n  ".join(removed) if removed else ""),
+    )
     return EXIT_OK
 
 

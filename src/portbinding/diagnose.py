@@ -21,14 +21,13 @@ from typing import Any, Literal
 
 import docker.errors
 import requests.exceptions
-
 from docker.models.containers import Container
 
 from portbinding.command import RunSpec
 from portbinding.engine import NAMED_LABEL, Engine, PublishedPort
 from portbinding.errors import ContainerFailed
 from portbinding.ports import PortMapping
-from portbinding.probe import ProbeResult, is_jupyter, probe_http
+from portbinding.probe import ProbeResult, probe_http
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
 
 LOGGER = logging.getLogger(__name__)
@@ -167,8 +166,12 @@ class Diagnosis:
         return SUMMARY[self.cause]
 
     def to_dict(self) -> dict[str, object]:
-        return {"cause": self.cause, "summary": self.summary, "evidence": asdict(self.evidence),
-                "fix": self.fix.to_dict()}
+        return {
+            "cause": self.cause,
+            "summary": self.summary,
+            "evidence": asdict(self.evidence),
+            "fix": self.fix.to_dict(),
+        }
 
     def explain(self) -> str:
         """A short text for a learner: the cause, the key evidence, the fix."""
@@ -244,7 +247,7 @@ def diagnose(
     def serves(answer: InsideAnswer) -> bool:
         return answer.is_jupyter if wanted == "jupyter" else answer.is_http
 
-    listen_text = [f"{_fmt(l.address)}:{l.port}" for l in listeners]
+    listen_text = [f"{_fmt(item.address)}:{item.port}" for item in listeners]
     inside_text = {key: a.reply.split("\r\n", 1)[0][:120] for key, a in answers.items()}
     retried = _retried_from(logs)
     good = [a for a in inside if serves(a)]
@@ -253,12 +256,16 @@ def diagnose(
     host_result: ProbeResult | None = None
     if mapped:
         host_result = (probe or _default_probe)(_host_url(engine, mapped, path))
-    ev = evidence(listeners=listen_text, inside=inside_text,
-                  host_probe=host_result.to_dict() if host_result else None, notes=notes)
+    ev = evidence(
+        listeners=listen_text,
+        inside=inside_text,
+        host_probe=host_result.to_dict() if host_result else None,
+        notes=notes,
+    )
 
     if port is None:
         return Diagnosis("not_published", ev, _publish_fix(run_spec, good_port or _first_port(listeners)))
-    on_port = [l for l in listeners if l.port == port]
+    on_port = [item for item in listeners if item.port == port]
     if retried is not None and good_port is not None and good_port != port:
         return Diagnosis("port_retried", ev, _retried_fix(run_spec, port, good_port, retried))
     if not listeners:
@@ -268,17 +275,24 @@ def diagnose(
         if running_for is not None and running_for < 5 and good_port is None:
             return Diagnosis("still_starting", ev, _starting_fix(run_spec, running_for))
         return Diagnosis("wrong_container_port", ev, _remap_fix(run_spec, port, actual))
-    if all(l.is_loopback for l in on_port):
+    if all(listener.is_loopback for listener in on_port):
         return Diagnosis("loopback_only", ev, _loopback_fix(run_spec, attrs, wanted))
     if not mapped:
         return Diagnosis("not_published", ev, _publish_fix(run_spec, port))
     on_port_answer = next((a for a in inside if a.port == port and not a.is_loopback), None)
     if on_port_answer is not None and on_port_answer.reply and not serves(on_port_answer):
         if good_port is not None and good_port != port:
-            return Diagnosis("wrong_service", ev, _remap_fix(run_spec, port, good_port, reason="wrong_service"))
-        return Diagnosis("wrong_service", ev, Fix(
-            f"Port {port} in this container answers, but not as {wanted}: publish the port where your "
-            "service listens, or run the image that provides it."))
+            return Diagnosis(
+                "wrong_service", ev, _remap_fix(run_spec, port, good_port, reason="wrong_service")
+            )
+        return Diagnosis(
+            "wrong_service",
+            ev,
+            Fix(
+                f"Port {port} in this container answers, but not as {wanted}: publish the port where your "
+                "service listens, or run the image that provides it."
+            ),
+        )
     if host_result is not None and host_result.reachable:
         return Diagnosis("ok", ev, Fix("Nothing to fix: open the URL above.", run=run_spec))
     # Listening on every interface and published, yet unreachable: usually the first moments
@@ -302,7 +316,7 @@ def look_inside(engine: Engine, container: Container) -> tuple[list[Listener], l
         notes.append(f"could not read /proc/net/tcp inside the container: {raw.output.strip()[:120]}")
     if not listeners:
         return listeners, [], notes
-    targets = [f"{_probe_address(l)}:{l.port}" for l in listeners]
+    targets = [f"{_probe_address(item)}:{item.port}" for item in listeners]
     result = engine.exec(container, ["python3", "-c", INSIDE_PROBE, *targets], timeout=8)
     answers: list[InsideAnswer] = []
     try:
@@ -350,14 +364,18 @@ def _default_port(attrs: dict[str, object], published: list[PublishedPort]) -> i
         number, _, protocol = key.partition("/")
         if protocol in ("", "tcp"):
             return int(number)
-    bindings = (attrs.get("HostConfig") or {}).get("PortBindings") if isinstance(attrs.get("HostConfig"), dict) else None
+    bindings = (
+        (attrs.get("HostConfig") or {}).get("PortBindings")
+        if isinstance(attrs.get("HostConfig"), dict)
+        else None
+    )
     for key in sorted(bindings or {}):
         return int(key.partition("/")[0])
     return None
 
 
 def _first_port(listeners: list[Listener], *, outside: bool = False) -> int | None:
-    pool = [l for l in listeners if not (outside and l.is_loopback)] or listeners
+    pool = [item for item in listeners if not (outside and item.is_loopback)] or listeners
     return pool[0].port if pool else None
 
 
@@ -405,8 +423,14 @@ def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] |
         number, _, protocol = key.partition("/")
         for binding in bindings or [{}]:
             host_port = str(binding.get("HostPort") or "")
-            publish.append(PortMapping(int(number), protocol or "tcp", str(binding.get("HostIp") or ""),
-                                       int(host_port) if host_port.isdigit() else None))
+            publish.append(
+                PortMapping(
+                    int(number),
+                    protocol or "tcp",
+                    str(binding.get("HostIp") or ""),
+                    int(host_port) if host_port.isdigit() else None,
+                )
+            )
     image_config = image_config or {}
     labels = config.get("Labels") or {}
     name = str(attrs.get("Name") or "").lstrip("/") or None
@@ -443,8 +467,11 @@ def _crash_fix(spec: RunSpec, logs: list[str], exit_code: int | None) -> Fix:
         if match:
             env = dict(spec.env)
             env[match.group(1)] = match.group(2)
-            return Fix(f"The app exited (code {exit_code}) saying: {error.strip()} -- set "
-                       f"{match.group(1)} as its log suggests.", run=spec.replace(env=tuple(env.items())))
+            return Fix(
+                f"The app exited (code {exit_code}) saying: {error.strip()} -- set "
+                f"{match.group(1)} as its log suggests.",
+                run=spec.replace(env=tuple(env.items())),
+            )
     return Fix(
         f"The app exited (code {exit_code}). Read the last log lines: {error.strip() or '(no output)'}; "
         "fix what they name, then run it again.",
@@ -454,29 +481,47 @@ def _crash_fix(spec: RunSpec, logs: list[str], exit_code: int | None) -> Fix:
 
 def _publish_fix(spec: RunSpec, port: int | None) -> Fix:
     if port is None:
-        return Fix("Nothing listens inside yet and nothing is published: find the app's port "
-                   "(EXPOSE in its Dockerfile, or its docs) and publish it with -p HOST:CONTAINER.")
+        return Fix(
+            "Nothing listens inside yet and nothing is published: find the app's port "
+            "(EXPOSE in its Dockerfile, or its docs) and publish it with -p HOST:CONTAINER."
+        )
     mapping = PortMapping(port, "tcp", "127.0.0.1", port)
-    return Fix(f"Publish the container port with -p: -p 127.0.0.1:{port}:{port} (127.0.0.1 keeps it "
-               "private to this machine; drop it to share it on the network).",
-               run=spec.replace(publish=(*spec.publish, mapping)))
+    return Fix(
+        f"Publish the container port with -p: -p 127.0.0.1:{port}:{port} (127.0.0.1 keeps it "
+        "private to this machine; drop it to share it on the network).",
+        run=spec.replace(publish=(*spec.publish, mapping)),
+    )
 
 
 def _remap_fix(spec: RunSpec, wrong: int, right: int | None, *, reason: str = "") -> Fix:
     if right is None:
         return Fix(f"Nothing listens on container port {wrong}: check which port the app uses.")
-    remapped = tuple(PortMapping(right, m.protocol, m.host_ip, m.host_port, m.host_port_end)
-                     if m.container_port == wrong else m for m in spec.publish)
+    remapped = tuple(
+        PortMapping(right, m.protocol, m.host_ip, m.host_port, m.host_port_end)
+        if m.container_port == wrong
+        else m
+        for m in spec.publish
+    )
     if reason == "wrong_service":
-        return Fix(f"Container port {wrong} is another service; yours listens on {right}. Keep the host "
-                   f"port, change the container port: -p HOST:{right}.", run=spec.replace(publish=remapped))
-    return Fix(f"The app listens on container port {right}, not {wrong}: keep the host port and change "
-               f"the container side of -p to {right}.", run=spec.replace(publish=remapped))
+        return Fix(
+            f"Container port {wrong} is another service; yours listens on {right}. Keep the host "
+            f"port, change the container port: -p HOST:{right}.",
+            run=spec.replace(publish=remapped),
+        )
+    return Fix(
+        f"The app listens on container port {right}, not {wrong}: keep the host port and change "
+        f"the container side of -p to {right}.",
+        run=spec.replace(publish=remapped),
+    )
 
 
 def _retried_fix(spec: RunSpec, wanted: int, actual: int, retried: int) -> Fix:
-    remapped = tuple(PortMapping(actual, m.protocol, m.host_ip, m.host_port, m.host_port_end)
-                     if m.container_port == wanted else m for m in spec.publish)
+    remapped = tuple(
+        PortMapping(actual, m.protocol, m.host_ip, m.host_port, m.host_port_end)
+        if m.container_port == wanted
+        else m
+        for m in spec.publish
+    )
     return Fix(
         f"Port {retried} was taken inside the container, so Jupyter moved to {actual} (its log says "
         f"'already in use, trying another port'). Publish {actual}, or free {retried}.",
@@ -492,8 +537,11 @@ def _loopback_fix(spec: RunSpec, attrs: dict[str, object], wanted: Expect) -> Fi
         for name in loopback_vars:
             env[name] = "0.0.0.0"
         name = loopback_vars[0]
-        return Fix(f"Bind every interface: set {name}=0.0.0.0 instead of {dict(spec.env)[name]}.",
-                   run=spec.replace(env=tuple(env.items())), config_change=f"{name}=0.0.0.0")
+        return Fix(
+            f"Bind every interface: set {name}=0.0.0.0 instead of {dict(spec.env)[name]}.",
+            run=spec.replace(env=tuple(env.items())),
+            config_change=f"{name}=0.0.0.0",
+        )
     if wanted == "jupyter":
         command = tuple(arg for arg in spec.command if not arg.startswith(("--ip=", "--ServerApp.ip=")))
         return Fix(
@@ -502,8 +550,11 @@ def _loopback_fix(spec: RunSpec, attrs: dict[str, object], wanted: Expect) -> Fi
             run=spec.replace(command=(*command, "--ServerApp.ip=0.0.0.0")),
             config_change='c.ServerApp.ip = ""  # in jupyter_server_config.py: every interface',
         )
-    return Fix("Make the app listen on 0.0.0.0 (every interface) instead of 127.0.0.1: find its bind or "
-               "host setting.", config_change="bind address 0.0.0.0 instead of 127.0.0.1")
+    return Fix(
+        "Make the app listen on 0.0.0.0 (every interface) instead of 127.0.0.1: find its bind or "
+        "host setting.",
+        config_change="bind address 0.0.0.0 instead of 127.0.0.1",
+    )
 
 
 def _starting_fix(spec: RunSpec, running_for: float | None) -> Fix:
@@ -513,4 +564,3 @@ def _starting_fix(spec: RunSpec, running_for: float | None) -> Fix:
         "add a HEALTHCHECK and wait for `healthy` -- a running container is not a ready server.",
         run=spec,
     )
-

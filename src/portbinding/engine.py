@@ -195,8 +195,9 @@ class Engine:
                 f"A container called {spec.name!r} already exists.",
                 hint=f"remove it (`docker rm -f {spec.name}`) or choose another --name",
             )
-        return ContainerFailed(f"The engine refused to create the container: {text}",
-                               hint="check the run line, then try again")
+        return ContainerFailed(
+            f"The engine refused to create the container: {text}", hint="check the run line, then try again"
+        )
 
     def _start_error(self, spec: RunSpec, exc: docker.errors.APIError) -> ContainerFailed | PortInUse:
         text = _explanation(exc)
@@ -211,8 +212,10 @@ class Engine:
                 hint=f"publish on a free host port instead, e.g. -p {suggestion}:<container port>, or "
                 f"stop whatever holds {port} (`docker ps` shows the containers publishing it)",
             )
-        return ContainerFailed(f"The container was created but could not start: {text}",
-                               hint="read the message above; the container was removed")
+        return ContainerFailed(
+            f"The container was created but could not start: {text}",
+            hint="read the message above; the container was removed",
+        )
 
     # ------------------------------------------------------------------------------ looking
 
@@ -236,13 +239,17 @@ class Engine:
             port, _, protocol = key.partition("/")
             for binding in bindings or []:
                 published.append(
-                    PublishedPort(int(port), protocol or "tcp", binding.get("HostIp", ""), int(binding["HostPort"]))
+                    PublishedPort(
+                        int(port), protocol or "tcp", binding.get("HostIp", ""), int(binding["HostPort"])
+                    )
                 )
         return sorted(published, key=lambda p: (p.container_port, p.protocol, p.host_ip))
 
     def host_port(self, container: Container, container_port: int, *, protocol: str = "tcp") -> int | None:
         """The host port published for ``container_port`` (IPv4 preferred), or None."""
-        matches = [p for p in self.ports(container) if p.container_port == container_port and p.protocol == protocol]
+        matches = [
+            p for p in self.ports(container) if p.container_port == container_port and p.protocol == protocol
+        ]
         matches.sort(key=lambda p: ":" in p.host_ip)
         return matches[0].host_port if matches else None
 
@@ -256,8 +263,10 @@ class Engine:
         try:
             return bytes(container.logs(tail=tail)).decode(errors="replace")
         except docker.errors.NotFound:
-            raise ContainerNotFound(f"The container {container.name} is gone, and its logs with it.",
-                                    hint="run it without --rm to keep its logs after it exits") from None
+            raise ContainerNotFound(
+                f"The container {container.name} is gone, and its logs with it.",
+                hint="run it without --rm to keep its logs after it exits",
+            ) from None
         except ENGINE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
@@ -306,17 +315,23 @@ class Engine:
         try:
             code, output = container.exec_run(command, demux=False)
         except docker.errors.NotFound:
-            raise ContainerNotFound(f"The container {container.name} is gone.",
-                                    hint="start it again; `portbinding ps` lists what is running") from None
+            raise ContainerNotFound(
+                f"The container {container.name} is gone.",
+                hint="start it again; `portbinding ps` lists what is running",
+            ) from None
         except docker.errors.APIError as exc:
             text = _explanation(exc)
             if "is not running" in text:
-                raise ContainerFailed(f"The container {container.name} is not running, so nothing can run "
-                                      "inside it.", hint="read its logs to see why it stopped") from None
+                raise ContainerFailed(
+                    f"The container {container.name} is not running, so nothing can run inside it.",
+                    hint="read its logs to see why it stopped",
+                ) from None
             return ExecResult(127, text)
         except ENGINE_ERRORS as exc:
             raise _unavailable(exc) from exc
-        return ExecResult(int(code if code is not None else -1), bytes(output or b"").decode(errors="replace"))
+        return ExecResult(
+            int(code if code is not None else -1), bytes(output or b"").decode(errors="replace")
+        )
 
     # ------------------------------------------------------------------------------ ending
 
@@ -364,8 +379,10 @@ class Engine:
         try:
             container.reload()
         except docker.errors.NotFound:
-            raise ContainerNotFound(f"The container {container.name} is gone (it may have been run with --rm).",
-                                    hint="`portbinding ps` lists the containers that exist") from None
+            raise ContainerNotFound(
+                f"The container {container.name} is gone (it may have been run with --rm).",
+                hint="`portbinding ps` lists the containers that exist",
+            ) from None
         except ENGINE_ERRORS as exc:
             raise _unavailable(exc) from exc
 

@@ -68,7 +68,9 @@ class ImageDef:
 
 
 IMAGES: tuple[ImageDef, ...] = (
-    ImageDef("notebook-loopback", ("portbinding/notebook-loopback:1.0", "portbinding/notebook-loopback:latest")),
+    ImageDef(
+        "notebook-loopback", ("portbinding/notebook-loopback:1.0", "portbinding/notebook-loopback:latest")
+    ),
     ImageDef("notebook", ("portbinding/notebook:1.0", "portbinding/notebook:latest")),
     ImageDef(
         "scoring-api",
@@ -76,7 +78,10 @@ IMAGES: tuple[ImageDef, ...] = (
         (("API_VERSION", "1.0"),),
     ),
     ImageDef("scoring-api", ("portbinding/scoring-api:2.0", "scoring-api:2.0"), (("API_VERSION", "2.0"),)),
-    ImageDef("crash-before-listen", ("portbinding/crash-before-listen:1.0", "portbinding/crash-before-listen:latest")),
+    ImageDef(
+        "crash-before-listen",
+        ("portbinding/crash-before-listen:1.0", "portbinding/crash-before-listen:latest"),
+    ),
     ImageDef("slow-start", ("portbinding/slow-start:1.0", "portbinding/slow-start:latest")),
 )
 
@@ -164,8 +169,8 @@ def build_local_base(client: docker.DockerClient, *, progress: ProgressCallback 
     if os.geteuid() != 0:
         raise ImageBuildError(
             f"{DEFAULT_BASE} cannot be pulled, and building a local base from Debian packages needs root.",
-            hint=f"run `sudo portbinding images build` once, or load a base image "
-            f"(`docker load`) and set PORTBINDING_BASE_IMAGE to it",
+            hint="run `sudo portbinding images build` once, or load a base image "
+            "(`docker load`) and set PORTBINDING_BASE_IMAGE to it",
         )
     debootstrap = shutil.which("debootstrap") or _install_debootstrap()
     mirror = os.environ.get("PORTBINDING_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -175,9 +180,18 @@ def build_local_base(client: docker.DockerClient, *, progress: ProgressCallback 
         log_path = Path(tmp) / "debootstrap.log"
         with log_path.open("w") as log:
             result = subprocess.run(
-                [debootstrap, "--variant=minbase", "--include=python3,python3-venv",
-                 DEBIAN_SUITE, str(root), mirror],
-                stdout=log, stderr=subprocess.STDOUT, timeout=900, check=False,
+                [
+                    debootstrap,
+                    "--variant=minbase",
+                    "--include=python3,python3-venv",
+                    DEBIAN_SUITE,
+                    str(root),
+                    mirror,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=900,
+                check=False,
             )
         if result.returncode != 0:
             tail = log_path.read_text(errors="replace").splitlines()[-8:]
@@ -210,15 +224,26 @@ def _install_debootstrap() -> str:
             "debootstrap is not installed and this is not a Debian-like system.",
             hint="install debootstrap, or provide a base image and set PORTBINDING_BASE_IMAGE",
         )
-    subprocess.run(["apt-get", "install", "-y", "-q", "debootstrap"], check=True, timeout=600,
-                   stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "debootstrap"],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
 
 
 def _trim_root(root: Path) -> None:
     """Remove what a container never needs: package caches, indexes, docs, translations."""
-    for relative in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-                     "usr/share/locale", "usr/share/info"):
+    for relative in (
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/locale",
+        "usr/share/info",
+    ):
         target = root / relative
         if target.is_dir():
             for child in target.iterdir():
@@ -285,7 +310,7 @@ def build_context(image: ImageDef, *, wheels: Path | None) -> tuple[bytes, str]:
             _add_bytes(archive, str(relative), path.read_bytes(), digest, executable=os.access(path, os.X_OK))
         if (image.folder / "wheels").is_dir():
             _add_bytes(archive, "wheels/README", b"wheelhouse\n", digest)
-            for wheel in sorted((wheels.glob("*.whl") if wheels else [])):
+            for wheel in sorted(wheels.glob("*.whl") if wheels else []):
                 _add_bytes(archive, f"wheels/{wheel.name}", wheel.read_bytes(), digest)
     return buffer.getvalue(), digest.hexdigest()
 
@@ -376,11 +401,17 @@ def _build_one(
             aux = chunk.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
                 image_id = str(aux["ID"])
-    except (docker.errors.APIError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+    except (
+        docker.errors.APIError,
+        requests.exceptions.RequestException,
+        urllib3.exceptions.HTTPError,
+    ) as exc:
         raise _build_error(label, exc, output=recent) from exc
     if not image_id:
-        raise ImageBuildError(f"The build of {label} ended without producing an image.",
-                              hint="run `portbinding images build` again; the engine log may say more")
+        raise ImageBuildError(
+            f"The build of {label} ended without producing an image.",
+            hint="run `portbinding images build` again; the engine log may say more",
+        )
     for tag in image.tags:
         repository, version = tag.rsplit(":", 1)
         client.api.tag(image_id, repository, version)
@@ -417,8 +448,10 @@ def _build_error(label: str, exc: BaseException, *, output: Sequence[str] = ()) 
             "run `portbinding images build` again; nothing half-built was tagged",
         )
     tail = "".join(f"\n  | {line}" for line in output[-6:])
-    return ImageBuildError(f"The build of {label} failed: {text.strip()[-800:]}{tail}",
-                           hint="fix the error above, then run `portbinding images build` again")
+    return ImageBuildError(
+        f"The build of {label} failed: {text.strip()[-800:]}{tail}",
+        hint="fix the error above, then run `portbinding images build` again",
+    )
 
 
 # ---------------------------------------------------------------------------------- listing
@@ -440,7 +473,9 @@ def list_images(client: docker.DockerClient) -> list[ImageStatus]:
     for image in IMAGES:
         try:
             found = client.images.get(image.reference)
-            statuses.append(ImageStatus(image.reference, True, int(found.attrs.get("Size", 0)), found.short_id))
+            statuses.append(
+                ImageStatus(image.reference, True, int(found.attrs.get("Size", 0)), found.short_id)
+            )
         except docker.errors.ImageNotFound:
             statuses.append(ImageStatus(image.reference, False))
     return statuses
@@ -459,5 +494,6 @@ def _has_image(client: docker.DockerClient, reference: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
-        raise EngineUnavailable(f"The container engine did not answer: {exc}",
-                                hint="run `portbinding doctor`") from exc
+        raise EngineUnavailable(
+            f"The container engine did not answer: {exc}", hint="run `portbinding doctor`"
+        ) from exc

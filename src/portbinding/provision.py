@@ -231,12 +231,16 @@ def _debian_like() -> bool:
         text = Path("/etc/os-release").read_text()
     except OSError:
         return False
-    return any(line.split("=", 1)[1].strip('"').lower() in ("debian", "ubuntu") or "debian" in line.lower()
-               for line in text.splitlines() if line.startswith(("ID=", "ID_LIKE=")))
+    return any(
+        line.split("=", 1)[1].strip('"').lower() in ("debian", "ubuntu") or "debian" in line.lower()
+        for line in text.splitlines()
+        if line.startswith(("ID=", "ID_LIKE="))
+    )
 
 
-def ensure_engine(*, install: bool, timeout: float = 90.0, say: object = print) -> tuple[docker.DockerClient,
-                                                                                         EngineInfo]:
+def ensure_engine(
+    *, install: bool, timeout: float = 90.0, say: object = print
+) -> tuple[docker.DockerClient, EngineInfo]:
     """Find an engine; with ``install``, on Debian as root, install docker.io and start dockerd."""
     try:
         return find_engine()
@@ -257,8 +261,9 @@ def _apt_install(*packages: str) -> None:
     log = DOCKERD_LOG.with_name("portbinding-apt.log")
     with log.open("a") as out:
         for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]):
-            result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=900,
-                                    check=False)
+            result = subprocess.run(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=900, check=False
+            )
             if result.returncode != 0:
                 raise EngineUnavailable(
                     f"`{' '.join(command)}` failed (exit {result.returncode}); see {log}.",
@@ -271,8 +276,13 @@ def start_dockerd(*, timeout: float = 90.0) -> None:
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
     with DOCKERD_LOG.open("ab") as log:
         # A new session: the daemon must survive the make target (and terminal) that started it.
-        process = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            ["dockerd"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     client = connect(DEFAULT_SOCKET, timeout=5)
     interval = 0.05
@@ -284,7 +294,9 @@ def start_dockerd(*, timeout: float = 90.0) -> None:
                     hint=f"read {DOCKERD_LOG}; another dockerd may already be running "
                     "(remove a stale /var/run/docker.pid)",
                 )
-            with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            with contextlib.suppress(
+                docker.errors.DockerException, requests.exceptions.RequestException, OSError
+            ):
                 client.ping()
                 return
             # Polling back-off while the daemon starts: there is no event to wait on.
@@ -292,8 +304,9 @@ def start_dockerd(*, timeout: float = 90.0) -> None:
             interval = min(interval * 2, 0.5)
     finally:
         client.close()
-    raise EngineUnavailable(f"dockerd did not answer within {timeout:.0f} s:\n{_tail(DOCKERD_LOG)}",
-                            hint=f"read {DOCKERD_LOG}")
+    raise EngineUnavailable(
+        f"dockerd did not answer within {timeout:.0f} s:\n{_tail(DOCKERD_LOG)}", hint=f"read {DOCKERD_LOG}"
+    )
 
 
 def _tail(path: Path, lines: int = 8) -> str:

@@ -56,7 +56,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         container_port=8888,
         expect="jupyter",
         path="/api",
-        observed="http://localhost:8888/api answers {\"version\": ...}.",
+        observed='http://localhost:8888/api answers {"version": ...}.',
         cause="ok",
         explanation="Jupyter listens on every interface inside the container and -p 8888:8888 "
         "forwards the host port to it.",
@@ -117,7 +117,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="crashed",
         explanation="The app exits before it opens its socket (MODEL_PATH is not set), and the port "
         "mapping goes with the container. The reason is in `docker logs`.",
-        fix=_run("docker run -d -p 8000:8000 -e MODEL_PATH=/app/model.json portbinding/crash-before-listen:1.0"),
+        fix=_run(
+            "docker run -d -p 8000:8000 -e MODEL_PATH=/app/model.json portbinding/crash-before-listen:1.0"
+        ),
         lesson="04-failure-mode-lab",
     ),
     Scenario(
@@ -177,5 +179,6 @@ def scenario(scenario_id: str) -> Scenario:
             return item
     from portbinding.errors import PortBindingError
 
-    raise PortBindingError(f"There is no scenario called {scenario_id!r}.",
-                           hint=f"choose one of: {', '.join(SCENARIO_IDS)}")
+    raise PortBindingError(
+        f"There is no scenario called {scenario_id!r}.", hint=f"choose one of: {', '.join(SCENARIO_IDS)}"
+    )

@@ -47,7 +47,9 @@ def _wait_for_socket(url: str, process: subprocess.Popen[bytes], timeout: float)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"scratch dockerd exited with {process.returncode}")
-        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        with contextlib.suppress(
+            docker.errors.DockerException, requests.exceptions.RequestException, OSError
+        ):
             # The SDK asks the daemon for its API version on construction: retry that too.
             return docker.DockerClient(base_url=url, timeout=120)
         time.sleep(interval)  # polling back-off while the daemon starts
@@ -60,8 +62,9 @@ def start_scratch_engine(root: Path, *, size_mb: int) -> ScratchEngine:
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
     if not os.path.ismount(data):
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(data)], check=True,
-                       timeout=30)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(data)], check=True, timeout=30
+        )
     exec_root = Path(tempfile.mkdtemp(prefix="pbl-x", dir="/tmp"))  # unix socket paths must stay short
     socket_path = exec_root / "d.sock"
     log = (root / "dockerd.log").open("ab")

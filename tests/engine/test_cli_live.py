@@ -47,27 +47,50 @@ def test_run_a_scenario_then_diagnose_it_then_clean_up(engine: Engine) -> None:
 
 def test_run_refuses_a_privileged_line_with_exit_2(engine: Engine) -> None:
     """A policy refusal is bad input: exit 2, the flag named, nothing started."""
-    before = len(engine.course_containers())
     result = _cli("run", "--", "docker", "run", "--privileged", "portbinding/notebook:1.0")
     assert result.returncode == 2, result.stderr
     assert "--privileged" in result.stderr and "Traceback" not in result.stderr, result.stderr
-    assert len(engine.course_containers()) == before, "a refused line must not start anything"
+    started = engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}=cli"})
+    assert not started, "a refused line must not start anything"
 
 
 def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engine) -> None:
     """diagnose no-such-container: exit 4 with a hint to list containers."""
     result = _cli("diagnose", "pbl-no-such-container")
     assert result.returncode == 4, result.stderr
-    assert "There is no container called" in result.stderr and "portbinding ps" in result.stderr, result.stderr
+    assert "There is no container called" in result.stderr and "portbinding ps" in result.stderr, (
+        result.stderr
+    )
 
 
 def test_run_on_a_taken_host_port_explains_and_suggests_a_free_one(engine: Engine, host_port: int) -> None:
     """Two runs on one host port: the second is refused with PortInUse, a suggestion, and no leftover."""
-    first = _cli("run", "--json", "--wait", "0", "--", "docker", "run", "-d", "-p", f"{host_port}:8888",
-                 "portbinding/notebook:1.0")
+    first = _cli(
+        "run",
+        "--json",
+        "--wait",
+        "0",
+        "--",
+        "docker",
+        "run",
+        "-d",
+        "-p",
+        f"{host_port}:8888",
+        "portbinding/notebook:1.0",
+    )
     try:
         assert first.returncode in (0, 1), first.stderr
-        second = _cli("run", "--json", "--", "docker", "run", "-d", "-p", f"{host_port}:8888", "portbinding/notebook:1.0")
+        second = _cli(
+            "run",
+            "--json",
+            "--",
+            "docker",
+            "run",
+            "-d",
+            "-p",
+            f"{host_port}:8888",
+            "portbinding/notebook:1.0",
+        )
         assert second.returncode == 4, second.stdout
         error = json.loads(second.stdout)
         assert error["error"] == "PortInUse" and str(host_port) in error["message"], error
@@ -82,7 +105,9 @@ def test_ps_lists_course_containers_with_their_ports(engine: Engine, host_port: 
     """ps --json shows a running course container and its published port."""
     from portbinding.command import parse_run
 
-    container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 portbinding/scoring-api:1.0"))
+    container = engine.run(
+        parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 portbinding/scoring-api:1.0")
+    )
     result = _cli("ps", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)["containers"]}

@@ -37,8 +37,15 @@ def _as_nobody(
     command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *args] if user else args
     if hide_sockets:
         inner = " ".join(shlex.quote(word) for word in command)
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   f"mount -t tmpfs tmpfs /run && exec {inner}"]
+        command = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f"mount -t tmpfs tmpfs /run && exec {inner}",
+        ]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
@@ -121,8 +128,10 @@ def test_the_engine_dying_during_a_build_is_explained_and_nothing_is_tagged(
     scratch: ScratchEngine, images_copy: Path
 ) -> None:
     """Killing dockerd mid-build: "stopped answering"; after a restart, no slow-start tag exists."""
-    _insert_step(images_copy / "slow-start" / "Dockerfile",
-                 'RUN python3 -c "import time; time.sleep(120)"  # long enough to be killed in')
+    _insert_step(
+        images_copy / "slow-start" / "Dockerfile",
+        'RUN python3 -c "import time; time.sleep(120)"  # long enough to be killed in',
+    )
     killed = threading.Event()
 
     def progress(event: BuildEvent) -> None:
@@ -143,9 +152,10 @@ def test_the_engine_dying_during_a_build_is_explained_and_nothing_is_tagged(
 
 
 @needs_root
-def test_image_build_cli_shows_a_friendly_message_when_the_engine_is_gone(docker_client: docker.DockerClient) -> None:
+def test_image_build_cli_shows_a_friendly_message_when_the_engine_is_gone(
+    docker_client: docker.DockerClient,
+) -> None:
     """`portbinding images build` with no engine: exit 3, a message, no traceback."""
     result = _as_nobody([*CLI, "images", "build"], _bare_env(), hide_sockets=True, user=False)
     assert result.returncode == 3, result.stderr
     assert "No container engine answers" in result.stderr and "Traceback" not in result.stderr, result.stderr
-

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from docker.models.containers import Container
 
 from portbinding.command import parse_run
+from portbinding.diagnose import look_inside
 from portbinding.engine import Engine
 from portbinding.images import IMAGES, BuiltImage, build_images
-from portbinding.probe import is_jupyter, probe_http, wait_for, wait_until_ready
+from portbinding.probe import ProbeResult, is_jupyter, probe_http, wait_for, wait_until_ready
 
 
 def test_every_image_is_built_tagged_and_labelled(engine: Engine, course_images: list[BuiltImage]) -> None:
@@ -38,13 +40,15 @@ def test_a_second_build_is_a_no_op(engine: Engine) -> None:
     assert all(b.cached for b in again), [b.image.reference for b in again if not b.cached]
 
 
-def test_loopback_notebook_answers_inside_but_not_through_the_published_port(engine: Engine, host_port: int) -> None:
-    """notebook-loopback: GET /api works from inside the container, yet the host sees a reset/empty/refused."""
-    container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8888 portbinding/notebook-loopback:1.0"))
+def test_loopback_notebook_answers_inside_but_not_through_the_published_port(
+    engine: Engine, host_port: int
+) -> None:
+    """notebook-loopback: GET /api works inside the container; the host sees a reset, empty reply or refusal."""
+    container = engine.run(
+        parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8888 portbinding/notebook-loopback:1.0")
+    )
     inside = wait_for(
-        lambda: _inside_api(engine, container),
-        timeout=30,
-        alive=lambda: engine.is_running(container),
+        lambda: _jupyter_inside(engine, container), timeout=30, alive=lambda: engine.is_running(container)
     )
     assert inside.ok, f"Jupyter never answered inside the container: {inside.detail}"
     outside = probe_http(f"http://127.0.0.1:{host_port}/api", timeout=2)
@@ -53,14 +57,11 @@ def test_loopback_notebook_answers_inside_but_not_through_the_published_port(eng
     )
 
 
-def _inside_api(engine: Engine, container: object):  # type: ignore[no-untyped-def]
-    from portbinding.probe import ProbeResult
-
-    result = engine.exec(container, ["python3", "-c", "import urllib.request as u; "  # type: ignore[arg-type]
-                                     "print(u.urlopen('http://127.0.0.1:8888/api', timeout=2).read().decode())"],
-                         timeout=5)
-    ok = result.exit_code == 0 and '"version"' in result.output
-    return ProbeResult("ok" if ok else "refused", result.output.strip()[-200:], 0.0)
+def _jupyter_inside(engine: Engine, container: Container) -> ProbeResult:
+    """ok once Jupyter's GET /api answers from inside the container, on any listener."""
+    _, answers, _ = look_inside(engine, container)
+    found = [f"{a.address}:{a.port}" for a in answers if a.is_jupyter]
+    return ProbeResult("ok" if found else "refused", f"Jupyter inside at {found}", 0.0)
 
 
 def test_fixed_notebook_answers_through_the_published_port(engine: Engine, host_port: int) -> None:
@@ -70,9 +71,13 @@ def test_fixed_notebook_answers_through_the_published_port(engine: Engine, host_
     assert result.ok and is_jupyter(result), f"the fixed notebook did not answer: {result.detail}"
 
 
-def test_crash_before_listen_exits_non_zero_with_its_error_in_the_logs(engine: Engine, host_port: int) -> None:
+def test_crash_before_listen_exits_non_zero_with_its_error_in_the_logs(
+    engine: Engine, host_port: int
+) -> None:
     """crash-before-listen: exits with status 3 and says which setting is missing."""
-    container = engine.run(parse_run(f"docker run -d -p {host_port}:8000 portbinding/crash-before-listen:1.0"))
+    container = engine.run(
+        parse_run(f"docker run -d -p {host_port}:8000 portbinding/crash-before-listen:1.0")
+    )
     exited = wait_for(
         lambda: probe_http(f"http://127.0.0.1:{host_port}/health", timeout=1),
         timeout=20,
@@ -84,7 +89,9 @@ def test_crash_before_listen_exits_non_zero_with_its_error_in_the_logs(engine: E
     assert "MODEL_PATH is not set" in engine.logs(container), engine.logs(container)
 
 
-def test_slow_start_is_unreachable_before_its_delay_and_reachable_after(engine: Engine, host_port: int) -> None:
+def test_slow_start_is_unreachable_before_its_delay_and_reachable_after(
+    engine: Engine, host_port: int
+) -> None:
     """slow-start: nothing answers during STARTUP_DELAY; /health answers soon after."""
     started = time.monotonic()
     container = engine.run(
@@ -103,8 +110,29 @@ def test_scoring_api_binds_where_its_environment_says(
     engine: Engine, host_port: int, bind_host: str, reachable: bool
 ) -> None:
     """scoring-api: BIND_HOST=0.0.0.0 is reachable through -p, 127.0.0.1 is not; POST /score scores."""
-    container = engine.run(parse_run(
-        f"docker run -d -p {host_port}:8000 -e BIND_HOST={bind_host} portbinding/scoring-api:1.0"
-    ))
+    container = engine.run(
+        parse_run(f"docker run -d -p {host_port}:8000 -e BIND_HOST={bind_host} portbinding/scoring-api:1.0")
+    )
     result = wait_until_ready(engine, container, 8000, path="/health", timeout=8 if reachable else 4)
     assert result.ok is reachable, f"BIND_HOST={bind_host}: {result.outcome} {result.detail}"
+
+
+def test_scoring_api_scores_a_json_payload_and_explains_bad_input(engine: Engine, host_port: int) -> None:
+    """POST /score returns a score in [0, 1] and the model version; a bad body gets a 400 with a reason."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 scoring-api:2.0"))
+    assert wait_until_ready(engine, container, 8000, path="/health", timeout=15).ok
+    url = f"http://127.0.0.1:{host_port}/score"
+    body = json.dumps({"features": {"tenure_months": 3, "monthly_spend": 90, "support_tickets": 4}}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        scored = json.loads(response.read())
+    assert 0.0 <= scored["score"] <= 1.0 and scored["model_version"] == "2.0", scored
+    bad = urllib.request.Request(url, data=b'{"features": "nope"}', headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(bad, timeout=5)
+    assert refused.value.code == 400, refused.value.code
+    assert "features" in json.loads(refused.value.read())["error"]

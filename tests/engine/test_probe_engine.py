@@ -16,12 +16,18 @@ from portbinding.probe import OUTCOME_CLASS, ProbeResult, probe_http, wait_for, 
 
 CURL_CLASS = {0: "ok", 7: "refused", 52: "reset_or_empty", 56: "reset_or_empty", 28: "timeout"}
 # Accepts connections (the kernel completes them from the backlog) but never answers.
-SILENT_SERVER = "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen(16); time.sleep(600)"
+SILENT_SERVER = (
+    "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 8000)); s.listen(16); time.sleep(600)"
+)
 
 
 def _curl(url: str) -> int:
-    result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--noproxy", "*", "--max-time", "2", url],
-                            capture_output=True, timeout=30, check=False)
+    result = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "--noproxy", "*", "--max-time", "2", url],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     return result.returncode
 
 
@@ -38,10 +44,15 @@ def published(engine: Engine):  # type: ignore[no-untyped-def]
         if situation == "refused":
             return f"http://127.0.0.1:{port}/api"
         if situation == "timeout":
-            spec = RunSpec(image="portbinding/python-base:bookworm", publish=tuple(parse_publish(f"127.0.0.1:{port}:8000")),
-                           command=("python3", "-c", SILENT_SERVER))
+            spec = RunSpec(
+                image="portbinding/python-base:bookworm",
+                publish=tuple(parse_publish(f"127.0.0.1:{port}:8000")),
+                command=("python3", "-c", SILENT_SERVER),
+            )
             container = engine.run(spec)
-            assert wait_for(lambda: _listening(engine, container), timeout=20).ok, "silent server never listened"
+            assert wait_for(lambda: _listening(engine, container), timeout=20).ok, (
+                "silent server never listened"
+            )
             return f"http://127.0.0.1:{port}/"
         image = "portbinding/notebook:1.0" if situation == "ok" else "portbinding/notebook-loopback:1.0"
         container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{port}:8888 {image}"))

@@ -32,7 +32,9 @@ def _closed_port() -> int:
         (["images", "build", "no-such-image"], "no exercise image called"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2_with_a_message(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each piece of nonsense is refused before any engine work, with a readable reason."""
     code = main(argv)
     err = capsys.readouterr().err
