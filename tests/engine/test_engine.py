@@ -1,0 +1,114 @@
+"""The Engine door on the real engine: labels, limits, cleanup, and an error type for each fault."""
+
+from __future__ import annotations
+
+import os
+
+import docker
+import pytest
+from scratch_engine import scratch_engine
+
+from portbinding.command import parse_run
+from portbinding.diagnose import diagnose
+from portbinding.engine import COURSE_LABEL, OWNER_LABEL, SESSION_LABEL, Engine
+from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortInUse
+from portbinding.provision import EngineInfo
+
+
+def test_containers_are_labelled_and_limited(engine: Engine, host_port: int) -> None:
+    """Every container carries the course, session and owner labels and memory/pids/CPU limits."""
+    container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 scoring-api:1.0"))
+    container.reload()
+    labels = container.labels
+    assert labels[COURSE_LABEL] == "port-binding-lab" and labels[SESSION_LABEL] == engine.session, labels
+    assert labels[OWNER_LABEL] == engine.owner, labels
+    host = container.attrs["HostConfig"]
+    assert host["Memory"] == 512 * 1024 * 1024, host["Memory"]
+    assert host["PidsLimit"] == 128 and host["NanoCpus"] == 1_000_000_000, host
+
+
+def test_a_taken_host_port_raises_port_in_use_and_leaves_no_created_container(
+    engine: Engine, host_port: int
+) -> None:
+    """The second container on one host port: PortInUse with a free suggestion; only the first exists."""
+    engine.run(parse_run(f"docker run -d -p {host_port}:8888 portbinding/notebook:1.0"))
+    before = {c.id for c in engine.course_containers(session=engine.session)}
+    with pytest.raises(PortInUse) as caught:
+        engine.run(parse_run(f"docker run -d -p {host_port}:8888 portbinding/notebook:1.0"))
+    assert caught.value.port == host_port, caught.value.port
+    assert caught.value.suggestion and caught.value.suggestion != host_port, caught.value.suggestion
+    assert f"-p {caught.value.suggestion}:" in str(caught.value), str(caught.value)
+    after = {c.id for c in engine.course_containers(session=engine.session)}
+    assert after == before, "the failed start left a Created container behind"
+
+
+def test_an_image_that_is_not_built_says_how_to_build_it(engine: Engine) -> None:
+    """A course image missing from the engine: ImageMissing pointing at `portbinding images build`."""
+    spec = parse_run("docker run -d portbinding/notebook:0.0-not-built")
+    with pytest.raises(ImageMissing, match="portbinding images build notebook"):
+        engine.run(spec)
+
+
+def test_a_container_that_does_not_exist_is_container_not_found(engine: Engine) -> None:
+    """get() and diagnose() of a missing container raise ContainerNotFound with a hint."""
+    with pytest.raises(ContainerNotFound, match="portbinding ps"):
+        engine.get("pbl-no-such-container")
+    with pytest.raises(ContainerNotFound):
+        diagnose(engine, "pbl-no-such-container")
+
+
+def test_exec_is_killed_after_its_timeout(engine: Engine) -> None:
+    """exec() of a command that hangs returns timed_out after about the timeout, not never."""
+    container = engine.run(parse_run("docker run -d scoring-api:1.0"))
+    result = engine.exec(container, ["python3", "-c", "import time; time.sleep(60)"], timeout=1)
+    assert result.timed_out, result
+
+
+def test_stream_logs_yields_the_app_s_lines(engine: Engine) -> None:
+    """stream_logs() yields whole lines as the container writes them, and ends when it exits."""
+    container = engine.run(parse_run("docker run -d portbinding/crash-before-listen:1.0"))
+    lines = list(engine.stream_logs(container))
+    assert any("MODEL_PATH is not set" in line for line in lines), lines
+
+
+def test_leaving_the_with_block_removes_the_session_s_containers_even_after_an_error(
+    session_engine: Engine, course_images: object
+) -> None:
+    """`with Engine(...)`: an exception inside still removes every container of that session."""
+    client = session_engine.client
+    inner = Engine(client, session_engine.info, owner="tests")
+    with pytest.raises(RuntimeError), inner:
+        inner.run(parse_run("docker run -d scoring-api:1.0"))
+        raise RuntimeError("the learner's cell failed")
+    left = client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={inner.session}"})
+    assert not left, [c.name for c in left]
+
+
+def test_cleanup_without_a_session_removes_only_course_containers(engine: Engine) -> None:
+    """cleanup() removes course-labelled containers and leaves anything else alone."""
+    other = engine.client.containers.create(
+        "portbinding/python-base:bookworm", ["true"], labels={"not": "course"}
+    )
+    try:
+        mine = engine.run(parse_run("docker run -d scoring-api:1.0"))
+        removed = engine.cleanup(session=engine.session)
+        assert mine.name in removed, removed
+        other.reload()  # still there
+    finally:
+        other.remove(force=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting a scratch dockerd needs root")
+def test_a_stopped_engine_is_engine_unavailable_everywhere(docker_client: docker.DockerClient) -> None:
+    """Kill the engine: listing, running and cleaning up each raise EngineUnavailable with a hint."""
+    with scratch_engine(size_mb=64) as scratch:
+        info = EngineInfo(scratch.url, "test", "docker", "?", "?", False, "127.0.0.1", "test")
+        dead = Engine(docker.DockerClient(base_url=scratch.url, timeout=5), info, owner="tests")
+        scratch.kill()
+        for action in (
+            dead.course_containers,
+            lambda: dead.run(parse_run("docker run scoring-api:1.0")),
+            dead.cleanup,
+        ):
+            with pytest.raises(EngineUnavailable, match="portbinding doctor"):
+                action()
