@@ -77,7 +77,7 @@ def test_leaving_the_with_block_removes_the_session_s_containers_even_after_an_e
     """`with Engine(...)`: an exception inside still removes every container of that session."""
     client = session_engine.client
     inner = Engine(client, session_engine.info, owner="tests")
-    with pytest.raises(RuntimeError), inner:
+    with pytest.raises(RuntimeError), inner:  # noqa: PT012 -- the error must happen inside the block
         inner.run(parse_run("docker run -d scoring-api:1.0"))
         raise RuntimeError("the learner's cell failed")
     left = client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={inner.session}"})

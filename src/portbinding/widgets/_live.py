@@ -92,7 +92,9 @@ def ports_column(attrs: dict[str, Any]) -> str:
             continue
         for binding in bindings:
             host_ip = str(binding.get("HostIp", ""))
-            host = f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:"  # docker ps 20.10: [::]:8888->8888/tcp
+            host = (
+                f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:"
+            )  # docker ps 20.10: [::]:8888->8888/tcp
             parts.append(f"{host}{binding.get('HostPort', '')}->{key}")
     return ", ".join(parts)
 
@@ -115,13 +117,15 @@ def ps_rows(containers: list[Container]) -> list[list[str]]:
     rows = []
     for container in containers:
         attrs = container.attrs
-        rows.append([
-            str(container.id)[:12],
-            str((attrs.get("Config") or {}).get("Image", "")),
-            status_text(attrs.get("State") or {}),
-            ports_column(attrs),
-            str(container.name),
-        ])
+        rows.append(
+            [
+                str(container.id)[:12],
+                str((attrs.get("Config") or {}).get("Image", "")),
+                status_text(attrs.get("State") or {}),
+                ports_column(attrs),
+                str(container.name),
+            ]
+        )
     return rows
 
 
@@ -131,8 +135,11 @@ def inspect_view(attrs: dict[str, Any]) -> str:
     network = attrs.get("NetworkSettings") or {}
     view = {
         "Name": str(attrs.get("Name", "")).lstrip("/"),
-        "State": {key: state.get(key) for key in ("Status", "Running", "ExitCode", "StartedAt", "FinishedAt",
-                                                   "Error") if key in state}
+        "State": {
+            key: state.get(key)
+            for key in ("Status", "Running", "ExitCode", "StartedAt", "FinishedAt", "Error")
+            if key in state
+        }
         | ({"Health": {"Status": state["Health"].get("Status")}} if state.get("Health") else {}),
         "Config": {"ExposedPorts": (attrs.get("Config") or {}).get("ExposedPorts")},
         "HostConfig": {"PortBindings": (attrs.get("HostConfig") or {}).get("PortBindings")},

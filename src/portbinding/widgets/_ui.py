@@ -27,7 +27,7 @@ MessageKind: TypeAlias = Literal["", "info", "busy", "ok", "error"]
 
 _MESSAGE_STYLE: dict[str, tuple[str, str, str]] = {
     # kind: (icon, border colour, ARIA role)
-    "info": ("ℹ", BLUE, "status"),
+    "info": ("\u2139", BLUE, "status"),  # information source
     "busy": ("⏳", GREY, "status"),
     "ok": ("✔", GREEN, "status"),
     "error": ("✖", RED, "alert"),
@@ -67,7 +67,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, css_class: s
         for h in headers
     )
     body = "".join(
-        "<tr>" + "".join(f'<td style="padding:2px 10px 2px 0;vertical-align:top">{c}</td>' for c in row) + "</tr>"
+        "<tr>"
+        + "".join(f'<td style="padding:2px 10px 2px 0;vertical-align:top">{c}</td>' for c in row)
+        + "</tr>"
         for row in rows
     )
     return (
@@ -105,7 +107,9 @@ def message_html(kind: MessageKind, text: str, *, hint: str = "") -> str:
         return ""
     icon, colour, role = _MESSAGE_STYLE[kind]
     next_step = (
-        f'<div class="pbl-msg-hint" style="margin-top:3px"><b>Next step:</b> {esc(hint)}</div>' if hint else ""
+        f'<div class="pbl-msg-hint" style="margin-top:3px"><b>Next step:</b> {esc(hint)}</div>'
+        if hint
+        else ""
     )
     return (
         f'<div class="pbl-msg pbl-msg-{kind}" role="{role}" style="border-left:4px solid {colour};'
@@ -158,8 +162,12 @@ class MessageArea(widgets.HTML):  # type: ignore[misc]
         self.show("", "")
 
 
-def button(description: str, *, css_class: str, tooltip: str = "", style: str = "", icon: str = "") -> widgets.Button:
+def button(
+    description: str, *, css_class: str, tooltip: str = "", style: str = "", icon: str = ""
+) -> widgets.Button:
     """A button with a stable CSS class (browser tests and custom styles find it by that)."""
-    made = widgets.Button(description=description, tooltip=tooltip or description, button_style=style, icon=icon)
+    made = widgets.Button(
+        description=description, tooltip=tooltip or description, button_style=style, icon=icon
+    )
     made.add_class(css_class)
     return made

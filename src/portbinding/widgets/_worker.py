@@ -55,6 +55,7 @@ class Worker:
         self._idle.set()
         self._thread: threading.Thread | None = None
         self._label = ""
+        self._stale = ""  # a "still busy" note that is out of date once the job ends
         self.last_error: BaseException | None = None
 
     # ------------------------------------------------------------------ state
@@ -87,6 +88,7 @@ class Worker:
         if not self._begin(label):
             if not quiet:
                 self._message.info(f"Still busy: {self._label}. Try again when it has finished.")
+                self._stale = self._message.text
             return False
         if not quiet:
             self._message.busy(f"{label}…")
@@ -99,8 +101,10 @@ class Worker:
         if threading.current_thread() is self._thread:
             return job()  # already inside a job of this worker (a handler calling the public API)
         if not self._idle.wait(SYNC_WAIT_S):
-            raise Busy(f"The widget is still busy with: {self._label}.",
-                       hint="wait until it has finished (the buttons are enabled again), then run the cell again")
+            raise Busy(
+                f"The widget is still busy with: {self._label}.",
+                hint="wait until it has finished (the buttons are enabled again), then run the cell again",
+            )
         while not self._begin(label):  # another caller slipped in: wait for it too
             self._idle.wait(SYNC_WAIT_S)
         self._message.busy(f"{label}…")
@@ -125,8 +129,9 @@ class Worker:
         return True
 
     def _finish(self) -> None:
-        if self._message.kind == "busy":
+        if self._message.kind == "busy" or self._message.text == self._stale:
             self._message.clear()  # the job said nothing more: do not leave "working…" up
+        self._stale = ""
         for item in self._buttons:
             item.disabled = False
         if self._on_idle is not None:

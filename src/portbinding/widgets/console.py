@@ -68,8 +68,10 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
     ) -> None:
         self._catalogue = {item.id: item for item in scenarios}
         if initial is not None and initial not in self._catalogue:
-            raise PortBindingError(f"There is no scenario called {initial!r} in this console.",
-                                   hint=f"choose one of: {', '.join(self._catalogue)}")
+            raise PortBindingError(
+                f"There is no scenario called {initial!r} in this console.",
+                hint=f"choose one of: {', '.join(self._catalogue)}",
+            )
         self._given_engine = engine
         self._wait = wait
         self._target: RunTarget | None = None
@@ -78,8 +80,9 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         self._log_stop = threading.Event()
         self._filling = True  # choosing a scenario fills the run line
 
-        self._title = widgets.HTML("<b>Container console</b> — run a scenario or your own "
-                                   "<code>docker run</code> line")
+        self._title = widgets.HTML(
+            "<b>Container console</b> — run a scenario or your own <code>docker run</code> line"
+        )
         self._scenarios = widgets.Dropdown(
             options=[("— choose a scenario —", None)] + [(f"{s.title} ({s.id})", s.id) for s in scenarios],
             value=None, description="Scenario", layout=widgets.Layout(width="auto", min_width="420px"),
@@ -90,29 +93,45 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
             layout=widgets.Layout(width="98%"),
         )  # fmt: skip
         self._line.add_class("pbl-run-line")
-        self._run = button("Run", css_class="pbl-run", style="primary", icon="play",
-                           tooltip="Check the line against the course policy and start the container")
-        self._stop = button("Stop", css_class="pbl-stop", icon="stop", tooltip="docker stop: keep it, stopped")
+        self._run = button(
+            "Run",
+            css_class="pbl-run",
+            style="primary",
+            icon="play",
+            tooltip="Check the line against the course policy and start the container",
+        )
+        self._stop = button(
+            "Stop", css_class="pbl-stop", icon="stop", tooltip="docker stop: keep it, stopped"
+        )
         self._remove = button("Remove", css_class="pbl-remove", icon="trash", tooltip="docker rm -f")
         self._cli = widgets.HTML()
         self._cli.add_class("pbl-cli")
         self._status = widgets.HTML()
         self._status.add_class("pbl-status")
         self._message = MessageArea()
-        self._logs = widgets.Output(layout=widgets.Layout(max_height="260px", overflow="auto",
-                                                          border="1px solid var(--jp-border-color2, #ddd)"))
+        self._logs = widgets.Output(
+            layout=widgets.Layout(
+                max_height="260px", overflow="auto", border="1px solid var(--jp-border-color2, #ddd)"
+            )
+        )
         self._logs.add_class("pbl-logs")
         self._ps = widgets.HTML()
         self._port = widgets.HTML()
         self._inspect = widgets.HTML()
-        self._views = widgets.Tab(children=[self._logs, self._ps, self._port, self._inspect],
-                                  titles=["logs", "ps", "port", "inspect"])
+        self._views = widgets.Tab(
+            children=[self._logs, self._ps, self._port, self._inspect],
+            titles=["logs", "ps", "port", "inspect"],
+        )
         self._views.add_class("pbl-views")
         self._session = widgets.HTML()
         self._session.add_class("pbl-session")
 
-        self._worker = Worker(self._message, buttons=[self._run, self._stop, self._remove],
-                              on_idle=self._sync_buttons, name="portbinding-console")
+        self._worker = Worker(
+            self._message,
+            buttons=[self._run, self._stop, self._remove],
+            on_idle=self._sync_buttons,
+            name="portbinding-console",
+        )
         self._scenarios.observe(self._on_scenarios_value, names="value")
         self._run.on_click(self._on_run_click)
         self._stop.on_click(self._on_stop_click)
@@ -242,7 +261,9 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         self.line = spec.to_cli()
         return self._run_job(spec, wait=wait, scenario=item)
 
-    def _run_job(self, spec: RunSpec, *, wait: float | None = None, scenario: Scenario | None = None) -> Container:
+    def _run_job(
+        self, spec: RunSpec, *, wait: float | None = None, scenario: Scenario | None = None
+    ) -> Container:
         engine = self.engine
         spec = spec.replace(detach=True)
         self._discard_current(engine)
@@ -253,20 +274,27 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         self._target = RunTarget(container, spec, port, path, expect, scenario.id if scenario else None)
         self._follow_logs(engine, container)
         timeout = self._wait if wait is None else wait
-        self._message.busy(f"Started {container.name}; waiting up to {timeout:g} s for the app inside to open "
-                           "its port…")
+        self._message.busy(
+            f"Started {container.name}; waiting up to {timeout:g} s for the app inside to open its port…"
+        )
         settled = _live.wait_listening(engine, container, timeout=timeout)
         self._render_status(engine)
         if not settled.running:
-            self._message.info(f"{container.name} exited (code {settled.exit_code}) before it opened a port. "
-                               "Its logs (logs tab) say why; the Diagnose button of a probe light explains it.")
+            self._message.info(
+                f"{container.name} exited (code {settled.exit_code}) before it opened a port. "
+                "Its logs (logs tab) say why; the Diagnose button of a probe light explains it."
+            )
         elif settled.listening:
             listening = ", ".join(str(item) for item in settled.listeners)
-            self._message.ok(f"Started {container.name}. Inside the container it listens on {listening}. "
-                             "Now probe it from your machine.")
+            self._message.ok(
+                f"Started {container.name}. Inside the container it listens on {listening}. "
+                "Now probe it from your machine."
+            )
         else:
-            self._message.info(f"Started {container.name}, but nothing listens inside after {settled.waited_s:.0f} s: "
-                               "the app may still be starting. Probe again in a moment, or read its logs.")
+            self._message.info(
+                f"Started {container.name}, but nothing listens inside after {settled.waited_s:.0f} s: "
+                "the app may still be starting. Probe again in a moment, or read its logs."
+            )
         self._refresh_views(engine)
         self._notify()
         return container
@@ -277,8 +305,10 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         engine.stop(target.container)
         self._render_status(engine)
         self._refresh_views(engine)
-        self._message.info(f"Stopped {target.container.name}: its published ports are closed now "
-                           "(the mapping lives only while the container runs).")
+        self._message.info(
+            f"Stopped {target.container.name}: its published ports are closed now "
+            "(the mapping lives only while the container runs)."
+        )
         self._notify()
 
     def _remove_job(self) -> None:
@@ -310,8 +340,10 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         try:
             return self._catalogue[scenario_id]
         except KeyError:
-            error = PortBindingError(f"There is no scenario called {scenario_id!r} in this console.",
-                                     hint=f"choose one of: {', '.join(self._catalogue)}")
+            error = PortBindingError(
+                f"There is no scenario called {scenario_id!r} in this console.",
+                hint=f"choose one of: {', '.join(self._catalogue)}",
+            )
             self._message.error(error)
             raise error from None
 
@@ -345,8 +377,10 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
 
     def _require_target(self) -> RunTarget:
         if self._target is None:
-            raise PortBindingError("There is no container to act on yet.",
-                                   hint="choose a scenario or type a run line, then click Run")
+            raise PortBindingError(
+                "There is no container to act on yet.",
+                hint="choose a scenario or type a run line, then click Run",
+            )
         return self._target
 
     def _notify(self) -> None:
@@ -370,7 +404,8 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         if not self._session.value:
             self._session.value = (
                 f'<small style="color:var(--jp-ui-font-color2,#666)">engine session '
-                f'<span class="pbl-session-id" data-session="{esc(engine.session)}">{esc(engine.session)}</span>'
+                f'<span class="pbl-session-id" data-session="{esc(engine.session)}">'
+                f"{esc(engine.session)}</span>"
                 " — <code>end_lesson()</code> removes its containers</small>"
             )
 
@@ -382,8 +417,12 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
             self._log_stop.set()
             self._log_stop = stop
             self._logs.outputs = ()
-        threading.Thread(target=self._log_loop, args=(engine, container, stop), daemon=True,
-                         name="portbinding-console-logs").start()
+        threading.Thread(
+            target=self._log_loop,
+            args=(engine, container, stop),
+            daemon=True,
+            name="portbinding-console-logs",
+        ).start()
 
     def _log_loop(self, engine: Engine, container: Container, stop: threading.Event) -> None:
         # Runs until the container stops (the engine then ends the stream) or is replaced. It only
@@ -401,7 +440,7 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
             if stop.is_set():
                 return
             entry = {"output_type": "stream", "name": "stdout", "text": line + "\n"}
-            self._logs.outputs = (*self._logs.outputs[-(MAX_LOG_LINES - 1):], entry)
+            self._logs.outputs = (*self._logs.outputs[-(MAX_LOG_LINES - 1) :], entry)
 
     @property
     def log_lines(self) -> list[str]:
@@ -444,8 +483,9 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
             return
         try:
             published = engine.ports(target.container)
-            self._port.value = pre("\n".join(str(p) for p in published) or "(nothing published)",
-                                   css_class="pbl-port")
+            self._port.value = pre(
+                "\n".join(str(p) for p in published) or "(nothing published)", css_class="pbl-port"
+            )
             self._inspect.value = pre(_live.inspect_view(target.container.attrs), css_class="pbl-inspect")
         except ContainerNotFound:
             self._port.value = pre("(the container is gone)", css_class="pbl-port")
@@ -456,8 +496,10 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         rows = _live.ps_rows(engine.course_containers())
         headers = ["CONTAINER ID", "IMAGE", "STATUS", "PORTS", "NAMES"]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-        lines = ["   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-                 for row in [headers, *rows]]
+        lines = [
+            "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+            for row in [headers, *rows]
+        ]
         return "\n".join(lines) + ("" if rows else "\n(no course containers)")
 
     def _show_views_placeholder(self) -> None:

@@ -91,12 +91,25 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
         self._lamp.add_class("pbl-lamp")
         self._target = widgets.HTML()
         self._target.add_class("pbl-probe-target")
-        self._probe = button("Probe", css_class="pbl-probe", style="primary", icon="signal",
-                             tooltip="One HTTP GET from this machine to the published port")
-        self._diagnose = button("Diagnose", css_class="pbl-diagnose", icon="stethoscope",
-                                tooltip="Read the evidence layer by layer and find the cause")
-        self._apply = button("Put the fix in the console", css_class="pbl-apply-fix", icon="wrench",
-                             tooltip="Copy the diagnosis' fixed run line into the console's run line")
+        self._probe = button(
+            "Probe",
+            css_class="pbl-probe",
+            style="primary",
+            icon="signal",
+            tooltip="One HTTP GET from this machine to the published port",
+        )
+        self._diagnose = button(
+            "Diagnose",
+            css_class="pbl-diagnose",
+            icon="stethoscope",
+            tooltip="Read the evidence layer by layer and find the cause",
+        )
+        self._apply = button(
+            "Put the fix in the console",
+            css_class="pbl-apply-fix",
+            icon="wrench",
+            tooltip="Copy the diagnosis' fixed run line into the console's run line",
+        )
         self._apply.layout.display = "none"  # shown once the light follows a console
         self._message = MessageArea()
         self._hint = widgets.HTML()
@@ -104,8 +117,12 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
         self._report = widgets.HTML()
         self._report.add_class("pbl-diagnosis")
 
-        self._worker = Worker(self._message, buttons=[self._probe, self._diagnose, self._apply],
-                              on_idle=self._sync_buttons, name="portbinding-probe-light")
+        self._worker = Worker(
+            self._message,
+            buttons=[self._probe, self._diagnose, self._apply],
+            on_idle=self._sync_buttons,
+            name="portbinding-probe-light",
+        )
         self._probe.on_click(self._on_probe_click)
         self._diagnose.on_click(self._on_diagnose_click)
         self._apply.on_click(self._on_apply_click)
@@ -221,7 +238,9 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
         if target is None:
             self.attach(None)
             return
-        self.attach(target.container, target.container_port or self._port, path=target.path, expect=target.expect)
+        self.attach(
+            target.container, target.container_port or self._port, path=target.path, expect=target.expect
+        )
 
     # ------------------------------------------------------------------ jobs
 
@@ -231,8 +250,11 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
         url = engine.url(container, self._port, self._path)
         running = engine.is_running(container)
         if url is None:
-            where = "the container is not running, so its ports are closed" if not running else (
-                f"container port {self._port} is not published, so no host port leads to it")
+            where = (
+                "the container is not running, so its ports are closed"
+                if not running
+                else (f"container port {self._port} is not published, so no host port leads to it")
+            )
             result = ProbeResult("refused", where, 0.0, target=f"container port {self._port}")
         else:
             result = probe_http(url, timeout=self._timeout)
@@ -261,11 +283,15 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
 
     def _apply_job(self) -> str:
         if self._console is None:
-            raise PortBindingError("This probe light does not follow a console.",
-                                   hint="call light.follow(console) first, or run the fix line yourself")
+            raise PortBindingError(
+                "This probe light does not follow a console.",
+                hint="call light.follow(console) first, or run the fix line yourself",
+            )
         if self._diagnosis is None or self._diagnosis.fix.run is None:
-            raise PortBindingError("There is no fixed run line to copy yet.",
-                                   hint="click Diagnose first; some causes are fixed in the app, not the run line")
+            raise PortBindingError(
+                "There is no fixed run line to copy yet.",
+                hint="click Diagnose first; some causes are fixed in the app, not the run line",
+            )
         line = self._diagnosis.fix.run.to_cli()
         self._console.line = line
         self._message.ok("The fixed run line is in the console now: click Run there, then Probe again here.")
@@ -275,9 +301,11 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
 
     def _require_container(self) -> Container:
         if self._container is None:
-            raise PortBindingError("There is no container to probe yet.",
-                                   hint="start one first (the console's Run button, or console.run_scenario(...)), "
-                                   "then attach it: light.attach(container, 8888)")
+            raise PortBindingError(
+                "There is no container to probe yet.",
+                hint="start one first (the console's Run button, or console.run_scenario(...)), "
+                "then attach it: light.attach(container, 8888)",
+            )
         return self._container
 
     def _sync_buttons(self) -> None:
@@ -292,13 +320,21 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
         if light == "green":
             return f"{host} answers: every hop from your machine to the server holds."
         if light == "amber":
-            return "The container runs, but nothing listens inside it yet: the server is still starting. Probe again."
+            return (
+                "The container runs, but nothing listens inside it yet: the server is still starting. "
+                "Probe again in a moment."
+            )
         if not running:
-            return "The container is not running, and its port mapping went with it. Read its logs, then Diagnose."
+            return (
+                "The container is not running, and its port mapping went with it. Read its logs, then click "
+                "Diagnose."
+            )
         if result.outcome in ("reset", "empty_reply"):
-            return ("Something on your machine accepted the connection (the engine's proxy on the host port), "
-                    "but nothing answered behind it: the port IS published, so the problem is inside the "
-                    "container. Click Diagnose.")
+            return (
+                "Something on your machine accepted the connection (the engine's proxy on the host port), "
+                "but nothing answered behind it: the port IS published, so the problem is inside the "
+                "container. Click Diagnose."
+            )
         if result.outcome == "refused":
             return "Nothing accepted the connection on the host: is the port published (-p)? Click Diagnose."
         if result.ok or result.outcome == "unexpected_response":
@@ -312,7 +348,8 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
         detail = result.detail if result else "Click Probe (or call light.probe()) to try the published port."
         status = f" (HTTP {result.http_status})" if result and result.http_status else ""
         self._lamp.value = (
-            f'<div class="pbl-light pbl-light-{self._light}" data-light="{self._light}" data-outcome="{esc(outcome)}" '
+            f'<div class="pbl-light pbl-light-{self._light}" data-light="{self._light}" '
+            f'data-outcome="{esc(outcome)}" '
             'style="display:flex;align-items:center;gap:12px;margin:4px 0">'
             f'<svg width="34" height="34" role="img" aria-label="{esc(word)}"><circle cx="17" cy="17" r="14" '
             f'fill="{colour}" stroke="#555" stroke-width="1.5"/></svg>'
@@ -341,7 +378,10 @@ def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
     rows: list[list[str]] = [
         ["state", esc(ev.status + (f" (exit code {ev.exit_code})" if ev.exit_code else ""))],
         ["published", esc(", ".join(ev.published) or "nothing")],
-        ["listening inside", esc(", ".join(ev.listeners) or ("nothing yet" if ev.status == "running" else "—"))],
+        [
+            "listening inside",
+            esc(", ".join(ev.listeners) or ("nothing yet" if ev.status == "running" else "—")),
+        ],
         ["answers inside", esc(inside or "—")],
         ["from your machine", esc(f"{host.get('outcome')}: {host.get('detail')}" if host else "not probed")],
     ]
@@ -354,7 +394,8 @@ def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
     if fix.config_change:
         fix_parts.append(f'<div>config: <code class="pbl-fix-config">{esc(fix.config_change)}</code></div>')
     return (
-        f'<div class="pbl-diagnosis-body" data-cause="{esc(found.cause)}" style="border-left:4px solid {colour};'
+        f'<div class="pbl-diagnosis-body" data-cause="{esc(found.cause)}" '
+        f'style="border-left:4px solid {colour};'
         'padding:4px 8px;margin:4px 0">'
         f'<div><b>Cause:</b> <code class="pbl-cause">{esc(found.cause)}</code> — {esc(found.summary)}</div>'
         + table(["evidence", ""], rows, css_class="pbl-evidence")
@@ -362,4 +403,3 @@ def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
         + _hint_html(hint)
         + "</div>"
     )
-

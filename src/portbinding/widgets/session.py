@@ -88,5 +88,5 @@ def _show_course_error(
 
     message = value.message if isinstance(value, PortBindingError) else str(value)
     hint = value.hint if isinstance(value, PortBindingError) else ""
-    display(HTML(message_html("error", message, hint=hint)))
+    display(HTML(message_html("error", message, hint=hint)))  # type: ignore[no-untyped-call]
     return []
