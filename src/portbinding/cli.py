@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     command("ps", _ps, "List the course's containers and their published ports.")
     cleanup = command("cleanup", _cleanup, "Remove the course's containers.")
     cleanup.add_argument("--session", default=None, help="only this session's containers")
+    from portbinding.grading.cli import add_grading_commands
+
+    add_grading_commands(commands, command)
     return parser
 
 
@@ -201,8 +204,9 @@ def _run(args: argparse.Namespace) -> int:
         item = scenario(words[0])
         fixed = next((m.host_port for m in item.run.publish if m.host_port), None)
         # The scenario's classic port (8888) when it is free, else any free one: never a clash.
-        spec = item.with_host_port(preferred_port(fixed)) if fixed else item.run
-        port, path = item.container_port, item.path
+        spec = item.with_host_port(preferred_port(fixed), host_ip=None) if fixed else item.run
+        port: int | None = item.container_port
+        path = item.path
     else:
         spec = parse_run(words)
         port = spec.publish[0].container_port if spec.publish else None

@@ -354,7 +354,7 @@ def _host_url(engine: Engine, mapped: list[PublishedPort], path: str) -> str:
     return f"http://{host}:{chosen.host_port}{path}"
 
 
-def _default_port(attrs: dict[str, object], published: list[PublishedPort]) -> int | None:
+def _default_port(attrs: dict[str, Any], published: list[PublishedPort]) -> int | None:
     tcp = [p.container_port for p in published if p.protocol == "tcp"]
     if tcp:
         return tcp[0]
@@ -364,11 +364,7 @@ def _default_port(attrs: dict[str, object], published: list[PublishedPort]) -> i
         number, _, protocol = key.partition("/")
         if protocol in ("", "tcp"):
             return int(number)
-    bindings = (
-        (attrs.get("HostConfig") or {}).get("PortBindings")
-        if isinstance(attrs.get("HostConfig"), dict)
-        else None
-    )
+    bindings = (attrs.get("HostConfig") or {}).get("PortBindings")
     for key in sorted(bindings or {}):
         return int(key.partition("/")[0])
     return None

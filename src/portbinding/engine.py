@@ -30,6 +30,7 @@ from portbinding.command import RunSpec
 from portbinding.errors import (
     ContainerFailed,
     ContainerNotFound,
+    EngineError,
     EngineUnavailable,
     ImageMissing,
     PortInUse,
@@ -126,8 +127,11 @@ class Engine:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        with contextlib.suppress(EngineUnavailable):
+        # Cleanup must never mask the error that ended the block; a failure here is logged.
+        try:
             self.cleanup(session=self.session)
+        except EngineError as error:
+            LOGGER.warning("could not remove the session's containers: %s", error)
         self.client.close()
 
     @property
@@ -351,7 +355,8 @@ class Engine:
             try:
                 container.remove(force=True)
             except docker.errors.APIError as exc:
-                if "already in progress" in _explanation(exc):
+                # Removed by someone else meanwhile: the engine may say so without a 404.
+                if "already in progress" in _explanation(exc) or "no such container" in _explanation(exc).lower():
                     return
                 raise ContainerFailed(f"Could not remove {container.name}: {_explanation(exc)}") from exc
             except ENGINE_ERRORS as exc:

@@ -91,6 +91,12 @@ def images_dir() -> Path:
     return Path(os.environ.get("PORTBINDING_IMAGES_DIR", IMAGES_DIR))
 
 
+def cache_dir() -> Path:
+    """Where downloads are kept between builds: PORTBINDING_CACHE, else the user's cache folder."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "portbinding"
+    return Path(os.environ.get("PORTBINDING_CACHE", default))
+
+
 def image_names() -> list[str]:
     """The exercise image names, in build order, without duplicates."""
     return list(dict.fromkeys(image.name for image in IMAGES))
@@ -153,14 +159,15 @@ def resolve_base(client: docker.DockerClient, *, progress: ProgressCallback = _i
         return override
     if _has_image(client, DEFAULT_BASE):
         return DEFAULT_BASE
+    if _has_image(client, LOCAL_BASE):
+        return LOCAL_BASE  # built here before because the pull failed: don't try the registry again
     progress(BuildEvent("base", 0, 1, f"pulling {DEFAULT_BASE}"))
     try:
         client.images.pull(DEFAULT_BASE)
         return DEFAULT_BASE
     except docker.errors.APIError as exc:
         LOGGER.info("cannot pull %s (%s); using a local Debian base", DEFAULT_BASE, exc)
-    if not _has_image(client, LOCAL_BASE):
-        build_local_base(client, progress=progress)
+    build_local_base(client, progress=progress)
     return LOCAL_BASE
 
 
@@ -259,7 +266,7 @@ def _trim_root(root: Path) -> None:
 def wheelhouse_for(requirements: Path, python_version: str, *, cache: Path | None = None) -> Path:
     """Wheels for ``requirements`` and ``python_version``, downloaded once on the host and cached."""
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
-    root = cache or Path(os.environ.get("PORTBINDING_CACHE", Path.cwd() / ".cache" / "portbinding"))
+    root = cache or cache_dir()
     target = root / "wheelhouse" / f"py{python_version}-{digest}"
     if (target / ".complete").exists():
         return target

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -160,7 +161,7 @@ def _unavailable(failures: list[str], denied: list[str]) -> EngineUnavailable:
     return EngineUnavailable(f"No container engine answers.\nTried:\n{tried}", hint=hint)
 
 
-def _describe(url: str, source: str, version: dict[str, object], client: docker.DockerClient) -> EngineInfo:
+def _describe(url: str, source: str, version: dict[str, Any], client: docker.DockerClient) -> EngineInfo:
     components = version.get("Components") or []
     names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
     kind = "podman" if "podman" in names.lower() or "podman" in url else "docker"

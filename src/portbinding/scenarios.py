@@ -31,14 +31,20 @@ class Scenario:
     config_change: str | None = None  # where the real fix is in the image's configuration
     lesson: str = ""
 
-    def with_host_port(self, host_port: int, *, spec: RunSpec | None = None) -> RunSpec:
+    def with_host_port(
+        self, host_port: int, *, spec: RunSpec | None = None, host_ip: str | None = "127.0.0.1"
+    ) -> RunSpec:
         """``spec`` (the broken run by default) with every fixed host port replaced by ``host_port``.
 
-        Tests and the grader use this so a scenario never depends on 8888 being free.
+        Tests and the grader use this so a scenario never depends on 8888 being free. By default
+        the port is published on 127.0.0.1 only, so an exercise server is never exposed to the
+        network; ``host_ip=None`` keeps the line's own address.
         """
         base = spec or self.run
         publish = tuple(
-            PortMapping(m.container_port, m.protocol, m.host_ip, host_port) if m.host_port else m
+            PortMapping(m.container_port, m.protocol, m.host_ip if host_ip is None else host_ip, host_port)
+            if m.host_port
+            else m
             for m in base.publish
         )
         return base.replace(publish=publish, name=None)
