@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -191,3 +192,26 @@ def explain(exc: BaseException) -> str:
         parts.append(f"(while handling: {str(seen).strip()})")
         seen = seen.__context__
     return " ".join(parts)
+
+
+def run_benchmark(
+    name: str, measure: Callable[[Engine], dict[str, Any]], report: Callable[[dict[str, Any]], str]
+) -> int:
+    """The shared ``main()``: measure in an Engine session, print the report, write the JSON.
+
+    Returns 0, or 1 when it could not measure (a missed goal is reported, not an error).
+    """
+    from portbinding.errors import PortBindingError
+
+    try:
+        with Engine.connect(owner="bench") as engine:
+            figures = measure(engine)
+    except (PortBindingError, RuntimeError, TimeoutError) as exc:
+        print(f"{name}: could not measure: {explain(exc)}", file=sys.stderr)
+        return 1
+    print(report(figures))
+    path = write_json(name, figures)
+    print(f"\nwritten: {path.relative_to(REPO_ROOT)}")
+    for line in read_summary(name):
+        print(f"  {line}")
+    return 0

@@ -52,10 +52,8 @@ import docker.errors
 if __package__ in (None, ""):  # run by path: make the repository importable (for bench._common)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import REPO_ROOT, explain, read_summary, table, write_json
+from bench._common import run_benchmark, table
 from portbinding import images
-from portbinding.engine import Engine
-from portbinding.errors import PortBindingError
 
 NAME = "image_sizes"
 GOAL_RATIO = 0.25
@@ -387,18 +385,7 @@ def report(figures: dict[str, Any]) -> str:
 
 def main() -> int:
     """Measure, print the tables, write test-output/bench/image_sizes.json; 0 unless it could not measure."""
-    try:
-        with Engine.connect(owner="bench") as engine:
-            figures = run(engine.client)
-    except (PortBindingError, RuntimeError) as exc:
-        print(f"image_sizes: could not measure: {explain(exc)}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    path = write_json(NAME, figures)
-    print(f"\nwritten: {path.relative_to(REPO_ROOT)}")
-    for line in read_summary(NAME):
-        print(f"  {line}")
-    return 0
+    return run_benchmark(NAME, lambda engine: run(engine.client), report)
 
 
 if __name__ == "__main__":

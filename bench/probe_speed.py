@@ -39,10 +39,9 @@ from typing import Any
 if __package__ in (None, ""):  # run by path: make the repository importable (for bench._common)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import REPO_ROOT, describe, discard, explain, read_summary, table, wait_until, write_json
+from bench._common import describe, discard, run_benchmark, table, wait_until
 from portbinding.command import parse_run
 from portbinding.engine import Engine, free_port
-from portbinding.errors import PortBindingError
 from portbinding.probe import OUTCOME_CLASS, probe_http, wait_until_ready
 
 NAME = "probe_speed"
@@ -195,18 +194,7 @@ def report(figures: dict[str, Any]) -> str:
 
 def main() -> int:
     """Measure, print the table, write test-output/bench/probe_speed.json; 0 unless it could not measure."""
-    try:
-        with Engine.connect(owner="bench") as engine:
-            figures = run(engine)
-    except (PortBindingError, RuntimeError, TimeoutError) as exc:
-        print(f"probe_speed: could not measure: {explain(exc)}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    path = write_json(NAME, figures)
-    print(f"\nwritten: {path.relative_to(REPO_ROOT)}")
-    for line in read_summary(NAME):
-        print(f"  {line}")
-    return 0
+    return run_benchmark(NAME, run, report)
 
 
 if __name__ == "__main__":
