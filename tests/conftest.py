@@ -7,6 +7,7 @@ needs one instead of skipping it, so CI can never go green without running them.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,18 +21,26 @@ def engine_required() -> bool:
     return os.environ.get("PORTBINDING_REQUIRE_ENGINE") == "1"
 
 
-_COURSE_FILTER = {"label": "portbinding.course=port-binding-lab"}
+def _run_filter() -> dict[str, list[str]]:
+    return {
+        "label": [
+            "portbinding.course=port-binding-lab",
+            f"portbinding.run={os.environ['PORTBINDING_RUN_ID']}",
+        ]
+    }
+
+
 _before: set[str] | None = None
 
 
 def _course_container_ids() -> set[str] | None:
-    """Ids of every course-labelled container, or None when no engine answers."""
+    """Ids of every course container this run started, or None when no engine answers."""
     import docker
 
     try:
         client = docker.from_env(timeout=30)
         try:
-            return {c.id for c in client.containers.list(all=True, filters=_COURSE_FILTER)}
+            return {c.id for c in client.containers.list(all=True, filters=_run_filter())}
         finally:
             client.close()
     except Exception:  # no engine: the engine fixtures report that, not this bookkeeping
@@ -40,6 +49,9 @@ def _course_container_ids() -> set[str] | None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _before
+    # Everything started during this run -- lesson kernels and CLI calls inherit the variable --
+    # carries this run's id, so a run beside it on the same engine is never mistaken for ours.
+    os.environ.setdefault("PORTBINDING_RUN_ID", uuid.uuid4().hex[:12])
     _before = _course_container_ids()
 
 
@@ -58,8 +70,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for container_id in leftovers:
         try:
             container = client.containers.get(container_id)
-            if container.labels.get("portbinding.owner") == "bench":
-                continue  # a benchmark running beside the tests is not the tests' to judge
             names.append(f"{container.name} ({container.labels.get('portbinding.owner')})")
             container.remove(force=True)
         except docker.errors.NotFound:

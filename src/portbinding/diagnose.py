@@ -254,8 +254,9 @@ def diagnose(
     good_port = good[0].port if good else None
     mapped = [p for p in published if p.container_port == port and p.protocol == "tcp"]
     host_result: ProbeResult | None = None
-    if mapped:
-        host_result = (probe or _default_probe)(_host_url(engine, mapped, path))
+    url = engine.url(target, port, path) if mapped and port is not None else None
+    if url:
+        host_result = (probe or _default_probe)(url)
     ev = evidence(
         listeners=listen_text,
         inside=inside_text,
@@ -324,7 +325,14 @@ def look_inside(engine: Engine, container: Container) -> tuple[list[Listener], l
     except ValueError:
         replies = {}
     if not replies:
-        notes.append("no python3 inside the container, so listeners were not probed from within")
+        why = (
+            "there is no python3 inside the container"
+            if result.exit_code == 127
+            else "the probe timed out"
+            if result.timed_out
+            else f"the probe failed (exit {result.exit_code})"
+        )
+        notes.append(f"listeners were not probed from within: {why}")
     for listener, key in zip(listeners, targets, strict=True):
         reply = str(replies.get(key, ""))
         answers.append(InsideAnswer(listener.address, listener.port, reply))
@@ -343,15 +351,6 @@ def _fmt(address: str) -> str:
 
 def _default_probe(url: str) -> ProbeResult:
     return probe_http(url, timeout=2.0)
-
-
-def _host_url(engine: Engine, mapped: list[PublishedPort], path: str) -> str:
-    ports = sorted(mapped, key=lambda p: ":" in p.host_ip)  # IPv4 first
-    chosen = ports[0]
-    host = engine.publish_host
-    if chosen.host_ip not in ("", "0.0.0.0", "::") and engine.publish_host in ("127.0.0.1", "localhost"):
-        host = _fmt(chosen.host_ip)  # published on one address only: probe that address
-    return f"http://{host}:{chosen.host_port}{path}"
 
 
 def _default_port(attrs: dict[str, Any], published: list[PublishedPort]) -> int | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,8 @@ SESSION_LABEL = "portbinding.session"
 OWNER_LABEL = "portbinding.owner"
 # "1" when the run line named the container: a diagnosis keeps the name in its fix only then.
 NAMED_LABEL = "portbinding.named"
+RUN_LABEL = "portbinding.run"
+RUN_ENV = "PORTBINDING_RUN_ID"
 
 # Enough for a Jupyter Server; small enough that a runaway exercise cannot hurt the host.
 MEMORY_LIMIT = "512m"
@@ -141,7 +144,12 @@ class Engine:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {COURSE_LABEL: COURSE, SESSION_LABEL: self.session, OWNER_LABEL: self.owner}
+        labels = {COURSE_LABEL: COURSE, SESSION_LABEL: self.session, OWNER_LABEL: self.owner}
+        # A test run (or a grading run) marks everything started under it, lesson kernels
+        # included, so it can tell its own leftovers from those of a run beside it.
+        if os.environ.get(RUN_ENV):
+            labels[RUN_LABEL] = os.environ[RUN_ENV]
+        return labels
 
     # ------------------------------------------------------------------------------ running
 
@@ -258,9 +266,22 @@ class Engine:
         return matches[0].host_port if matches else None
 
     def url(self, container: Container, container_port: int, path: str = "/") -> str | None:
-        """The URL a learner on this machine would open for ``container_port``, if published."""
-        port = self.host_port(container, container_port)
-        return f"http://{self.publish_host}:{port}{path}" if port else None
+        """The URL a learner on this machine would open for ``container_port``, if published.
+
+        A port published on every address is reached at ``publish_host``; one published on a
+        single address of a local engine (``-p [::1]:H:C``) only there.
+        """
+        bindings = [
+            p for p in self.ports(container) if p.container_port == container_port and p.protocol == "tcp"
+        ]
+        if not bindings:
+            return None
+        chosen = sorted(bindings, key=lambda p: ":" in p.host_ip)[0]  # IPv4 first
+        host = self.publish_host
+        if chosen.host_ip not in ("", "0.0.0.0", "::") and host in ("127.0.0.1", "localhost"):
+            host = chosen.host_ip
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{chosen.host_port}{path}"
 
     def logs(self, container: Container, *, tail: int = 200) -> str:
         """The last ``tail`` lines of the container's output (stdout and stderr)."""
@@ -345,6 +366,8 @@ class Engine:
             try:
                 container.stop(timeout=timeout)
             except docker.errors.APIError as exc:
+                if "no such container" in _explanation(exc).lower():
+                    return  # removed by someone else meanwhile
                 raise ContainerFailed(f"Could not stop {container.name}: {_explanation(exc)}") from exc
             except ENGINE_ERRORS as exc:
                 raise _unavailable(exc) from exc
@@ -356,7 +379,10 @@ class Engine:
                 container.remove(force=True)
             except docker.errors.APIError as exc:
                 # Removed by someone else meanwhile: the engine may say so without a 404.
-                if "already in progress" in _explanation(exc) or "no such container" in _explanation(exc).lower():
+                if (
+                    "already in progress" in _explanation(exc)
+                    or "no such container" in _explanation(exc).lower()
+                ):
                     return
                 raise ContainerFailed(f"Could not remove {container.name}: {_explanation(exc)}") from exc
             except ENGINE_ERRORS as exc:

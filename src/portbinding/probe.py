@@ -616,10 +616,7 @@ def _finish(core: _ResultCore, *, started: float, target: str) -> ProbeResult:
 class _Engine(Protocol):
     """What wait_until_ready needs of portbinding.engine.Engine (kept structural: no import cycle)."""
 
-    @property
-    def publish_host(self) -> str: ...
-
-    def host_port(self, container: Any, container_port: int, *, protocol: str = "tcp") -> int | None: ...
+    def url(self, container: Any, container_port: int, path: str = "/") -> str | None: ...
 
     def is_running(self, container: Any) -> bool: ...
 
@@ -640,16 +637,14 @@ def wait_until_ready(
     between "it listens" and "we noticed" stays small). Returns at once when the container
     exits -- asked at most every ``alive_every`` seconds, since each ask is an engine call.
     """
-    host_port = engine.host_port(container, port)
-    if host_port is None:
+    url = engine.url(container, port, path)
+    if url is None:
         return ProbeResult(
             "refused",
             f"container port {port} is not published, so nothing on the host leads to it",
             0.0,
             target=f"container port {port}",
         )
-    host = engine.publish_host
-    url = f"http://{f'[{host}]' if ':' in host else host}:{host_port}{path}"
     checked_at = 0.0
     last_alive = True
 

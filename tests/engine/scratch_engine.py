@@ -2,7 +2,8 @@
 
 Killing the course's engine or filling its disk would break every other test, so the fault
 tests get their own engine: a real dockerd (Debian's), with a size-capped tmpfs as its data
-root, no bridge and no iptables rules, reached through its own socket. Needs root.
+root, in its own network namespace (no bridge, no iptables rules), reached through its own
+socket. Needs root.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def start_scratch_engine(root: Path, *, size_mb: int) -> ScratchEngine:
     exec_root = Path(tempfile.mkdtemp(prefix="pbl-x", dir="/tmp"))  # unix socket paths must stay short
     socket_path = exec_root / "d.sock"
     log = (root / "dockerd.log").open("ab")
+    # Its own network namespace: a dockerd started with --bridge=none deletes the interface
+    # called docker0 -- in a shared namespace, the course engine's bridge.
     process = subprocess.Popen(
-        ["dockerd", "--data-root", str(data), "--exec-root", str(exec_root / "exec"),
+        ["unshare", "--net", "--fork", "--kill-child",
+         "dockerd", "--data-root", str(data), "--exec-root", str(exec_root / "exec"),
          "--pidfile", str(exec_root / "d.pid"), "--host", f"unix://{socket_path}",
          "--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver=overlay2"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
