@@ -74,6 +74,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             container.remove(force=True)
         except docker.errors.NotFound:
             continue
+        except docker.errors.APIError as exc:  # e.g. 409: its owner is removing it right now
+            names.append(f"{container_id[:12]} (could not remove: {exc.explanation})")
     client.close()
     if names:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -295,7 +295,7 @@ def diagnose(
             ),
         )
     if host_result is not None and host_result.reachable:
-        return Diagnosis("ok", ev, Fix("Nothing to fix: open the URL above.", run=run_spec))
+        return Diagnosis("ok", ev, Fix(f"Nothing to fix: {host_result.target} answers.", run=run_spec))
     # Listening on every interface and published, yet unreachable: usually the first moments
     # of a start (docker-proxy is up before the app), rarely a firewall in between.
     return Diagnosis("still_starting", ev, _starting_fix(run_spec, running_for))

@@ -60,21 +60,34 @@ def heading(text: str, *, level: int = 4) -> str:
     return f'<h{level} style="margin:4px 0 2px 0">{esc(text)}</h{level}>'
 
 
+# ipywidgets' HTML widget sets a line-height of one widget row (28 px) on its content, which spaces
+# wrapped text far apart; every block built here sets its own.
+LINE_HEIGHT = "line-height:1.45"
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, css_class: str = "pbl-table") -> str:
-    """An HTML table; cells are given as already-built HTML (use ``esc`` for plain text)."""
+    """An HTML table; cells are given as already-built HTML (use ``esc`` for plain text).
+
+    All-empty headers give a table without a header row (a list of label/value pairs).
+    """
     head = "".join(
-        f'<th style="text-align:left;padding:2px 10px 2px 0;border-bottom:1px solid {GREY}">{esc(h)}</th>'
+        f'<th style="text-align:left;padding:2px 12px 2px 0;border-bottom:1px solid {GREY}">{esc(h)}</th>'
         for h in headers
     )
+    cell = "padding:2px 12px 2px 0;vertical-align:top"
     body = "".join(
         "<tr>"
-        + "".join(f'<td style="padding:2px 10px 2px 0;vertical-align:top">{c}</td>' for c in row)
+        + "".join(
+            f'<td style="{cell}{";white-space:nowrap" if index == 0 else ""}">{c}</td>'
+            for index, c in enumerate(row)
+        )
         + "</tr>"
         for row in rows
     )
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
     return (
-        f'<table class="{css_class}" style="border-collapse:collapse;font-size:13px">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f'<table class="{css_class}" style="border-collapse:collapse;font-size:13px;{LINE_HEIGHT}">'
+        f"{thead}<tbody>{body}</tbody></table>"
     )
 
 
@@ -114,7 +127,7 @@ def message_html(kind: MessageKind, text: str, *, hint: str = "") -> str:
     return (
         f'<div class="pbl-msg pbl-msg-{kind}" role="{role}" style="border-left:4px solid {colour};'
         "padding:4px 8px;margin:4px 0;background:var(--jp-layout-color1,#fff);white-space:pre-wrap;"
-        f'font-size:13px"><span aria-hidden="true" style="color:{colour}">{icon}</span> '
+        f'font-size:13px;{LINE_HEIGHT}"><span aria-hidden="true" style="color:{colour}">{icon}</span> '
         f'<span class="pbl-msg-text">{esc(text)}</span>{next_step}</div>'
     )
 
@@ -167,7 +180,11 @@ def button(
 ) -> widgets.Button:
     """A button with a stable CSS class (browser tests and custom styles find it by that)."""
     made = widgets.Button(
-        description=description, tooltip=tooltip or description, button_style=style, icon=icon
+        description=description,
+        tooltip=tooltip or description,
+        button_style=style,
+        icon=icon,
+        layout=widgets.Layout(width="auto", min_width="110px"),  # long labels are not cut off
     )
     made.add_class(css_class)
     return made

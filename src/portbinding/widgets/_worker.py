@@ -56,6 +56,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._label = ""
         self._stale = ""  # a "still busy" note that is out of date once the job ends
+        self._pending: tuple[Callable[[], object], str] | None = None  # the latest quiet job refused
         self.last_error: BaseException | None = None
 
     # ------------------------------------------------------------------ state
@@ -83,12 +84,16 @@ class Worker:
     def submit(self, job: Callable[[], object], *, label: str, quiet: bool = False) -> bool:
         """Run ``job`` on the worker thread; False (and a note) if the worker is still busy.
 
-        ``quiet`` jobs (refreshing a view) neither announce themselves nor complain when busy.
+        ``quiet`` jobs (redrawing a view) neither announce themselves nor complain when busy: the
+        latest one waits and runs after the current job, so a view never stays out of date.
         """
         if not self._begin(label):
-            if not quiet:
-                self._message.info(f"Still busy: {self._label}. Try again when it has finished.")
-                self._stale = self._message.text
+            if quiet:
+                with self._lock:
+                    self._pending = (job, label)
+                return False
+            self._message.info(f"Still busy: {self._label}. Try again when it has finished.")
+            self._stale = self._message.text
             return False
         if not quiet:
             self._message.busy(f"{label}…")
@@ -132,6 +137,14 @@ class Worker:
         if self._message.kind == "busy" or self._message.text == self._stale:
             self._message.clear()  # the job said nothing more: do not leave "working…" up
         self._stale = ""
+        with self._lock:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                self._label = pending[1]  # still busy: the view redraw that waited runs next
+        if pending is not None:
+            self._ensure_thread()
+            self._jobs.put(pending)
+            return
         for item in self._buttons:
             item.disabled = False
         if self._on_idle is not None:

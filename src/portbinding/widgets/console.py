@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import ipywidgets as widgets
@@ -188,6 +189,10 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         self._show_session(engine)
         return engine
 
+    def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render
+        name = self.container.name if self.container is not None else None
+        return f"ContainerConsole(container={name!r})"
+
     def observe_runs(self, callback: RunObserver) -> None:
         """Call ``callback(target)`` after every run (and with None after Remove)."""
         self._observers.append(callback)
@@ -209,6 +214,7 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
     def run_line(self, line: str, *, wait: float | None = None) -> Container:
         """Check ``line`` against the course policy, then start it exactly as written (always detached)."""
         spec = self._check(line)
+        self._line.value = line  # the text box shows what runs, typed or not
         return self._worker.call(lambda: self._run_job(spec, wait=wait), label=f"Starting {spec.image}")
 
     def stop(self) -> None:
@@ -314,6 +320,13 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
     def _remove_job(self) -> None:
         target = self._require_target()
         self._discard_current(self.engine)
+        with self._log_lock:
+            note = {
+                "output_type": "stream",
+                "name": "stdout",
+                "text": "(the container was removed; above: its last logs)\n",
+            }
+            self._logs.outputs = (*self._logs.outputs, note)
         self._render_status(self.engine)
         self._refresh_views(self.engine)
         self._message.info(f"Removed {target.container.name}.")
@@ -465,10 +478,11 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         if running and target.container_port is not None:
             with contextlib.suppress(PortBindingError):
                 url = engine.url(container, target.container_port, target.path)
+        checked = datetime.now().strftime("%H:%M:%S")  # a snapshot: the ps tab and Stop refresh it
         rows = [
             ["container", f"<b>{esc(container.name)}</b> ({esc(str(container.id)[:12])})"],
             ["image", esc(target.spec.image)],
-            ["state", badge(running, yes=state_text, no=state_text)],
+            ["state", badge(running, yes=state_text, no=state_text) + esc(f"  (checked {checked})")],
             ["published", esc(", ".join(str(p) for p in published) or "nothing (no -p)")],
             ["URL from here", code(url) if url else esc("none: nothing published for the service's port")],
         ]

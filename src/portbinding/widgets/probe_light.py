@@ -19,7 +19,18 @@ from portbinding.engine import Engine
 from portbinding.errors import PortBindingError
 from portbinding.probe import Outcome, ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
-from portbinding.widgets._ui import AMBER, GREEN, GREY, RED, MessageArea, button, code, esc, table
+from portbinding.widgets._ui import (
+    AMBER,
+    GREEN,
+    GREY,
+    LINE_HEIGHT,
+    RED,
+    MessageArea,
+    button,
+    code,
+    esc,
+    table,
+)
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.session import lesson_engine
 
@@ -178,6 +189,9 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for a button's job to finish; False if ``timeout`` seconds passed first."""
         return self._worker.wait_idle(timeout)
+
+    def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render
+        return f"ProbeLight(light={self._light!r}, outcome={self.outcome!r})"
 
     # ------------------------------------------------------------------ public actions
 
@@ -351,9 +365,10 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
             f'<div class="pbl-light pbl-light-{self._light}" data-light="{self._light}" '
             f'data-outcome="{esc(outcome)}" '
             'style="display:flex;align-items:center;gap:12px;margin:4px 0">'
-            f'<svg width="34" height="34" role="img" aria-label="{esc(word)}"><circle cx="17" cy="17" r="14" '
+            f'<svg width="34" height="34" style="flex:none" role="img" aria-label="{esc(word)}">'
+            '<circle cx="17" cy="17" r="14" '
             f'fill="{colour}" stroke="#555" stroke-width="1.5"/></svg>'
-            f'<div><b class="pbl-light-word">{esc(word)}</b>'
+            f'<div style="{LINE_HEIGHT}"><b class="pbl-light-word">{esc(word)}</b>'
             + (f' — <code class="pbl-outcome">{esc(outcome)}</code>{esc(status)}' if outcome else "")
             + f'<br><small class="pbl-detail">{esc(detail)}</small></div></div>'
         )
@@ -367,7 +382,9 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
 
 
 def _hint_html(text: str) -> str:
-    return f'<div class="pbl-hint-text" style="margin:2px 0 4px 0"><b>Hint:</b> {esc(text)}</div>'
+    return (
+        f'<div class="pbl-hint-text" style="margin:2px 0 4px 0;{LINE_HEIGHT}"><b>Hint:</b> {esc(text)}</div>'
+    )
 
 
 def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
@@ -396,7 +413,7 @@ def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
     return (
         f'<div class="pbl-diagnosis-body" data-cause="{esc(found.cause)}" '
         f'style="border-left:4px solid {colour};'
-        'padding:4px 8px;margin:4px 0">'
+        f'padding:4px 8px;margin:4px 0;{LINE_HEIGHT}">'
         f'<div><b>Cause:</b> <code class="pbl-cause">{esc(found.cause)}</code> — {esc(found.summary)}</div>'
         + table(["evidence", ""], rows, css_class="pbl-evidence")
         + "".join(fix_parts)

@@ -30,12 +30,12 @@ def lesson_engine(owner: str = "lesson") -> Engine:
     the next call tries again, so starting the engine and re-running the cell is enough.
     """
     global _engine
+    install_friendly_errors()  # first, so "no engine" is shown as a message too
     with _lock:
         if _engine is None:
             engine = Engine.connect(owner=owner)
             atexit.register(_cleanup_at_exit, engine)
             _engine = engine
-            install_friendly_errors()
         return _engine
 
 
