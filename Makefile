@@ -41,15 +41,15 @@ lab: setup
 	  --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
 
 # nbgrader runs `alembic` from PATH, so the venv's bin goes first.
-test: setup
+test: setup lint
 	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench images
+	$(BIN)/ruff format --check src tests bench images
 	$(BIN)/mypy
 
 bench: setup

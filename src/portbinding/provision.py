@@ -19,8 +19,8 @@ import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import docker

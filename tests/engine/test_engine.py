@@ -6,13 +6,13 @@ import os
 
 import docker
 import pytest
-from scratch_engine import scratch_engine
 
 from portbinding.command import parse_run
 from portbinding.diagnose import diagnose
 from portbinding.engine import COURSE_LABEL, OWNER_LABEL, SESSION_LABEL, Engine
 from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortInUse
 from portbinding.provision import EngineInfo
+from tests.engine.scratch_engine import scratch_engine
 
 
 def test_containers_are_labelled_and_limited(engine: Engine, host_port: int) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import docker
 import pytest
-from scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
 
 from portbinding.errors import ImageBuildError, ImageMissing
 from portbinding.images import IMAGES_DIR, LOCAL_BASE, BuildEvent, build_images
+from tests.engine.scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
 
 CLI = [sys.executable, "-m", "portbinding"]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starting a scratch dockerd needs root")

@@ -43,7 +43,7 @@ def test_a_second_build_is_a_no_op(engine: Engine) -> None:
 def test_loopback_notebook_answers_inside_but_not_through_the_published_port(
     engine: Engine, host_port: int
 ) -> None:
-    """notebook-loopback: GET /api works inside the container; the host sees a reset, empty reply or refusal."""
+    """notebook-loopback: GET /api answers inside; the host sees a reset, an empty reply or a refusal."""
     container = engine.run(
         parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8888 portbinding/notebook-loopback:1.0")
     )
@@ -131,7 +131,8 @@ def test_scoring_api_scores_a_json_payload_and_explains_bad_input(engine: Engine
     with urllib.request.urlopen(request, timeout=5) as response:
         scored = json.loads(response.read())
     assert 0.0 <= scored["score"] <= 1.0 and scored["model_version"] == "2.0", scored
-    bad = urllib.request.Request(url, data=b'{"features": "nope"}', headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    bad = urllib.request.Request(url, data=b'{"features": "nope"}', headers=headers)
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(bad, timeout=5)
     assert refused.value.code == 400, refused.value.code

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 import pytest
-from test_probe import (
+
+from portbinding.probe import OUTCOME_CLASS, Outcome, probe_http
+from tests.unit.test_probe import (
     JUPYTER,
     Handler,
     close_without_reply,
@@ -22,8 +24,6 @@ from test_probe import (
     reset_after_request,
     serving,
 )
-
-from portbinding.probe import OUTCOME_CLASS, Outcome, probe_http
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not on PATH")
