@@ -312,7 +312,10 @@ def build_context(image: ImageDef, *, wheels: Path | None) -> tuple[bytes, str]:
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for path in sorted(image.folder.rglob("*")):
             relative = path.relative_to(image.folder)
+            # READMEs are for people: leaving them out keeps a doc edit from forcing a rebuild.
             if path.is_dir() or relative.parts[0] == "wheels" or "__pycache__" in relative.parts:
+                continue
+            if relative.name == "README.md":
                 continue
             _add_bytes(archive, str(relative), path.read_bytes(), digest, executable=os.access(path, os.X_OK))
         if (image.folder / "wheels").is_dir():
