@@ -38,7 +38,7 @@ lab: setup
 	@echo "Open http://$(HOST):$(PORT)/lab (the token is printed below)."
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --no-browser $(ROOT_FLAG) \
 	  --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
-	  --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
+	  --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb
 
 # nbgrader runs `alembic` from PATH, so the venv's bin goes first.
 test: setup lint

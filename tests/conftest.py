@@ -55,7 +55,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _before = _course_container_ids()
 
 
+_skipped_real: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember skipped tests of the groups that need real parts (see pytest_sessionfinish)."""
+    group = report.nodeid.split("/")[1] if report.nodeid.startswith("tests/") else ""
+    if report.skipped and group in GROUPS and group != "unit":
+        _skipped_real.append(report.nodeid)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under make test no real-engine test may be skipped, and no container may outlive its test."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if engine_required() and _skipped_real:
+        if reporter is not None:
+            reporter.write_line(
+                f"FAILED: {len(_skipped_real)} real-engine test(s) were skipped under make test: "
+                f"{_skipped_real[:5]}",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    _check_leftovers(session)
+
+
+def _check_leftovers(session: pytest.Session) -> None:
     """Nothing the course starts may outlive its owner: fail the run if a test left a container."""
     after = _course_container_ids()
     if _before is None or after is None:
