@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Root may run JupyterLab only when asked explicitly.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test setup engine images unit lint bench grade clean
+.PHONY: help lab test setup browser engine images unit lint bench clean
 .DEFAULT_GOAL := help
 
 help:
@@ -28,6 +28,12 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed engine images
 
+# Debian's Chromium for the browser tests (Playwright cannot download a browser here).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+	  { echo "The browser tests need Chromium: apt-get install chromium"; exit 1; }
+
 engine: $(VENV)/.installed
 	$(BIN)/portbinding doctor --install
 
@@ -41,7 +47,7 @@ lab: setup
 	  --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb
 
 # nbgrader runs `alembic` from PATH, so the venv's bin goes first.
-test: setup lint
+test: setup browser lint
 	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed

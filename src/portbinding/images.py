@@ -231,13 +231,9 @@ def _install_debootstrap() -> str:
             "debootstrap is not installed and this is not a Debian-like system.",
             hint="install debootstrap, or provide a base image and set PORTBINDING_BASE_IMAGE",
         )
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "debootstrap"],
-        check=True,
-        timeout=600,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
+    from portbinding.provision import apt_install  # here: provisioning is rare, keep imports light
+
+    apt_install("debootstrap")
     return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
 
 

@@ -251,13 +251,14 @@ def ensure_engine(
         report = say if callable(say) else print
         if shutil.which("dockerd") is None:
             report("No container engine: installing Debian's docker.io (about a minute)...")
-            _apt_install("docker.io")
+            apt_install("docker.io")
         report(f"Starting dockerd (log: {DOCKERD_LOG})...")
         start_dockerd(timeout=timeout)
         return find_engine()
 
 
-def _apt_install(*packages: str) -> None:
+def apt_install(*packages: str) -> None:
+    """``apt-get update`` then install ``packages`` (Debian/Ubuntu, as root); a clear error if it fails."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log = DOCKERD_LOG.with_name("portbinding-apt.log")
     with log.open("a") as out:
