@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,16 +36,17 @@ _before: set[str] | None = None
 
 def _course_container_ids() -> set[str] | None:
     """Ids of every course container this run started, or None when no engine answers."""
-    import docker
+    from portbinding.errors import EngineUnavailable
+    from portbinding.provision import find_engine
 
     try:
-        client = docker.from_env(timeout=30)
-        try:
-            return {c.id for c in client.containers.list(all=True, filters=_run_filter())}
-        finally:
-            client.close()
-    except Exception:  # no engine: the engine fixtures report that, not this bookkeeping
-        return None
+        client, _ = find_engine()
+    except EngineUnavailable:
+        return None  # no engine: the engine fixtures report that, not this bookkeeping
+    try:
+        return {c.id for c in client.containers.list(all=True, filters=_run_filter())}
+    finally:
+        client.close()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -89,7 +91,9 @@ def _check_leftovers(session: pytest.Session) -> None:
         return
     import docker
 
-    client = docker.from_env(timeout=30)
+    from portbinding.provision import find_engine
+
+    client, _ = find_engine()
     names = []
     for container_id in leftovers:
         try:
@@ -119,14 +123,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> Iterator[object]:
+def docker_client() -> Iterator[docker.DockerClient]:
     """A Docker SDK client for the engine the course uses; fail (under make test) or skip without one."""
-    import docker
+    from portbinding.errors import EngineUnavailable
+    from portbinding.provision import find_engine
 
     try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as exc:  # any failure to reach the engine means "no engine" here
+        client, _ = find_engine()
+    except EngineUnavailable as exc:
         message = f"no container engine answers: {exc}"
         if engine_required():
             pytest.fail(message + " (make test requires one; run `portbinding doctor`)")

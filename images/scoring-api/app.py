@@ -32,6 +32,7 @@ MAX_BODY = 64 * 1024
 def score(features: dict[str, float]) -> float:
     weights = WEIGHTS.get(VERSION, WEIGHTS["1.0"])
     z = weights["bias"] + sum(weights.get(name, 0.0) * float(value) for name, value in features.items())
+    z = max(-60.0, min(60.0, z))  # huge inputs saturate the score instead of overflowing exp()
     return round(1.0 / (1.0 + math.exp(-z)), 4)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +29,17 @@ from portbinding.errors import (
 LOGGER = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_NO_ENGINE, EXIT_FAILED = 0, 1, 2, 3, 4
-CLI_SESSION = "cli"
+SESSION_ENV = "PORTBINDING_SESSION"
+
+
+def cli_session() -> str:
+    """The session the command line's containers belong to: one per user, unless set.
+
+    Containers started with `portbinding run` outlive the command (the learner owns them until
+    `portbinding cleanup`), so the session must be stable across calls -- and per user, so one
+    learner's cleanup never removes another's.
+    """
+    return os.environ.get(SESSION_ENV) or f"cli-{os.getuid()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,7 +222,7 @@ def _run(args: argparse.Namespace) -> int:
         spec = parse_run(words)
         port = spec.publish[0].container_port if spec.publish else None
         path = "/"
-    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    engine = Engine.connect(session=cli_session(), owner="cli")
     container = engine.run(spec.replace(detach=True))
     result = wait_until_ready(engine, container, port, path=path, timeout=args.wait) if port else None
     payload = {
@@ -249,7 +260,7 @@ def _diagnose(args: argparse.Namespace) -> int:
 
     if args.port is not None:
         validate_port(args.port, what="container port")
-    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    engine = Engine.connect(session=cli_session(), owner="cli")
     result = diagnose(engine, args.container, container_port=args.port, expect=args.expect, path=args.path)
     _emit(args, result.to_dict(), result.explain())
     return EXIT_OK if result.cause == "ok" else EXIT_PROBLEM
@@ -258,7 +269,7 @@ def _diagnose(args: argparse.Namespace) -> int:
 def _ps(args: argparse.Namespace) -> int:
     from portbinding.engine import SESSION_LABEL, Engine
 
-    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    engine = Engine.connect(session=cli_session(), owner="cli")
     rows = []
     for container in engine.course_containers():
         ports = [str(p) for p in engine.ports(container)] if container.status == "running" else []
@@ -279,7 +290,7 @@ def _ps(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from portbinding.engine import Engine
 
-    engine = Engine.connect(session=CLI_SESSION, owner="cli")
+    engine = Engine.connect(session=cli_session(), owner="cli")
     removed = engine.cleanup(session=args.session)
     _emit(
         args,

@@ -318,7 +318,11 @@ def look_inside(engine: Engine, container: Container) -> tuple[list[Listener], l
     if not listeners:
         return listeners, [], notes
     targets = [f"{_probe_address(item)}:{item.port}" for item in listeners]
-    result = engine.exec(container, ["python3", "-c", INSIDE_PROBE, *targets], timeout=8)
+    try:
+        result = engine.exec(container, ["python3", "-c", INSIDE_PROBE, *targets], timeout=8)
+    except ContainerFailed:
+        notes.append("the container stopped while it was being probed from within")
+        return listeners, [InsideAnswer(item.address, item.port, "") for item in listeners], notes
     answers: list[InsideAnswer] = []
     try:
         replies = json.loads(result.output.strip().splitlines()[-1]) if result.output.strip() else {}

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,12 +118,15 @@ class Engine:
         self.info = info
         self.session = session or uuid.uuid4().hex[:12]
         self.owner = owner
+        self._owns_client = False  # a client handed in stays open for whoever handed it in
 
     @classmethod
     def connect(cls, *, session: str | None = None, owner: str = "lesson") -> Engine:
         """Connect to the first engine that answers (see ``portbinding.provision``)."""
         client, info = find_engine()
-        return cls(client, info, session=session, owner=owner)
+        engine = cls(client, info, session=session, owner=owner)
+        engine._owns_client = True
+        return engine
 
     def __enter__(self) -> Engine:
         return self
@@ -135,7 +139,8 @@ class Engine:
             self.cleanup(session=self.session)
         except EngineError as error:
             LOGGER.warning("could not remove the session's containers: %s", error)
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
     @property
     def publish_host(self) -> str:
@@ -329,12 +334,36 @@ class Engine:
         ``timeout`` where the image has it (exit 124 means it was killed).
         """
         wrapped = ["timeout", "-s", "KILL", f"{timeout:g}", *command]
-        result = self._exec(container, wrapped)
+        result = self._exec_bounded(container, wrapped, timeout)
         if result.exit_code in (126, 127) and "timeout" in result.output and "not found" in result.output:
-            result = self._exec(container, command)  # an image without coreutils
+            result = self._exec_bounded(container, command, timeout)  # an image without coreutils
         if result.exit_code in (124, 137):
             return ExecResult(result.exit_code, result.output, timed_out=True)
         return result
+
+    def _exec_bounded(self, container: Container, command: list[str], timeout: float) -> ExecResult:
+        """``_exec`` with a backstop: the caller gets an answer after ``timeout`` plus a margin.
+
+        The in-container ``timeout`` normally ends the command; where the image has none, the
+        exec is left to finish in a daemon thread and reported as timed out.
+        """
+        outcome: list[ExecResult] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(self._exec(container, command))
+            except BaseException as exc:  # handed to the caller's thread below
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name="portbinding-exec", daemon=True)
+        worker.start()
+        worker.join(timeout + 5)
+        if failure:
+            raise failure[0]
+        if not outcome:
+            return ExecResult(137, f"no answer within {timeout:g} s", timed_out=True)
+        return outcome[0]
 
     def _exec(self, container: Container, command: list[str]) -> ExecResult:
         try:

@@ -637,14 +637,15 @@ def wait_until_ready(
     between "it listens" and "we noticed" stays small). Returns at once when the container
     exits -- asked at most every ``alive_every`` seconds, since each ask is an engine call.
     """
-    url = engine.url(container, port, path)
+    running = engine.is_running(container)
+    url = engine.url(container, port, path) if running else None
     if url is None:
-        return ProbeResult(
-            "refused",
-            f"container port {port} is not published, so nothing on the host leads to it",
-            0.0,
-            target=f"container port {port}",
+        why = (
+            f"container port {port} is not published, so nothing on the host leads to it"
+            if running
+            else "the container is not running: it exited (its logs say why) and took its ports with it"
         )
+        return ProbeResult("refused", why, 0.0, target=f"container port {port}")
     checked_at = 0.0
     last_alive = True
 

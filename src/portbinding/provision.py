@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -240,7 +241,7 @@ def _debian_like() -> bool:
 
 
 def ensure_engine(
-    *, install: bool, timeout: float = 90.0, say: object = print
+    *, install: bool, timeout: float = 90.0, say: Callable[[str], None] = print
 ) -> tuple[docker.DockerClient, EngineInfo]:
     """Find an engine; with ``install``, on Debian as root, install docker.io and start dockerd."""
     try:
@@ -248,11 +249,12 @@ def ensure_engine(
     except EngineUnavailable as missing:
         if not install or os.geteuid() != 0 or not _debian_like() or "permission denied" in missing.message:
             raise
-        report = say if callable(say) else print
         if shutil.which("dockerd") is None:
-            report("No container engine: installing Debian's docker.io (about a minute)...")
+            say("No container engine: installing Debian's docker.io (about a minute)...")
             apt_install("docker.io")
-        report(f"Starting dockerd (log: {DOCKERD_LOG})...")
+            if _answers(DEFAULT_SOCKET):  # a service manager may have started it already
+                return find_engine()
+        say(f"Starting dockerd (log: {DOCKERD_LOG})...")
         start_dockerd(timeout=timeout)
         return find_engine()
 
@@ -286,29 +288,31 @@ def start_dockerd(*, timeout: float = 90.0) -> None:
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
-    client = connect(DEFAULT_SOCKET, timeout=5)
     interval = 0.05
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise EngineUnavailable(
-                    f"dockerd exited with status {process.returncode} while starting:\n{_tail(DOCKERD_LOG)}",
-                    hint=f"read {DOCKERD_LOG}; another dockerd may already be running "
-                    "(remove a stale /var/run/docker.pid)",
-                )
-            with contextlib.suppress(
-                docker.errors.DockerException, requests.exceptions.RequestException, OSError
-            ):
-                client.ping()
-                return
-            # Polling back-off while the daemon starts: there is no event to wait on.
-            time.sleep(interval)
-            interval = min(interval * 2, 0.5)
-    finally:
-        client.close()
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EngineUnavailable(
+                f"dockerd exited with status {process.returncode} while starting:\n{_tail(DOCKERD_LOG)}",
+                hint=f"read {DOCKERD_LOG}; another dockerd may already be running "
+                "(remove a stale /var/run/docker.pid)",
+            )
+        if _answers(DEFAULT_SOCKET):
+            return
+        # Polling back-off while the daemon starts: there is no event to wait on.
+        time.sleep(interval)
+        interval = min(interval * 2, 0.5)
     raise EngineUnavailable(
         f"dockerd did not answer within {timeout:.0f} s:\n{_tail(DOCKERD_LOG)}", hint=f"read {DOCKERD_LOG}"
     )
+
+
+def _answers(url: str) -> bool:
+    """Whether an engine answers at ``url`` right now (the SDK connects as it is constructed)."""
+    try:
+        with contextlib.closing(connect(url, timeout=5)) as client:
+            return bool(client.ping())
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        return False
 
 
 def _tail(path: Path, lines: int = 8) -> str:

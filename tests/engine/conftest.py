@@ -20,23 +20,23 @@ def course_images(docker_client: docker.DockerClient) -> list[BuiltImage]:
 
 @pytest.fixture(scope="session")
 def session_engine(docker_client: docker.DockerClient) -> Iterator[Engine]:
-    """One Engine session for the whole test run; at its end no container of it may remain."""
+    """An Engine for session-wide work (its client and info); tests run containers via `engine`."""
     client, info = find_engine()
-    engine = Engine(client, info, owner="tests")
-    yield engine
-    leftovers = [c.name for c in engine.course_containers(session=engine.session)]
-    engine.cleanup(session=engine.session)
-    assert not leftovers, f"tests left these containers behind: {leftovers}"
+    yield Engine(client, info, owner="tests")
+    client.close()
 
 
 @pytest.fixture
 def engine(session_engine: Engine, course_images: list[BuiltImage]) -> Iterator[Engine]:
-    """The session engine, with the images built; containers a test starts are removed after it."""
-    before = {c.id for c in session_engine.course_containers(session=session_engine.session)}
-    yield session_engine
-    for container in session_engine.course_containers(session=session_engine.session):
-        if container.id not in before:
-            session_engine.remove(container)
+    """A fresh Engine session per test, closed the way the course closes one (``with``).
+
+    After the test, the product's own cleanup must have removed everything the test started:
+    this is where a leak in ``Engine.__exit__`` would show.
+    """
+    with Engine(session_engine.client, session_engine.info, owner="tests") as engine:
+        yield engine
+    left = engine.course_containers(session=engine.session)
+    assert not left, f"Engine.__exit__ left these containers behind: {[c.name for c in left]}"
 
 
 @pytest.fixture

@@ -78,8 +78,14 @@ def start_scratch_engine(root: Path, *, size_mb: int) -> ScratchEngine:
          "--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver=overlay2"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    log.close()  # the daemon has its own copy of the descriptor
     url = f"unix://{socket_path}"
-    client = _wait_for_socket(url, process, timeout=60)
+    try:
+        client = _wait_for_socket(url, process, timeout=60)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        raise
     return ScratchEngine(root, url, process, client)
 
 
@@ -93,12 +99,14 @@ def load_base(source: docker.DockerClient, target: ScratchEngine) -> None:
 def scratch_engine(*, size_mb: int) -> Iterator[ScratchEngine]:
     """A scratch engine for the duration of a ``with`` block; everything is removed after."""
     root = Path(tempfile.mkdtemp(prefix="pbl-scratch-"))
-    engine = start_scratch_engine(root, size_mb=size_mb)
+    engine = None
     try:
+        engine = start_scratch_engine(root, size_mb=size_mb)
         yield engine
     finally:
-        engine.client.close()
-        engine.kill()
+        if engine is not None:
+            engine.client.close()
+            engine.kill()
         with contextlib.suppress(subprocess.SubprocessError):
             subprocess.run(["umount", "-l", str(root / "data")], timeout=30, check=False)
         shutil.rmtree(root, ignore_errors=True)

@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from docker.models.containers import Container
 
 from portbinding.engine import SESSION_LABEL, Engine
 
 CLI = [sys.executable, "-m", "portbinding"]
 
 
+@pytest.fixture(autouse=True)
+def cli_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private CLI session per test, so no other run's containers are ever counted or removed."""
+    session = f"test-cli-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("PORTBINDING_SESSION", session)
+    yield session
+    _cli("cleanup", "--session", session)
+
+
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False, env=dict(os.environ)
+    )
+
+
+def _mine(engine: Engine, session: str) -> list[Container]:
+    return list(engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={session}"}))
 
 
 def test_doctor_reports_the_engine_kind_version_and_where_ports_are_reached(engine: Engine) -> None:
@@ -26,32 +48,34 @@ def test_doctor_reports_the_engine_kind_version_and_where_ports_are_reached(engi
     assert payload["missing"] == [], f"images missing after the build: {payload['missing']}"
 
 
-def test_run_a_scenario_then_diagnose_it_then_clean_up(engine: Engine) -> None:
+def test_run_a_scenario_then_diagnose_it_then_clean_up(engine: Engine, cli_session: str) -> None:
     """run loopback_only -> exit 1 (unreachable); diagnose -> loopback_only; cleanup removes it."""
     started = _cli("run", "loopback_only", "--json", "--wait", "3")
-    try:
-        assert started.returncode == 1, (started.returncode, started.stdout, started.stderr)
-        payload = json.loads(started.stdout)
-        assert payload["probe"]["outcome"] in ("reset", "empty_reply", "refused"), payload
-        name = payload["container"]
+    assert started.returncode == 1, (started.returncode, started.stdout, started.stderr)
+    payload = json.loads(started.stdout)
+    assert payload["probe"]["outcome"] in ("reset", "empty_reply", "refused"), payload
+    name = payload["container"]
+    # Jupyter needs a moment to listen at all; until then the honest answer is still_starting.
+    deadline = time.monotonic() + 30
+    report: dict[str, object] = {"cause": "still_starting"}
+    while report["cause"] == "still_starting" and time.monotonic() < deadline:
         diagnosed = _cli("diagnose", name, "--json", "--expect", "jupyter")
         assert diagnosed.returncode == 1, diagnosed.stderr
         report = json.loads(diagnosed.stdout)
-        assert report["cause"] in ("loopback_only", "still_starting"), report
-        assert {"cause", "evidence", "fix"} <= set(report), report.keys()
-    finally:
-        cleaned = _cli("cleanup", "--session", "cli", "--json")
+    assert report["cause"] == "loopback_only", report
+    assert {"cause", "evidence", "fix"} <= set(report), report.keys()
+    cleaned = _cli("cleanup", "--session", cli_session, "--json")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert not engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}=cli"})
+    assert name in json.loads(cleaned.stdout)["removed"], cleaned.stdout
+    assert not _mine(engine, cli_session), "cleanup left the session's containers"
 
 
-def test_run_refuses_a_privileged_line_with_exit_2(engine: Engine) -> None:
+def test_run_refuses_a_privileged_line_with_exit_2(engine: Engine, cli_session: str) -> None:
     """A policy refusal is bad input: exit 2, the flag named, nothing started."""
     result = _cli("run", "--", "docker", "run", "--privileged", "portbinding/notebook:1.0")
     assert result.returncode == 2, result.stderr
     assert "--privileged" in result.stderr and "Traceback" not in result.stderr, result.stderr
-    started = engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}=cli"})
-    assert not started, "a refused line must not start anything"
+    assert not _mine(engine, cli_session), "a refused line must not start anything"
 
 
 def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engine) -> None:
@@ -63,7 +87,9 @@ def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engin
     )
 
 
-def test_run_on_a_taken_host_port_explains_and_suggests_a_free_one(engine: Engine, host_port: int) -> None:
+def test_run_on_a_taken_host_port_explains_and_suggests_a_free_one(
+    engine: Engine, host_port: int, cli_session: str
+) -> None:
     """Two runs on one host port: the second is refused with PortInUse, a suggestion, and no leftover."""
     first = _cli(
         "run",
@@ -95,10 +121,10 @@ def test_run_on_a_taken_host_port_explains_and_suggests_a_free_one(engine: Engin
         error = json.loads(second.stdout)
         assert error["error"] == "PortInUse" and str(host_port) in error["message"], error
         assert "publish on a free host port" in error["hint"], error
-        labelled = engine.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}=cli"})
+        labelled = _mine(engine, cli_session)
         assert len(labelled) == 1, f"the failed run left a container behind: {[c.name for c in labelled]}"
     finally:
-        _cli("cleanup", "--session", "cli")
+        _cli("cleanup", "--session", cli_session)
 
 
 def test_ps_lists_course_containers_with_their_ports(engine: Engine, host_port: int) -> None:

@@ -84,18 +84,33 @@ def test_leaving_the_with_block_removes_the_session_s_containers_even_after_an_e
     assert not left, [c.name for c in left]
 
 
-def test_cleanup_without_a_session_removes_only_course_containers(engine: Engine) -> None:
-    """cleanup() removes course-labelled containers and leaves anything else alone."""
-    other = engine.client.containers.create(
-        "portbinding/python-base:bookworm", ["true"], labels={"not": "course"}
-    )
+def test_cleanup_of_a_session_removes_its_containers_and_no_one_else_s(engine: Engine) -> None:
+    """cleanup(session=mine) removes my containers; another session's and unlabelled ones stay."""
+    other_session = Engine(engine.client, engine.info, owner="tests")
+    theirs = other_session.run(parse_run("docker run -d scoring-api:1.0"))
+    unlabelled = engine.client.containers.create("portbinding/python-base:bookworm", ["true"])
     try:
         mine = engine.run(parse_run("docker run -d scoring-api:1.0"))
         removed = engine.cleanup(session=engine.session)
-        assert mine.name in removed, removed
-        other.reload()  # still there
+        assert removed == [mine.name], removed
+        theirs.reload()  # raises NotFound if cleanup overreached
+        unlabelled.reload()
     finally:
-        other.remove(force=True)
+        other_session.cleanup(session=other_session.session)
+        unlabelled.remove(force=True)
+
+
+def test_cleanup_without_a_session_sweeps_every_course_container(engine: Engine) -> None:
+    """cleanup() with no session is the sweeper: it removes course containers of any session."""
+    other_session = Engine(engine.client, engine.info, owner="tests")
+    theirs = other_session.run(parse_run("docker run -d scoring-api:1.0"))
+    unlabelled = engine.client.containers.create("portbinding/python-base:bookworm", ["true"])
+    try:
+        removed = engine.cleanup()
+        assert theirs.name in removed, removed
+        unlabelled.reload()  # not a course container: untouched
+    finally:
+        unlabelled.remove(force=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="starting a scratch dockerd needs root")
