@@ -24,6 +24,7 @@ from portbinding.errors import (
     PolicyError,
     PortBindingError,
     PortSpecError,
+    UnknownName,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -62,16 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit_code(error: PortBindingError) -> int:
-    if isinstance(error, PortSpecError | PolicyError):
+    if isinstance(error, PortSpecError | PolicyError | UnknownName):
         return EXIT_BAD_INPUT
     if isinstance(error, EngineUnavailable):
         return EXIT_NO_ENGINE
-    from portbinding.errors import ImageMissing
-
-    if isinstance(error, ImageMissing) and "no exercise image called" in error.message:
-        return EXIT_BAD_INPUT
     if type(error) is PortBindingError:
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT  # a plain course error is about what was asked for
     return EXIT_FAILED
 
 

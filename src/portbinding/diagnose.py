@@ -88,7 +88,6 @@ print(json.dumps(out))
 _RETRIED = re.compile(r"The port (\d+) is already in use, trying another port")
 _ENV_HINT = re.compile(r"-e\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)")
 _LOOPBACK_VALUES = {"127.0.0.1", "localhost", "::1"}
-_STARTING_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -453,8 +454,6 @@ def _explanation(exc: docker.errors.APIError) -> str:
 
 def _conflicting_port(text: str, spec: RunSpec) -> int:
     """The host port named in the engine's error, else the first fixed host port of the spec."""
-    import re
-
     match = re.search(r"(?:0\.0\.0\.0|\]|[\d.]+):(\d+)", text) or re.search(r"port (\d+)", text)
     if match:
         return int(match.group(1))

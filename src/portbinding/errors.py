@@ -26,6 +26,10 @@ class PortSpecError(PortBindingError, ValueError):
     """A ``-p/--publish`` value that Docker would reject."""
 
 
+class UnknownName(PortBindingError, ValueError):
+    """A scenario or exercise image name the course does not know."""
+
+
 class PolicyError(PortBindingError, ValueError):
     """A ``docker run`` line that the course policy does not allow."""
 
@@ -40,6 +44,10 @@ class EngineUnavailable(EngineError):
 
 class ImageMissing(EngineError):
     """The image a run needs is not present on the engine."""
+
+
+class UnknownImage(ImageMissing, UnknownName):
+    """An exercise image name that is not in the course's catalogue (bad input, not a fault)."""
 
 
 class PortInUse(EngineError):

@@ -34,7 +34,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing
+from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing, UnknownImage
 
 LOGGER = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def select(names: Sequence[str] | None) -> list[ImageDef]:
     known = image_names()
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ImageMissing(
+        raise UnknownImage(
             f"There is no exercise image called {', '.join(repr(n) for n in unknown)}.",
             hint=f"choose from: {', '.join(known)} (or build them all with `portbinding images build`)",
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from portbinding.command import RunSpec, parse_run
 from portbinding.diagnose import Cause, Expect
+from portbinding.errors import UnknownName
 from portbinding.ports import PortMapping
 
 
@@ -50,15 +51,11 @@ class Scenario:
         return base.replace(publish=publish, name=None)
 
 
-def _run(line: str) -> RunSpec:
-    return parse_run(line)
-
-
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         id="ok",
         title="The fixed notebook",
-        run=_run("docker run -d -p 8888:8888 portbinding/notebook:1.0"),
+        run=parse_run("docker run -d -p 8888:8888 portbinding/notebook:1.0"),
         container_port=8888,
         expect="jupyter",
         path="/api",
@@ -66,29 +63,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="ok",
         explanation="Jupyter listens on every interface inside the container and -p 8888:8888 "
         "forwards the host port to it.",
-        fix=_run("docker run -d -p 8888:8888 portbinding/notebook:1.0"),
+        fix=parse_run("docker run -d -p 8888:8888 portbinding/notebook:1.0"),
         lesson="02-the-unreachable-notebook",
     ),
     Scenario(
         id="loopback_only",
         title="The unreachable notebook",
-        run=_run("docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0"),
+        run=parse_run("docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0"),
         container_port=8888,
         expect="jupyter",
         path="/api",
-        observed="curl localhost:8888 says 'Connection reset by peer' (exit 56) or 'Empty reply' (52); "
-        "the log still says http://localhost:8888/.",
+        observed="curl localhost:8888 says 'Connection reset by peer' (exit 56) or 'Empty reply' (52), "
+        "while the log cheerfully says the server is running at http://127.0.0.1:8888/ -- the "
+        "container's loopback, with the container port, not the host port.",
         cause="loopback_only",
         explanation="The image's config binds Jupyter to 127.0.0.1 -- the container's own loopback. "
         "docker-proxy accepts on the host, connects to the container's eth0 address, and finds nothing.",
-        fix=_run("docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0 --ServerApp.ip=0.0.0.0"),
+        fix=parse_run("docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0 --ServerApp.ip=0.0.0.0"),
         config_change='c.ServerApp.ip = ""  # in /etc/jupyter/jupyter_server_config.py, then rebuild',
         lesson="02-the-unreachable-notebook",
     ),
     Scenario(
         id="wrong_container_port",
         title="A mapping to the wrong container port",
-        run=_run("docker run -d -p 8888:9999 portbinding/notebook:1.0"),
+        run=parse_run("docker run -d -p 8888:9999 portbinding/notebook:1.0"),
         container_port=9999,
         expect="jupyter",
         path="/api",
@@ -96,26 +94,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="wrong_container_port",
         explanation="-p HOST:CONTAINER: the right-hand side must be the port the app listens on inside "
         "(8888), not another number.",
-        fix=_run("docker run -d -p 8888:8888 portbinding/notebook:1.0"),
+        fix=parse_run("docker run -d -p 8888:8888 portbinding/notebook:1.0"),
         lesson="03-port-mapping",
     ),
     Scenario(
         id="not_published",
         title="Nothing published",
-        run=_run("docker run -d portbinding/notebook:1.0"),
+        run=parse_run("docker run -d portbinding/notebook:1.0"),
         container_port=8888,
         expect="jupyter",
         path="/api",
         observed="curl localhost:8888 is refused (exit 7); `docker ps` shows 8888/tcp with no arrow.",
         cause="not_published",
         explanation="EXPOSE only documents a port. Without -p (or -P) the engine opens nothing on the host.",
-        fix=_run("docker run -d -p 127.0.0.1:8888:8888 portbinding/notebook:1.0"),
+        fix=parse_run("docker run -d -p 127.0.0.1:8888:8888 portbinding/notebook:1.0"),
         lesson="01-port-binding",
     ),
     Scenario(
         id="crashed",
         title="Crash before listen",
-        run=_run("docker run -d -p 8000:8000 portbinding/crash-before-listen:1.0"),
+        run=parse_run("docker run -d -p 8000:8000 portbinding/crash-before-listen:1.0"),
         container_port=8000,
         expect="http",
         path="/health",
@@ -123,7 +121,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="crashed",
         explanation="The app exits before it opens its socket (MODEL_PATH is not set), and the port "
         "mapping goes with the container. The reason is in `docker logs`.",
-        fix=_run(
+        fix=parse_run(
             "docker run -d -p 8000:8000 -e MODEL_PATH=/app/model.json portbinding/crash-before-listen:1.0"
         ),
         lesson="04-failure-mode-lab",
@@ -131,7 +129,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         id="still_starting",
         title="Still starting",
-        run=_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=8 portbinding/slow-start:1.0"),
+        run=parse_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=8 portbinding/slow-start:1.0"),
         container_port=8000,
         expect="http",
         path="/health",
@@ -140,13 +138,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         explanation="Running is not ready: the app loads its model before it listens. Poll for "
         "readiness (or use a HEALTHCHECK) instead of sleeping a guessed time.",
         # The run line was right all along: the fix is to wait for readiness, not to change it.
-        fix=_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=8 portbinding/slow-start:1.0"),
+        fix=parse_run("docker run -d -p 8000:8000 -e STARTUP_DELAY=8 portbinding/slow-start:1.0"),
         lesson="04-failure-mode-lab",
     ),
     Scenario(
         id="wrong_service",
         title="The wrong service answers",
-        run=_run("docker run -d -p 8888:8888 -e HOLD_PORT=8888 portbinding/notebook:1.0 --port=9000"),
+        run=parse_run("docker run -d -p 8888:8888 -e HOLD_PORT=8888 portbinding/notebook:1.0 --port=9000"),
         container_port=8888,
         expect="jupyter",
         path="/api",
@@ -154,13 +152,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="wrong_service",
         explanation="A reply is not the right reply: another service in the container holds port 8888, "
         "while Jupyter listens on 9000.",
-        fix=_run("docker run -d -p 8888:9000 -e HOLD_PORT=8888 portbinding/notebook:1.0 --port=9000"),
+        fix=parse_run("docker run -d -p 8888:9000 -e HOLD_PORT=8888 portbinding/notebook:1.0 --port=9000"),
         lesson="04-failure-mode-lab",
     ),
     Scenario(
         id="port_retried",
         title="Jupyter moved to another port",
-        run=_run("docker run -d -p 8888:8888 -e HOLD_PORT=8888 portbinding/notebook:1.0"),
+        run=parse_run("docker run -d -p 8888:8888 -e HOLD_PORT=8888 portbinding/notebook:1.0"),
         container_port=8888,
         expect="jupyter",
         path="/api",
@@ -169,7 +167,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         cause="port_retried",
         explanation="Jupyter's port_retries moves it to the next free port when its port is taken -- "
         "inside the container, where -p still points at 8888.",
-        fix=_run("docker run -d -p 8888:8889 -e HOLD_PORT=8888 portbinding/notebook:1.0"),
+        fix=parse_run("docker run -d -p 8888:8889 -e HOLD_PORT=8888 portbinding/notebook:1.0"),
         config_change="c.ServerApp.port_retries = 0  # fail loudly instead of moving",
         lesson="04-failure-mode-lab",
     ),
@@ -183,8 +181,6 @@ def scenario(scenario_id: str) -> Scenario:
     for item in SCENARIOS:
         if item.id == scenario_id:
             return item
-    from portbinding.errors import PortBindingError
-
-    raise PortBindingError(
+    raise UnknownName(
         f"There is no scenario called {scenario_id!r}.", hint=f"choose one of: {', '.join(SCENARIO_IDS)}"
     )

@@ -52,6 +52,11 @@ def test_each_cause_is_diagnosed_and_its_fix_makes_the_port_reachable(engine: En
     found = diagnose(engine, broken, container_port=item.container_port, expect=item.expect, path=item.path)
     assert found.cause == item.cause, f"{item.id}: diagnosed {found.cause}\n{found.explain()}"
     assert found.fix.run is not None, f"{item.id}: no run line in the fix\n{found.explain()}"
+    # The catalogue's fix (what lessons and the grader teach) is the one the diagnosis derives.
+    same_port = free_port()
+    derived = item.with_host_port(same_port, spec=found.fix.run).to_cli()
+    catalogue = item.with_host_port(same_port, spec=item.fix).to_cli()
+    assert derived == catalogue, f"{item.id}: diagnosis suggests {derived}, the catalogue {catalogue}"
 
     if item.cause != "still_starting":
         engine.remove(broken)  # a fixed line may reuse the name

@@ -1,0 +1,15 @@
+"""Graded exercises: checks that judge answers by running them, and a sandboxed autograder.
+
+Learner-facing (used in exercise tests): ``check_fix``, ``check_config``, ``check_image`` and
+their ``CheckResult``. Instructor-facing: ``portbinding grade`` / ``portbinding report`` (see
+``portbinding.grading.cli``) and grader/README.md for the safety design.
+
+Importing this package loads only the standard library: it runs inside the grading sandbox.
+"""
+
+from __future__ import annotations
+
+from portbinding.grading.checks import check_config, check_fix, check_image
+from portbinding.grading.protocol import CheckResult
+
+__all__ = ["CheckResult", "check_config", "check_fix", "check_image"]

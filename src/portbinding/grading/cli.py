@@ -1,0 +1,160 @@
+"""The grading subcommands of ``portbinding``: grade, report, exercises.
+
+``portbinding.cli`` adds them with ``add_grading_commands(commands, command)``, where
+``command(name, handler, help)`` is its helper that creates a subparser with ``--json`` and
+the handler. Handlers return the CLI's exit codes (0 ok, 1 a problem found, 2 bad input) and
+raise PortBindingError subclasses for everything else, which ``portbinding.cli`` reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from portbinding.grading.course import REPO_ROOT, Course, exercise_differences, write_exercises
+
+Handler = Callable[[argparse.Namespace], int]
+CommandFactory = Callable[[str, Handler, str], argparse.ArgumentParser]
+
+EXIT_OK, EXIT_PROBLEM = 0, 1
+
+
+def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
+    """Add ``grade``, ``report`` and ``exercises`` through the CLI's ``command`` helper."""
+    del subparsers  # the helper already knows where to add them
+    grade = command("grade", _grade, "Autograde every submission of an assignment in the grading sandbox.")
+    grade.add_argument("assignment")
+    grade.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
+    grade.add_argument(
+        "--student",
+        action="append",
+        dest="students",
+        metavar="ID",
+        help="grade only this student (repeat for more)",
+    )
+    grade.add_argument(
+        "--course",
+        type=Path,
+        default=None,
+        help="the nbgrader course folder (default: this folder if it is one, else grader/)",
+    )
+    grade.add_argument(
+        "--time-limit",
+        type=float,
+        default=900.0,
+        help="seconds one submission may take in all before it is stopped and graded zero",
+    )
+    grade.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=None,
+        help="override nbgrader's per-cell timeout (grader/nbgrader_config.py sets 180 s)",
+    )
+
+    report = command("report", _report, "Class report: pass rate per question, common causes, and a plot.")
+    report.add_argument("assignment")
+    report.add_argument("--course", type=Path, default=None)
+    report.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="where to save the plot (default: COURSE/reports/ASSIGNMENT/report.png)",
+    )
+
+    exercises = command(
+        "exercises",
+        _exercises,
+        "Write nbgrader's student versions of grader/source into exercises/ (or --check them).",
+    )
+    exercises.add_argument("--check", action="store_true", help="only report differences (exit 1 if any)")
+    exercises.add_argument("--course", type=Path, default=None)
+    exercises.add_argument("--into", type=Path, default=REPO_ROOT / "exercises")
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import warnings
+
+    from portbinding.grading.grade import GradeOptions, Outcome, grade_assignment
+
+    # nbgrader's update_or_create_submission trips SQLAlchemy's autoflush warnings; they are
+    # harmless and would only drown the progress bar.
+    warnings.filterwarnings("ignore", message="Object of type <Submitted", module="nbgrader")
+
+    course = Course.find(args.course)
+    students = args.students or course.students(args.assignment)
+    bar: Any = None
+    if not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=len(students), desc=args.assignment, unit="submission", file=sys.stderr, dynamic_ncols=True
+        )
+
+    def progress(outcome: Outcome) -> None:
+        if bar is not None:
+            bar.set_postfix_str(f"{outcome.student}: {outcome.score:g}/{outcome.max_score:g}"[:40])
+            bar.update(1)
+
+    options = GradeOptions(
+        workers=args.workers, time_limit_s=args.time_limit, cell_timeout_s=args.cell_timeout
+    )
+    try:
+        outcomes = grade_assignment(
+            course, args.assignment, students=students, options=options, progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(
+            json.dumps(
+                {"assignment": args.assignment, "submissions": [o.to_dict() for o in outcomes]}, indent=2
+            )
+        )
+        return EXIT_OK
+    width = max([len(o.student) for o in outcomes] + [7])
+    print(f"{'student':{width}}  {'score':>11}  {'status':6}  {'seconds':>7}  notes")
+    for o in outcomes:
+        note = o.notes[0][:90] if o.notes else ""
+        print(
+            f"{o.student:{width}}  {o.score:>5g} / {o.max_score:<3g}  {o.status:6}  {o.seconds:>7.1f}  {note}"
+        )
+    print(
+        f"\nGraded {len(outcomes)} submission(s). Next: `nbgrader generate_feedback {args.assignment}` in "
+        f"{course.root}, and `portbinding report {args.assignment}`."
+    )
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from portbinding.grading.report import build_report, plot
+
+    course = Course.find(args.course)
+    report = build_report(course, args.assignment)
+    path = plot(report, args.plot or course.records(args.assignment) / "report.png")
+    if args.json:
+        print(json.dumps({**report.to_dict(), "plot": str(path)}, indent=2))
+    else:
+        print(report.text() + f"\n\nPlot: {path}")
+    return EXIT_OK
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    course = Course.find(args.course)
+    if args.check:
+        problems = exercise_differences(course, args.into)
+        if args.json:
+            print(json.dumps({"in_sync": not problems, "problems": problems}, indent=2))
+        else:
+            print("\n".join(problems) if problems else f"{args.into} matches nbgrader's student versions.")
+        return EXIT_PROBLEM if problems else EXIT_OK
+    written = write_exercises(course, args.into)
+    if args.json:
+        print(json.dumps({"written": [str(p) for p in written]}, indent=2))
+    else:
+        print("\n".join(f"wrote {p}" for p in written))
+    return EXIT_OK

@@ -1,0 +1,158 @@
+"""The nbgrader course on disk (grader/), and the student versions released into exercises/.
+
+The course uses nbgrader's default folder names below its root; only the source folder is
+named in grader/nbgrader_config.py. ``release_student_versions`` runs the real
+``nbgrader generate_assignment`` in a scratch copy of the course, so exercises/ is exactly
+what nbgrader releases -- a test compares the two.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from portbinding.errors import PortBindingError
+
+LOGGER = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+COMMAND_TIMEOUT_S = 300.0
+
+
+class CourseError(PortBindingError):
+    """The course folder is not set up for what was asked."""
+
+
+@dataclass(frozen=True)
+class Course:
+    """An nbgrader course folder: nbgrader_config.py, source/, release/, submitted/, ..."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, path: Path | None = None) -> Course:
+        """``path``; else the current folder if it is a course; else this repository's grader/."""
+        for candidate in [path] if path else [Path.cwd(), REPO_ROOT / "grader"]:
+            if (candidate / "nbgrader_config.py").is_file():
+                return cls(candidate.resolve())
+        where = path or Path.cwd()
+        raise CourseError(
+            f"{where} is not an nbgrader course: it has no nbgrader_config.py.",
+            hint="run from grader/, or pass --course PATH",
+        )
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.root / 'gradebook.db'}"
+
+    def source(self, assignment: str) -> Path:
+        return self.root / "source" / assignment
+
+    def release(self, assignment: str) -> Path:
+        return self.root / "release" / assignment
+
+    def submitted(self, student: str, assignment: str) -> Path:
+        return self.root / "submitted" / student / assignment
+
+    def autograded(self, student: str, assignment: str) -> Path:
+        return self.root / "autograded" / student / assignment
+
+    def records(self, assignment: str) -> Path:
+        """Where ``portbinding grade`` keeps its per-student records (for ``portbinding report``)."""
+        return self.root / "reports" / assignment
+
+    def assignments(self) -> list[str]:
+        source = self.root / "source"
+        return sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
+
+    def students(self, assignment: str) -> list[str]:
+        """Every student with a submission of ``assignment`` in submitted/."""
+        folder = self.root / "submitted"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir() and not p.is_symlink())
+
+
+def nbgrader_command() -> list[str]:
+    """nbgrader from this interpreter's environment (which must be on PATH too: ``nbgrader_env``)."""
+    local = Path(sys.executable).parent / "nbgrader"
+    return [str(local)] if local.exists() else ["nbgrader"]
+
+
+def nbgrader_env(**extra: str) -> dict[str, str]:
+    """The environment for nbgrader: it runs ``alembic`` from PATH, so this venv's bin/ comes first."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def run_nbgrader(args: list[str], *, cwd: Path, timeout: float = COMMAND_TIMEOUT_S) -> None:
+    """Run one nbgrader command; CourseError with the end of its log if it fails."""
+    result = subprocess.run(
+        [*nbgrader_command(), *args],
+        cwd=cwd,
+        env=nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n  ".join((result.stdout + result.stderr).strip().splitlines()[-12:])
+        raise CourseError(
+            f"`nbgrader {' '.join(args)}` failed (exit {result.returncode}):\n  {tail}",
+            hint=f"run it yourself in {cwd} to see the whole log",
+        )
+
+
+def release_student_versions(
+    course: Course, assignments: list[str] | None = None
+) -> dict[str, dict[str, bytes]]:
+    """What ``nbgrader generate_assignment`` releases for each assignment: {assignment: {file: bytes}}."""
+    chosen = assignments or course.assignments()
+    released: dict[str, dict[str, bytes]] = {}
+    with tempfile.TemporaryDirectory(prefix="portbinding-release-") as scratch:
+        root = Path(scratch)
+        shutil.copy2(course.root / "nbgrader_config.py", root / "nbgrader_config.py")
+        for assignment in chosen:
+            shutil.copytree(course.source(assignment), root / "source" / assignment)
+            run_nbgrader(
+                ["generate_assignment", assignment, "--force", f"--CourseDirectory.root={root}"], cwd=root
+            )
+            folder = root / "release" / assignment
+            released[assignment] = {
+                str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            }
+    return released
+
+
+def exercise_differences(course: Course, exercises: Path) -> list[str]:
+    """How exercises/ differs from what nbgrader releases (empty when in sync)."""
+    problems = []
+    for assignment, files in release_student_versions(course).items():
+        for name, data in files.items():
+            target = exercises / assignment / name
+            if not target.is_file():
+                problems.append(f"{target} is missing")
+            elif target.read_bytes() != data:
+                problems.append(f"{target} differs from the released version")
+    return problems
+
+
+def write_exercises(course: Course, exercises: Path) -> list[Path]:
+    """Replace the released notebooks in exercises/ with nbgrader's current student versions."""
+    written = []
+    for assignment, files in release_student_versions(course).items():
+        for name, data in files.items():
+            target = exercises / assignment / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            written.append(target)
+    return written

@@ -1,0 +1,259 @@
+"""nbgrader's Execute step, run in the grading sandbox, with the grader's own rules on top.
+
+Configured in grader/nbgrader_config.py in place of nbgrader's ``Execute``, so *every*
+``nbgrader autograde`` of this course -- by hand or through ``portbinding grade`` -- runs
+learner code in a sandbox (see ``kernel``/``sandbox``/``jail``). On top of executing:
+
+* Output is capped per notebook: a notebook that prints gigabytes is stopped, not buffered.
+* A notebook that breaks a rule (engine access, a resource limit, a cell that had to be
+  stopped, a kernel that died) is graded zero: every autograded test cell gets an error
+  output naming the reason, and a note at the top of the notebook says it in the feedback.
+* A test cell that calls a check (``check_fix``/``check_config``/``check_image``) passes only
+  if the door really ran a check during that cell and every such check passed. Learner code
+  shares the kernel with the tests and could replace ``check_fix`` by ``lambda *a: True``;
+  the door's own record of verdicts cannot be forged from inside the sandbox.
+* With ``PORTBINDING_GRADING_RECORDS`` set (by ``portbinding grade``), a JSON record of the
+  checks and violations is written there for the class report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Integer
+
+from portbinding.grading.kernel import SandboxedKernelManager
+from portbinding.grading.sandbox import SandboxUnavailable
+
+LOGGER = logging.getLogger(__name__)
+
+RECORDS_ENV = "PORTBINDING_GRADING_RECORDS"
+NOTE_MARK = "portbinding-grading-note"
+_CALLS_CHECK = re.compile(r"\bcheck_(fix|config|image)\s*\(")
+
+
+class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
+    """Execute each notebook in a fresh grading sandbox and apply the grader's rules."""
+
+    max_output_bytes = Integer(
+        2_000_000, help="Most bytes of output a notebook may produce while graded; more stops it."
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        # nbgrader's Execute forces its own kernel manager class unless one is given.
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(**kwargs)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._problems: list[dict[str, str]] = []
+        self._stopped: str | None = None
+        self._output_bytes = 0
+        self._spans: dict[int, tuple[float, float]] = {}
+        self._manager: SandboxedKernelManager | None = None
+
+    def create_kernel_manager(self) -> Any:
+        manager = super().create_kernel_manager()
+        self._manager = manager if isinstance(manager, SandboxedKernelManager) else None
+        return manager
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        self._reset()
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        except (DeadKernelError, CellTimeoutError) as error:
+            self._stop("kernel_died", f"The notebook's Python kernel stopped unexpectedly ({error}).")
+        except RuntimeError as error:
+            # The kernel never answered: a sandbox that could not be built is the grader's problem.
+            broken = [v for v in self._close_sandbox() if v["code"] == "sandbox"]
+            if broken:
+                raise SandboxUnavailable(
+                    broken[0]["message"], hint="see grader/README.md (safety design)"
+                ) from error
+            raise
+        finally:
+            violations = self._close_sandbox()
+        own = self._problems
+        if violations:  # the sandbox's reason is the real one; "the kernel died" only repeats it
+            own = [p for p in own if p["code"] != "kernel_died"]
+        problems = _unique([*violations, *own])
+        checks = self._checks()
+        _write_record(nb, resources, problems, checks, self._spans)  # before a note cell shifts the indices
+        if problems:
+            _zero(nb, problems)
+        else:
+            _cross_check(nb, checks, self._spans)
+        return nb, resources
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> tuple[NotebookNode, Any]:
+        if self._stopped is not None:
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    error_output("NotRun", f"Not run: grading stopped before this cell. {self._stopped}")
+                ]
+            return cell, resources
+        started = time.monotonic()
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            if not self._problems:
+                self._stop(
+                    "kernel_died",
+                    "The notebook's Python kernel died while running a cell (it was killed "
+                    "by a resource limit, or exited).",
+                )
+            cell.outputs = [*cell.get("outputs", []), error_output("KernelDied", self._stopped or "")]
+        except CellTimeoutError:
+            self._stop(
+                "timeout",
+                f"A cell ran longer than {self.timeout} s and could not be interrupted, so "
+                "grading stopped the notebook (an endless loop?).",
+            )
+            cell.outputs = [*cell.get("outputs", []), error_output("CellTimeoutError", self._stopped or "")]
+        finally:
+            self._spans[index] = (started, time.monotonic())
+        if self._stopped is None and any(
+            o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])
+        ):
+            self._stop(
+                "timeout", f"A cell ran longer than {self.timeout} s and was stopped (an endless loop?)."
+            )
+        sandbox = self._manager.sandbox if self._manager is not None else None
+        if self._stopped is None and sandbox is not None and sandbox.violations():
+            self._stopped = "The notebook broke a grading rule (see the note at the top)."
+        return cell, resources
+
+    def output(
+        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
+    ) -> NotebookNode | None:
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + sum(
+            len(str(v)) for v in (content.get("data") or {}).values()
+        )
+        self._output_bytes += size
+        if self._output_bytes <= self.max_output_bytes:
+            shown: NotebookNode | None = super().output(outs, msg, display_id, cell_index)
+            return shown
+        if self._stopped is None:
+            self._stop(
+                "output",
+                f"The notebook printed more than {self.max_output_bytes // 1_000_000} MB of output "
+                "and was stopped (output is capped while grading).",
+            )
+        return None  # dropped: memory in the grader stays bounded
+
+    def _stop(self, code: str, message: str) -> None:
+        self._problems.append({"code": code, "message": message})
+        self._stopped = message
+        if self._manager is not None:
+            self._manager.kill_sandbox()
+
+    def _close_sandbox(self) -> list[dict[str, Any]]:
+        manager = self._manager
+        if manager is None or manager.sandbox is None:
+            return []
+        return manager.sandbox.close()  # idempotent; normally done at kernel shutdown already
+
+    def _checks(self) -> list[dict[str, Any]]:
+        manager = self._manager
+        if manager is None or manager.sandbox is None:
+            return []
+        return manager.sandbox.ledger.checks()
+
+
+def error_output(name: str, text: str) -> NotebookNode:
+    return NotebookNode(  # type: ignore[no-untyped-call]
+        output_type="error", ename=name, evalue=text, traceback=[f"{name}: {text}"]
+    )
+
+
+def _unique(problems: list[dict[str, Any]]) -> list[dict[str, str]]:
+    seen: set[str] = set()
+    unique = []
+    for problem in problems:
+        if problem["code"] not in seen:
+            seen.add(problem["code"])
+            unique.append({"code": str(problem["code"]), "message": str(problem["message"])})
+    return unique
+
+
+def test_cells(nb: NotebookNode) -> list[tuple[int, NotebookNode]]:
+    """The autograded test cells: graded code cells that are not the learner's answer."""
+    return [
+        (i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_grade(c) and not is_solution(c)
+    ]
+
+
+def _zero(nb: NotebookNode, problems: list[dict[str, str]]) -> None:
+    reasons = " ".join(p["message"] for p in problems)
+    for _, cell in test_cells(nb):
+        cell.outputs = [*cell.get("outputs", []), error_output("GradedZero", reasons)]
+    lines = "\n".join(f"- {p['message']}" for p in problems)
+    note = NotebookNode(  # type: ignore[no-untyped-call]
+        cell_type="markdown",
+        metadata={"tags": [NOTE_MARK]},
+        source=(
+            "**Grading note: this notebook was graded zero.**\n\n"
+            + lines
+            + "\n\nThe grader runs notebooks in a sandbox with limits; fix the cause and submit again."
+        ),
+    )
+    if "id" in nb.cells[0]:
+        note["id"] = NOTE_MARK
+    nb.cells.insert(0, note)
+
+
+def _cross_check(
+    nb: NotebookNode, checks: list[dict[str, Any]], spans: dict[int, tuple[float, float]]
+) -> None:
+    """Fail a test cell whose check never reached the door, or failed there, whatever the kernel claims."""
+    for index, cell in test_cells(nb):
+        if not _CALLS_CHECK.search(str(cell.source)) or index not in spans:
+            continue
+        start, end = spans[index]
+        during = [c for c in checks if start <= c["started"] and c["ended"] <= end]
+        if during and all(c["passed"] for c in during):
+            continue
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            continue  # already failing: nothing to correct
+        why = "failed there" if during else "never reached the grader"
+        cell.outputs = [
+            *cell.get("outputs", []),
+            error_output(
+                "GradingIntegrityError",
+                f"This test calls a check, but the check {why}, so the test is graded as "
+                "failed (was check_fix replaced in the notebook?).",
+            ),
+        ]
+
+
+def _write_record(
+    nb: NotebookNode,
+    resources: Any,
+    problems: list[dict[str, str]],
+    checks: list[dict[str, Any]],
+    spans: dict[int, tuple[float, float]],
+) -> None:
+    folder = os.environ.get(RECORDS_ENV)
+    if not folder:
+        return
+    name = str((resources or {}).get("unique_key") or "notebook")
+    cells = {}
+    for index, cell in test_cells(nb):
+        grade_id = str(cell.metadata.get("nbgrader", {}).get("grade_id", index))
+        start, end = spans.get(index, (0.0, -1.0))
+        cells[grade_id] = [c for c in checks if start <= c["started"] and c["ended"] <= end]
+    record = {"notebook": name, "violations": problems, "checks": checks, "checks_by_cell": cells}
+    path = Path(folder) / f"{Path(name).name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))

@@ -1,0 +1,284 @@
+"""``portbinding grade``: autograde every submission of an assignment, in parallel, in sandboxes.
+
+For each submission, in a worker:
+
+1. A scratch course is made: the course's config and source/, a snapshot of its gradebook,
+   and the submission (regular files only, size-checked; anything else is graded zero).
+2. ``nbgrader autograde`` runs there as a child process with a wall-time limit. The course's
+   config runs every notebook in the grading sandbox (``SandboxedExecute``): learner code has
+   no engine, no network, limits, and reaches containers only through its door.
+3. Whatever happened, the submission's sandboxes, containers and images are removed.
+4. Its grades are merged into the course's gradebook under a lock, the autograded notebook is
+   copied back, and a record (checks, causes, violations) is kept for ``portbinding report``.
+
+Scratch courses keep parallel workers from writing one SQLite file at once; fresh host ports
+per check keep their containers from colliding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+
+from portbinding.engine import Engine
+from portbinding.errors import EngineUnavailable
+from portbinding.grading import gradebook
+from portbinding.grading.course import Course, nbgrader_command, nbgrader_env
+from portbinding.grading.execute import RECORDS_ENV
+from portbinding.grading.sandbox import BASE_DIR, SESSION_ENV, reap, require_root, sweep
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_SUBMISSION_BYTES = 50 * 2**20
+MAX_SUBMISSION_FILES = 200
+
+Status = Literal["graded", "zero", "error"]
+
+
+@dataclass
+class Outcome:
+    """How one submission went: its score, and the reasons behind a zero."""
+
+    student: str
+    status: Status
+    score: float
+    max_score: float
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How to grade: parallel workers, wall time per submission, an optional cell timeout override."""
+
+    workers: int = 1
+    time_limit_s: float = 900.0
+    cell_timeout_s: int | None = None
+
+
+def grade_assignment(
+    course: Course,
+    assignment: str,
+    *,
+    students: list[str] | None = None,
+    options: GradeOptions | None = None,
+    progress: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Autograde the submissions of ``assignment`` (all, or ``students``); return one Outcome each."""
+    options = options or GradeOptions()
+    require_root()
+    gradebook.require_assignment(course, assignment)
+    chosen = students or course.students(assignment)
+    run_id = secrets.token_hex(3)
+    run_dir = BASE_DIR / "runs" / run_id
+    run_dir.mkdir(parents=True, mode=0o700)
+    template = run_dir / "gradebook.db"
+    with gradebook.locked(course):
+        if (course.root / "gradebook.db").exists():
+            shutil.copyfile(course.root / "gradebook.db", template)
+    counter = itertools.count(1)
+    outcomes: list[Outcome] = []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="grade") as pool:
+            futures = [
+                pool.submit(
+                    _grade_one,
+                    course,
+                    assignment,
+                    student,
+                    template,
+                    run_dir / f"{next(counter)}",
+                    f"g{run_id}-{index}",
+                    options,
+                )
+                for index, student in enumerate(chosen, start=1)
+            ]
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes.append(outcome)
+                if progress is not None:
+                    progress(outcome)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    order = {student: index for index, student in enumerate(chosen)}
+    return sorted(outcomes, key=lambda outcome: order[outcome.student])
+
+
+def _grade_one(
+    course: Course,
+    assignment: str,
+    student: str,
+    template: Path,
+    work: Path,
+    session: str,
+    options: GradeOptions,
+) -> Outcome:
+    started = time.monotonic()
+    notes: list[str] = []
+    try:
+        problem = _make_scratch_course(course, assignment, student, template, work)
+        if problem is None:
+            problem = _autograde(work, assignment, student, session, options)
+    finally:
+        _clean_session(session)
+    timestamp = course.root / "submitted" / student / assignment / "timestamp.txt"
+    when = _read_timestamp(timestamp)
+    records = _read_records(work / "records")
+    for record in records:
+        notes += [str(v.get("message")) for v in record.get("violations", [])]
+    if problem is not None:
+        max_score = gradebook.record_zero(course, assignment, student, problem, timestamp=when)
+        outcome = Outcome(student, "zero", 0.0, max_score, time.monotonic() - started, [problem, *notes])
+    else:
+        score, max_score = gradebook.merge(course, f"sqlite:///{work / 'gradebook.db'}", assignment, student)
+        gradebook.copy_back(
+            work / "autograded" / student / assignment, course.autograded(student, assignment)
+        )
+        status: Status = "zero" if notes else "graded"
+        outcome = Outcome(student, status, score, max_score, time.monotonic() - started, notes)
+    _write_record(course, assignment, outcome, records)
+    shutil.rmtree(work, ignore_errors=True)
+    return outcome
+
+
+def _make_scratch_course(
+    course: Course, assignment: str, student: str, template: Path, work: Path
+) -> str | None:
+    """Lay out the scratch course; a reason to grade zero if the submission cannot be taken in."""
+    work.mkdir(mode=0o700)
+    shutil.copy2(course.root / "nbgrader_config.py", work / "nbgrader_config.py")
+    shutil.copytree(course.source(assignment), work / "source" / assignment)
+    if template.exists():
+        shutil.copyfile(template, work / "gradebook.db")
+    source = course.submitted(student, assignment)
+    target = work / "submitted" / student / assignment
+    target.mkdir(parents=True)
+    total, count = 0, 0
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue  # a symlink in a submission could point anywhere on the grading machine
+        size = path.stat().st_size
+        total, count = total + size, count + 1
+        if path.suffix == ".ipynb" and size > MAX_NOTEBOOK_BYTES:
+            return (
+                f"The submitted notebook {path.name} is {size / 2**20:.0f} MB; the grader reads notebooks of "
+                f"at most {MAX_NOTEBOOK_BYTES // 2**20} MB (clear the outputs and submit again)."
+            )
+        if total > MAX_SUBMISSION_BYTES or count > MAX_SUBMISSION_FILES:
+            return (
+                f"The submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MB or "
+                f"{MAX_SUBMISSION_FILES} files; submit only the assignment's files."
+            )
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+        if path.suffix == ".ipynb":
+            try:
+                nbformat.read(destination, as_version=4)  # type: ignore[no-untyped-call]
+            except (ValueError, OSError, KeyError, AttributeError) as error:
+                return f"The submitted file {path.name} is not a readable notebook ({str(error)[:120]})."
+    return None
+
+
+def _autograde(work: Path, assignment: str, student: str, session: str, options: GradeOptions) -> str | None:
+    """Run nbgrader autograde in the scratch course; a reason to grade zero if it did not finish."""
+    command = [
+        *nbgrader_command(),
+        "autograde",
+        assignment,
+        "--student",
+        student,
+        "--force",
+        f"--CourseDirectory.root={work}",
+    ]
+    if options.cell_timeout_s is not None:
+        command.append(f"--Execute.timeout={options.cell_timeout_s}")
+    env = nbgrader_env(**{SESSION_ENV: session, RECORDS_ENV: str(work / "records")})
+    with (work / "autograde.log").open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=options.time_limit_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+            return (
+                f"Grading this submission took longer than {options.time_limit_s:.0f} s, the limit for one "
+                "submission, and was stopped."
+            )
+    autograded = work / "autograded" / student / assignment
+    if code == 0 and any(autograded.glob("*.ipynb")):
+        return None
+    tail = (work / "autograde.log").read_text(errors="replace").strip().splitlines()[-6:]
+    LOGGER.error("nbgrader autograde failed for %s (exit %s):\n%s", student, code, "\n".join(tail))
+    errors = [line for line in tail if "ERROR" in line] or tail
+    return "nbgrader could not grade this submission: " + (errors[-1][:300] if errors else f"exit {code}")
+
+
+def _clean_session(session: str) -> None:
+    """Nothing of a submission outlives its grading: sandboxes, containers, images."""
+    reap(session)
+    try:
+        engine = Engine.connect(session=session, owner="grader")
+    except EngineUnavailable as error:
+        LOGGER.warning("could not sweep session %s: %s", session, error)
+        return
+    with contextlib.closing(engine.client):
+        sweep(engine)
+
+
+def _read_timestamp(path: Path) -> datetime | None:
+    with contextlib.suppress(OSError, ValueError):
+        from nbgrader.utils import parse_utc
+
+        return parse_utc(path.read_text().strip())  # type: ignore[no-any-return]
+    return None
+
+
+def _read_records(folder: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text())
+            if isinstance(data, dict):
+                records.append(data)
+    return records
+
+
+def _write_record(course: Course, assignment: str, outcome: Outcome, records: list[dict[str, Any]]) -> None:
+    folder = course.records(assignment)
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {
+        **outcome.to_dict(),
+        "notebooks": records,
+        "graded_at": datetime.now().isoformat(timespec="seconds"),
+    }
+    (folder / f"{outcome.student}.json").write_text(json.dumps(document, indent=1))

@@ -1,0 +1,425 @@
+"""One grading sandbox, from the trusted side: its folder, user, cgroups, door, and jail command.
+
+A sandbox holds one kernel -- the process where a submission's code runs. The trusted
+grading process (nbgrader, as root) creates it, starts its door, launches the kernel through
+``jail`` inside new namespaces, reads what happened afterwards, and removes every trace:
+containers and images of its session, cgroups, folder, and the throwaway uid's claim.
+
+Needs root: namespaces, cgroups and switching to a throwaway uid all do. On a machine where
+the grader is not root, ``require_root`` says what to do instead (a dedicated grading VM or
+container where it is). Unprivileged user namespaces were considered and rejected: inside
+one, the kernel would run as the instructor's own uid, able to read and write the
+instructor's files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from portbinding.engine import Engine
+from portbinding.errors import EngineUnavailable, PortBindingError
+from portbinding.grading.door import Door, Ledger
+from portbinding.grading.judge import Judge, Limits
+from portbinding.grading.protocol import DOOR_ENV
+from portbinding.provision import find_engine
+
+LOGGER = logging.getLogger(__name__)
+
+BASE_DIR = Path(os.environ.get("PORTBINDING_SANDBOX_DIR", "/var/lib/portbinding-grading"))
+SESSION_ENV = "PORTBINDING_GRADING_SESSION"
+# Throwaway uids, far above any real account: each live sandbox holds one (a lock file says
+# which), so two kernels never share a uid -- they cannot signal, trace or write each other.
+UID_FIRST = 1_800_000_000
+UID_COUNT = 100_000
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_NAME = "portbinding-grading"
+
+
+class SandboxUnavailable(PortBindingError):
+    """This machine cannot sandbox learner code (not root, or a missing tool)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one kernel may use. The defaults fit the exercises with room to spare."""
+
+    memory_mb: int = 1024
+    pids: int = 96
+    cpu_s: int = 120
+    file_mb: int = 64
+    work_mb: int = 64
+    open_files: int = 512
+    address_space_mb: int = 4096
+    copy_limit_mb: int = 8
+
+
+def require_root() -> None:
+    """Raise SandboxUnavailable, saying what is needed, unless sandboxing is possible here."""
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "Autograding this course runs learners' code in a sandbox (new namespaces, a throwaway user, "
+            "cgroups), and building one needs root; this grader runs as uid " + str(os.geteuid()) + ".",
+            hint="grade on a dedicated grading machine, VM or container where the grader runs as root "
+            "(sudo portbinding grade ASSIGNMENT); never autograde on a machine whose engine matters to you "
+            "without it",
+        )
+    for tool in ("unshare", "mount"):
+        if shutil.which(tool) is None:
+            raise SandboxUnavailable(
+                f"The grading sandbox needs the `{tool}` command (util-linux), which is missing.",
+                hint="install util-linux (apt-get install util-linux)",
+            )
+
+
+class Sandbox:
+    """A sandbox for one kernel; create with ``Sandbox.create`` and always ``close()``."""
+
+    def __init__(self, root: Path, uid: int, uid_lock: IO[str], session: str, limits: SandboxLimits) -> None:
+        self.root = root
+        self.uid = uid
+        self._uid_lock = uid_lock
+        self.session = session
+        self.limits = limits
+        self.ledger = Ledger()
+        self.cgroups: list[Path] = []
+        self.engine: Engine | None = None
+        self.door: Door | None = None
+        self.on_violation: Callable[[str], None] | None = None
+        self._closed = threading.Event()
+        self._final: list[dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def create(cls, *, session: str | None = None, limits: SandboxLimits | None = None) -> Sandbox:
+        """Folder, uid, cgroups and a started door; raises SandboxUnavailable when impossible."""
+        require_root()
+        BASE_DIR.mkdir(mode=0o711, parents=True, exist_ok=True)
+        os.chmod(BASE_DIR, 0o711)  # others may pass through to their sandbox, never list them
+        root = BASE_DIR / secrets.token_hex(12)
+        root.mkdir(mode=0o711)
+        uid, lock = _claim_uid()
+        sandbox = cls(root, uid, lock, session or f"grade-{root.name[:10]}", limits or SandboxLimits())
+        try:
+            sandbox._prepare()
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox
+
+    def _prepare(self) -> None:
+        (self.root / "session").write_text(self.session)  # lets ``reap`` find it if its owner dies
+        for name in ("ipc", "work", "report"):
+            (self.root / name).mkdir(mode=0o700)
+        os.chown(self.root / "ipc", self.uid, self.uid)
+        self.cgroups = _make_cgroups(self.root.name, self.limits)  # named like the folder: see reap
+        try:
+            client, info = find_engine()
+        except EngineUnavailable as error:
+            raise SandboxUnavailable(
+                f"The grading door has no engine to run checks on: {error.message}", hint=error.hint
+            ) from error
+        self.engine = Engine(client, info, session=self.session, owner="grader")
+        self.ledger = _AlertingLedger(self)
+        self.door = Door(
+            Judge(self.engine, limits=Limits()),
+            socket_path=self.door_path,
+            decoy_path=self.root / "engine.sock",
+            ledger=self.ledger,
+        ).start()
+
+    def close(self) -> list[dict[str, Any]]:
+        """Stop the door, remove the session's containers and images, cgroups, folder; return violations."""
+        if self._closed.is_set():
+            return self._final or []
+        self._closed.set()
+        if self.door is not None:
+            self.door.close()
+        violations = self.violations()
+        if self.engine is not None:
+            sweep(self.engine)
+            self.engine.client.close()
+        for group in self.cgroups:
+            _remove_cgroup(group)
+        shutil.rmtree(self.root, ignore_errors=True)  # fd-based: symlinks inside are not followed
+        with contextlib.suppress(OSError):
+            self._uid_lock.close()
+        self._final = violations
+        return violations
+
+    # ------------------------------------------------------------------------ the kernel
+
+    @property
+    def door_path(self) -> Path:
+        return self.root / "door.sock"
+
+    @property
+    def ipc_prefix(self) -> str:
+        """Where the kernel's ZeroMQ sockets live (Unix sockets: the kernel has no usable network)."""
+        return str(self.root / "ipc" / "kernel")
+
+    def jail_command(
+        self, kernel_argv: list[str], *, connection_file: str, copy_from: str | None, env: dict[str, str]
+    ) -> list[str]:
+        """The command that starts ``kernel_argv`` inside this sandbox (see portbinding.grading.jail)."""
+        spec = {
+            "uid": self.uid, "gid": self.uid, "work": str(self.root / "work"), "ipc": str(self.root / "ipc"),
+            "decoy": str(self.root / "engine.sock"), "hide_sockets": _engine_sockets(self.engine),
+            "work_mb": self.limits.work_mb, "work_inodes": 4096, "copy_from": copy_from,
+            "copy_limit_bytes": self.limits.copy_limit_mb * 2**20, "connection_file": connection_file,
+            "argv": kernel_argv, "env": env, "report": str(self.root / "report" / "jail.json"),
+            "cgroups": [str(group) for group in self.cgroups], "pids_max": self.limits.pids,
+            "hide_dirs": ["/root", "/home"], "expose": _interpreter_paths(),
+            "pids_events": _events_file(self.cgroups, "pids", "pids.events"),
+            "oom_events": _events_file(self.cgroups, "memory", "memory.oom_control", "memory.events"),
+            "memory_mb": self.limits.memory_mb, "rlimits": {
+                "NPROC": self.limits.pids, "NOFILE": self.limits.open_files,
+                "FSIZE": self.limits.file_mb * 2**20, "CPU": self.limits.cpu_s,
+                "AS": self.limits.address_space_mb * 2**20, "CORE": 0},
+        }  # fmt: skip
+        spec_path = self.root / "jail.json"
+        spec_path.write_text(json.dumps(spec))
+        os.chmod(spec_path, 0o600)
+        return [
+            "unshare",
+            "--mount",
+            "--net",
+            "--pid",
+            "--ipc",
+            "--uts",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--",
+            sys.executable,
+            "-I",
+            "-m",
+            "portbinding.grading.jail",
+            str(spec_path),
+        ]
+
+    def kernel_env(self, inherited: dict[str, str]) -> dict[str, str]:
+        """A clean environment: nothing of the grader's (tokens, DOCKER_HOST) reaches learner code."""
+        work = self.root / "work"
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(work), "USER": "learner", "LOGNAME": "learner", "LANG": "C.UTF-8",
+            "IPYTHONDIR": str(work / ".ipython"), "JUPYTER_RUNTIME_DIR": str(work / ".runtime"),
+            "JUPYTER_DATA_DIR": str(work / ".jupyter"), "MPLCONFIGDIR": str(work / ".matplotlib"),
+            "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1", DOOR_ENV: str(self.door_path),
+            # The jail (PID 1 of the sandbox) is the kernel's parent; ipykernel does not poll PID 1.
+            "JPY_PARENT_PID": "1",
+        }  # fmt: skip
+        for name in ("NBGRADER_EXECUTION", "JPY_SESSION_NAME"):
+            if name in inherited:
+                env[name] = inherited[name]
+        return env
+
+    # ------------------------------------------------------------------------ afterwards
+
+    def violations(self) -> list[dict[str, Any]]:
+        """Every rule the kernel broke: engine access (door), limits (jail report, cgroup counters)."""
+        if self._final is not None:
+            return list(self._final)
+        found = self.ledger.violations()
+        with contextlib.suppress(OSError, ValueError):
+            report = json.loads((self.root / "report" / "jail.json").read_text())
+            found += [v for v in report.get("violations", []) if isinstance(v, dict)]
+        seen: set[str] = set()
+        unique = []
+        for item in found:
+            if item.get("code") not in seen:
+                seen.add(str(item.get("code")))
+                unique.append({"code": str(item.get("code")), "message": str(item.get("message"))})
+        return unique
+
+
+class _AlertingLedger(Ledger):
+    """A ledger that also tells the sandbox at once when a rule is broken (to stop the kernel early)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__()
+        self._sandbox = sandbox
+
+    def violation(self, code: str, message: str) -> None:
+        super().violation(code, message)
+        callback = self._sandbox.on_violation
+        if callback is not None:
+            callback(code)
+
+
+def reap(session: str) -> int:
+    """Remove the sandboxes of ``session`` whose owner died (a grading killed at its time limit).
+
+    Killing a sandbox's cgroup members kills its jail, PID 1 of its namespace, and with it
+    every process inside. Returns how many sandboxes were removed.
+    """
+    removed = 0
+    for root in BASE_DIR.iterdir() if BASE_DIR.is_dir() else []:
+        try:
+            owner = (root / "session").read_text()
+        except OSError:
+            continue
+        if owner != session:
+            continue
+        for group in _cgroup_paths(root.name):
+            _remove_cgroup(group)
+        shutil.rmtree(root, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def sweep(engine: Engine) -> list[str]:
+    """Remove every container and image labelled with ``engine``'s session; return what went."""
+    removed = []
+    with contextlib.suppress(EngineUnavailable):
+        removed = engine.cleanup(session=engine.session)
+    try:
+        images = engine.client.images.list(filters={"label": f"portbinding.session={engine.session}"})
+    except Exception as error:  # the engine may be gone; nothing more to sweep then
+        LOGGER.warning("could not list the session's images: %s", error)
+        return removed
+    for image in images:
+        with contextlib.suppress(Exception):
+            engine.client.images.remove(image.id, force=True)
+            removed.append(str(image.id)[:19])
+    return removed
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _claim_uid() -> tuple[int, IO[str]]:
+    locks = BASE_DIR / "uids"
+    locks.mkdir(mode=0o700, exist_ok=True)
+    start = secrets.randbelow(UID_COUNT)
+    for offset in range(UID_COUNT):
+        number = (start + offset) % UID_COUNT
+        handle = (locks / f"{number}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return UID_FIRST + number, handle
+    raise SandboxUnavailable(
+        "Every throwaway grading uid is in use.", hint="wait for running gradings to end"
+    )
+
+
+def _make_cgroups(name: str, limits: SandboxLimits) -> list[Path]:
+    """A pids and a memory cgroup for the kernel (cgroup v1 or v2); SandboxUnavailable if neither works."""
+    memory = str(limits.memory_mb * 2**20)
+    try:
+        if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2: one tree, controllers enabled per level
+            parent = CGROUP_ROOT / CGROUP_NAME
+            parent.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                (CGROUP_ROOT / "cgroup.subtree_control").write_text("+pids +memory")
+            (parent / "cgroup.subtree_control").write_text("+pids +memory")
+            group = parent / name
+            group.mkdir()
+            (group / "pids.max").write_text(str(limits.pids))
+            (group / "memory.max").write_text(memory)
+            (group / "memory.swap.max").write_text("0")
+            return [group]
+        groups = []
+        for controller, settings in (
+            ("pids", {"pids.max": str(limits.pids)}),
+            ("memory", {"memory.limit_in_bytes": memory}),
+        ):
+            group = CGROUP_ROOT / controller / CGROUP_NAME / name
+            group.mkdir(parents=True)
+            groups.append(group)
+            for key, value in settings.items():
+                (group / key).write_text(value)
+        with contextlib.suppress(OSError):  # only where swap accounting is on
+            (groups[1] / "memory.memsw.limit_in_bytes").write_text(memory)
+        return groups
+    except OSError as error:
+        raise SandboxUnavailable(
+            f"The grading sandbox could not create its cgroups under {CGROUP_ROOT} ({error}); it needs "
+            "them to limit processes and memory.",
+            hint="grade as root on a machine with the pids and memory cgroup controllers "
+            "(any Docker host has them)",
+        ) from error
+
+
+def _cgroup_paths(name: str) -> list[Path]:
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return [CGROUP_ROOT / CGROUP_NAME / name]
+    return [CGROUP_ROOT / controller / CGROUP_NAME / name for controller in ("pids", "memory")]
+
+
+def _events_file(groups: list[Path], controller: str, *names: str) -> str | None:
+    for group in groups:
+        if len(groups) == 1 or controller in group.parts:
+            for name in names:
+                if (group / name).exists():
+                    return str(group / name)
+    return None
+
+
+def _remove_cgroup(group: Path) -> None:
+    """Kill anything still in the group (the jail normally did), then remove it."""
+    for _ in range(50):
+        try:
+            members = (group / "cgroup.procs").read_text().split()
+        except OSError:
+            return  # already gone
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            # Killed processes leave the group a moment after the signal: wait for that, briefly.
+            wait_for_empty(group / "cgroup.procs")
+    LOGGER.warning("could not remove the cgroup %s", group)
+
+
+def wait_for_empty(procs: Path, *, timeout: float = 0.2) -> None:
+    """Poll a cgroup's member list until it is empty or ``timeout`` passes."""
+    from portbinding.probe import ProbeResult, wait_for
+
+    def empty() -> ProbeResult:
+        try:
+            members = procs.read_text().strip()
+        except OSError:
+            members = ""
+        return ProbeResult("ok" if not members else "refused", "cgroup members", 0.0)
+
+    wait_for(empty, timeout=timeout, max_interval=0.02)
+
+
+def _interpreter_paths() -> list[str]:
+    """What the kernel must be able to read: the interpreter, the venv, and where portbinding lives."""
+    import portbinding
+
+    paths = {sys.base_prefix, sys.prefix, str(Path(portbinding.__file__).parents[1])}
+    return sorted({os.path.realpath(path) for path in paths})
+
+
+def _engine_sockets(engine: Engine | None) -> list[str]:
+    """Where engine sockets would be inside the sandbox: the defaults, plus the engine in use."""
+    found = ["/run/docker.sock", "/run/podman/podman.sock", "/run/containerd/containerd.sock"]
+    if engine is not None and engine.info.url.startswith("unix://"):
+        path = os.path.realpath(urlparse(engine.info.url).path)
+        if path not in found:
+            found.append(path)
+    return found
