@@ -343,7 +343,10 @@ def _result_html(result: DrillResult) -> str:
         predicted = result.predicted_network
         rows.append(
             [
-                esc(f"another machine (via {result.network_address})"),
+                esc(
+                    f"the network side (this host's own address {result.network_address}, "
+                    "as another machine would use it)"
+                ),
                 esc(_said(predicted)),
                 badge(
                     result.reachable_network, yes="reachable", no=f"unreachable ({result.network.outcome})"

@@ -99,7 +99,8 @@ class PortMap:
                 "host port published",
                 True,
                 f"host {mapping.host_ip or '0.0.0.0'}:{mapping.host_port} is mapped to container port "
-                f"{port} (-p {mapping.host_port}:{port}); the engine forwards it to "
+                f"{port} (-p {_publish_flag(mapping.host_ip, mapping.host_port, port)}); "
+                "the engine forwards it to "
                 f"{self.container_ip or 'the container'}:{port}",
             )
         else:
@@ -345,3 +346,11 @@ class PortMapDiagram(widgets.VBox):  # type: ignore[misc]
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _publish_flag(host_ip: str, host_port: int, container_port: int) -> str:
+    """The -p value that gives this mapping: the address only when it is a specific one."""
+    if host_ip in ("", "0.0.0.0", "::"):
+        return f"{host_port}:{container_port}"
+    shown = f"[{host_ip}]" if ":" in host_ip else host_ip
+    return f"{shown}:{host_port}:{container_port}"
