@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from portbinding import probe
 from portbinding.engine import Engine
-from portbinding.errors import ContainerFailed
-from portbinding.probe import ProbeResult, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_DIR = REPO_ROOT / "test-output" / "bench"
@@ -152,35 +151,19 @@ def read_summary(name: str) -> list[str]:
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> float:
-    """Poll ``condition`` with the course's own back-off (probe.wait_for); seconds it took.
+    """Poll ``condition`` with the course's own back-off (probe.wait_until); seconds it took.
 
-    wait_for speaks ProbeResult, so the condition is wrapped into one. Raises TimeoutError
-    naming ``what`` when the condition is still False after ``timeout`` seconds.
+    Raises TimeoutError naming ``what`` when the condition is still False after ``timeout``.
     """
     started = time.monotonic()
-
-    def check() -> ProbeResult:
-        return ProbeResult("ok" if condition() else "refused", what, 0.0)
-
-    result = wait_for(check, timeout=timeout, max_interval=0.1)
-    if not result.ok:
+    if not probe.wait_until(condition, timeout=timeout, max_interval=0.1):
         raise TimeoutError(f"{what}: not reached within {timeout:g} s")
     return time.monotonic() - started
 
 
 def discard(engine: Engine, container: Any) -> None:
-    """``engine.remove(container)``, tolerating a container someone else removed first.
-
-    The engine is shared: a concurrent ``portbinding cleanup`` (which sweeps every session)
-    can remove our container between two calls. Engine.remove already accepts a 404, but the
-    daemon can answer such a race with another status saying "No such container", which
-    Engine.remove turns into ContainerFailed.
-    """
-    try:
-        engine.remove(container)
-    except ContainerFailed as exc:
-        if "no such container" not in str(exc).lower():
-            raise
+    """Remove a benchmark's container (Engine.remove already accepts one that is gone)."""
+    engine.remove(container)
 
 
 def explain(exc: BaseException) -> str:

@@ -220,6 +220,29 @@ def wait_for(
 
     Returns the last result of ``check``: ok, or the failure the learner should see.
     """
+    results: list[ProbeResult] = []
+
+    def attempt() -> bool:
+        results.append(check())
+        return results[-1].ok
+
+    wait_until(attempt, timeout=timeout, alive=alive, first_interval=first_interval, max_interval=max_interval)
+    return results[-1]
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    alive: Callable[[], bool] | None = None,
+    first_interval: float = 0.005,
+    max_interval: float = 0.25,
+) -> bool:
+    """Poll ``condition`` with the same adaptive back-off as :func:`wait_for`; True once it holds.
+
+    The caller writes ``assert wait_until(...), "what did not happen"``. ``condition`` is
+    always asked at least once.
+    """
     if timeout < 0:
         raise ValueError(f"timeout must not be negative, got {timeout}")
     if first_interval <= 0 or max_interval < first_interval:
@@ -227,21 +250,19 @@ def wait_for(
     deadline = time.monotonic() + timeout
     interval = first_interval
     attempts = 1
-    result = check()
-    while not result.ok:
+    while not condition():
         if alive is not None and not alive():
-            LOGGER.debug("wait_for: gave up after %d attempts, alive() is False", attempts)
-            return result
+            LOGGER.debug("wait_until: gave up after %d attempts, alive() is False", attempts)
+            return False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            LOGGER.debug("wait_for: deadline passed after %d attempts: %s", attempts, result.outcome)
-            return result
+            LOGGER.debug("wait_until: deadline passed after %d attempts", attempts)
+            return False
         _pause(min(interval, remaining))
         interval = min(interval * 2, max_interval)
         attempts += 1
-        result = check()
-    LOGGER.debug("wait_for: ok after %d attempts", attempts)
-    return result
+    LOGGER.debug("wait_until: held after %d attempts", attempts)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,33 +11,28 @@ from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose, look_inside
 from portbinding.engine import Engine, free_port
 from portbinding.ports import parse_publish
-from portbinding.probe import ProbeResult, wait_for, wait_until_ready
+from portbinding.probe import wait_until, wait_until_ready
 from portbinding.scenarios import SCENARIOS, Scenario
 
 
 def _settle(engine: Engine, container: Container, item: Scenario) -> None:
     """Bring a freshly started scenario container into the state its cause describes."""
     if item.cause == "crashed":
-        gone = wait_for(lambda: _state(engine, container, "exited"), timeout=20)
-        assert gone.ok, "crash-before-listen should have exited by now"
+        exited = wait_until(lambda: engine.state(container).get("Status") == "exited", timeout=20)
+        assert exited, "crash-before-listen should have exited by now"
         return
     if item.cause == "still_starting":
         return  # diagnose at once: the app sleeps before it listens
+    # port_retried/wrong_service hold a port with a placeholder first: wait for both servers.
+    servers = 2 if "HOLD_PORT" in dict(item.run.env) else 1
 
-    def expected_service_answers() -> ProbeResult:
+    def expected_service_answers() -> bool:
         _, answers, _ = look_inside(engine, container)
         found = any(a.is_jupyter if item.expect == "jupyter" else a.is_http for a in answers)
-        # port_retried/wrong_service hold a port with a placeholder first: wait for both servers.
-        enough = len({a.port for a in answers}) >= (2 if "HOLD_PORT" in dict(item.run.env) else 1)
-        return ProbeResult("ok" if found and enough else "refused", f"{len(answers)} listener(s)", 0.0)
+        return found and len({a.port for a in answers}) >= servers
 
-    settled = wait_for(expected_service_answers, timeout=30, alive=lambda: engine.is_running(container))
-    assert settled.ok, f"{item.id}: the service never came up inside ({settled.detail})"
-
-
-def _state(engine: Engine, container: Container, status: str) -> ProbeResult:
-    ok = engine.state(container).get("Status") == status
-    return ProbeResult("ok" if ok else "refused", "", 0.0)
+    settled = wait_until(expected_service_answers, timeout=30, alive=lambda: engine.is_running(container))
+    assert settled, f"{item.id}: the service never came up inside"
 
 
 def _with_free_host_ports(spec: RunSpec, item: Scenario) -> RunSpec:
@@ -77,10 +72,9 @@ def test_diagnosis_works_on_a_container_that_is_not_a_course_image(engine: Engin
         command=("python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"),
     )
     container = engine.run(spec)
-    settled = wait_for(
-        lambda: ProbeResult("ok" if look_inside(engine, container)[0] else "refused", "", 0.0), timeout=20
+    assert wait_until(lambda: bool(look_inside(engine, container)[0]), timeout=20), (
+        "http.server never listened"
     )
-    assert settled.ok, "python -m http.server never listened"
     found = diagnose(engine, container)
     assert found.cause == "loopback_only", found.explain()
     assert found.evidence.container_port == 8000, "the published port should be the default port"

@@ -12,7 +12,7 @@ from portbinding.command import RunSpec, parse_run
 from portbinding.diagnose import look_inside
 from portbinding.engine import Engine, free_port
 from portbinding.ports import parse_publish
-from portbinding.probe import OUTCOME_CLASS, ProbeResult, probe_http, wait_for, wait_until_ready
+from portbinding.probe import OUTCOME_CLASS, probe_http, wait_until, wait_until_ready
 
 CURL_CLASS = {0: "ok", 7: "refused", 52: "reset_or_empty", 56: "reset_or_empty", 28: "timeout"}
 # Accepts connections (the kernel completes them from the backlog) but never answers.
@@ -31,8 +31,8 @@ def _curl(url: str) -> int:
     return result.returncode
 
 
-def _listening(engine: Engine, container: Container) -> ProbeResult:
-    return ProbeResult("ok" if look_inside(engine, container)[0] else "refused", "", 0.0)
+def _listening(engine: Engine, container: Container) -> bool:
+    return bool(look_inside(engine, container)[0])
 
 
 @pytest.fixture
@@ -50,13 +50,13 @@ def published(engine: Engine):  # type: ignore[no-untyped-def]
                 command=("python3", "-c", SILENT_SERVER),
             )
             container = engine.run(spec)
-            assert wait_for(lambda: _listening(engine, container), timeout=20).ok, (
+            assert wait_until(lambda: _listening(engine, container), timeout=20), (
                 "silent server never listened"
             )
             return f"http://127.0.0.1:{port}/"
         image = "portbinding/notebook:1.0" if situation == "ok" else "portbinding/notebook-loopback:1.0"
         container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{port}:8888 {image}"))
-        assert wait_for(lambda: _listening(engine, container), timeout=30).ok, "Jupyter never listened"
+        assert wait_until(lambda: _listening(engine, container), timeout=30), "Jupyter never listened"
         if situation == "ok":
             assert wait_until_ready(engine, container, 8888, path="/api", timeout=30).ok
         return f"http://127.0.0.1:{port}/api"
