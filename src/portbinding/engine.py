@@ -39,6 +39,7 @@ from portbinding.errors import (
     PortInUse,
 )
 from portbinding.ports import to_docker_ports
+from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
 from portbinding.provision import EngineInfo, find_engine
 
 LOGGER = logging.getLogger(__name__)
@@ -315,6 +316,17 @@ class Engine:
             return
         except ENGINE_ERRORS as exc:
             raise _unavailable(exc) from exc
+
+    def listeners(self, container: Container) -> list[Listener]:
+        """The TCP sockets listening inside ``container`` ([] when it is not running).
+
+        Read from the kernel's own tables (/proc/net/tcp and tcp6), so slim images need no tools.
+        """
+        try:
+            raw = self.exec(container, list(LISTEN_COMMAND), timeout=5)
+        except ContainerFailed:
+            return []
+        return listeners_from_proc(*split_cat_output(raw.output))
 
     def state(self, container: Container) -> dict[str, Any]:
         """The container's State block (Status, ExitCode, Health, StartedAt, ...)."""

@@ -20,8 +20,7 @@ from typing import Any
 from docker.models.containers import Container
 
 from portbinding.engine import Engine
-from portbinding.errors import ContainerFailed
-from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
+from portbinding.procnet import Listener
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,11 +41,7 @@ class Settled:
 
 def listeners(engine: Engine, container: Container) -> list[Listener]:
     """Every listening TCP socket inside ``container`` ([] when it is not running)."""
-    try:
-        raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
-    except ContainerFailed:
-        return []
-    return listeners_from_proc(*split_cat_output(raw.output))
+    return engine.listeners(container)
 
 
 def wait_listening(
