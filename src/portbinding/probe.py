@@ -226,7 +226,9 @@ def wait_for(
         results.append(check())
         return results[-1].ok
 
-    wait_until(attempt, timeout=timeout, alive=alive, first_interval=first_interval, max_interval=max_interval)
+    wait_until(
+        attempt, timeout=timeout, alive=alive, first_interval=first_interval, max_interval=max_interval
+    )
     return results[-1]
 
 
