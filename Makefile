@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Root may run JupyterLab only when asked explicitly.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help lab test setup browser engine images unit lint bench clean
+.PHONY: help lab test setup browser engine images unit lint bench bench-grading grade clean
 .DEFAULT_GOAL := help
 
 help:
@@ -60,6 +60,16 @@ lint: $(VENV)/.installed
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run_all.py
+
+# Grading a class of 30 per assignment takes about 13 minutes: its own target.
+bench-grading: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/grading_bench.py
+
+# Autograde every submission of ASSIGNMENT in grader/ through the sandbox (instructors).
+ASSIGNMENT ?= ex01-unreachable-notebook
+WORKERS ?= 2
+grade: setup
+	cd grader && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/portbinding grade $(ASSIGNMENT) --workers $(WORKERS)
 
 clean:
 	-$(BIN)/portbinding cleanup

@@ -1,0 +1,214 @@
+"""Benchmark: grading a class of 30 submissions of every assignment, sandboxed, 1 vs 2 workers.
+
+For each assignment a class is made in a temporary course: 60 % reference solutions, 30 %
+typical wrong answers, 10 % blank notebooks (what students often submit). Then:
+
+* ``portbinding grade --workers 2`` grades the whole class (wall time measured);
+* ``portbinding grade --workers 1`` grades a sample of the class with every kind of
+  submission in it; one worker grades strictly one submission after another, so the whole
+  class's time follows from the sample's time per kind of submission;
+* plain ``nbgrader autograde`` grades the same sample *without* the safety layer (nbgrader's
+  own Execute, checks run in-process on the engine, one nbgrader process for all), so the
+  difference per submission is the safety layer's overhead: a scratch course and an nbgrader
+  process per submission, the sandbox (namespaces, cgroups, jail), the door, the merge.
+
+Run as root on a machine with the course images (``portbinding images build``):
+``python bench/grading_bench.py [--class-size 30]``. Writes test-output/bench/grading_bench.json.
+About 14 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+if __package__ in (None, ""):  # run by path: make the repository importable (for bench._common)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import REPO_ROOT, table, write_json
+from portbinding.grading.course import Course, nbgrader_command, nbgrader_env, run_nbgrader
+
+ASSIGNMENTS = ("ex01-unreachable-notebook", "ex02-port-mapping", "ex03-twelve-factor-api")
+PORTBINDING = str(Path(sys.executable).parent / "portbinding")
+WRONG = {
+    "ex01-unreachable-notebook": {
+        "ex01-cause-answer": 'cause = "not_published"',
+        "ex01-fixed-line-answer": 'fixed_line = "docker run -d -p 8888:8888 portbinding/notebook-loopback"',
+    },
+    "ex02-port-mapping": {
+        "ex02-sides-answer": "host_side = 80\ncontainer_side = 8888",
+        "ex02-mapping-answer": 'mapping_line = "docker run -d -p 8888:80 portbinding/notebook:1.0"',
+        "ex02-private-answer": 'private_line = "docker run -d -p 8888:8888 portbinding/notebook:1.0"',
+    },
+    "ex03-twelve-factor-api": {
+        "ex03-crash-answer": 'crash_cause = "crashed"\nfirst_look = "docker exec"\n'
+        'crash_fixed_line = "docker run -d -p 8000:8000 portbinding/crash-before-listen:1.0"',
+    },
+}
+# nbgrader's own autograde steps: the baseline without the grading sandbox.
+PLAIN_PREPROCESSORS = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+
+KINDS = ("reference",) * 6 + ("wrong",) * 3 + ("blank",)  # the class's mix, repeated every 10 students
+SAMPLE = ("s01", "s02", "s03", "s07", "s10")  # 3 reference, 1 wrong, 1 blank: every kind, in proportion
+
+
+def kind_of(student: str) -> str:
+    return KINDS[(int(student[1:]) - 1) % len(KINDS)]
+
+
+def make_class(course: Course, assignment: str, size: int) -> list[str]:
+    """``size`` submissions s01, s02, ...: 6 reference, 3 wrong, 1 blank, repeated."""
+    students = []
+    name = f"{assignment}.ipynb"
+    for index in range(1, size + 1):
+        student = f"s{index:02d}"
+        folder = course.submitted(student, assignment)
+        folder.mkdir(parents=True)
+        if kind_of(student) == "reference":
+            shutil.copy2(course.source(assignment) / name, folder / name)
+        else:
+            notebook = nbformat.read(course.release(assignment) / name, as_version=4)  # type: ignore[no-untyped-call]
+            answers = WRONG[assignment] if kind_of(student) == "wrong" else {}
+            for cell in notebook.cells:
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if grade_id in answers:
+                    cell.source = answers[grade_id]
+            nbformat.write(notebook, folder / name)  # type: ignore[no-untyped-call]
+        students.append(student)
+    return students
+
+
+def one_worker_estimate(wall: float, outcomes: list[Any], students: list[str]) -> float:
+    """The class's time with one worker, from the sample's: mean time per kind, plus the fixed start-up."""
+    by_kind: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        by_kind.setdefault(kind_of(outcome["student"]), []).append(float(outcome["seconds"]))
+    fixed = wall - sum(sum(times) for times in by_kind.values())
+    return fixed + sum(sum(by_kind[kind_of(s)]) / len(by_kind[kind_of(s)]) for s in students)
+
+
+def sandboxed(
+    course: Course, assignment: str, students: list[str], *, workers: int
+) -> tuple[float, list[Any]]:
+    """Wall time of ``portbinding grade`` for ``students``, and its outcomes."""
+    command = [
+        PORTBINDING,
+        "grade",
+        assignment,
+        "--workers",
+        str(workers),
+        "--course",
+        str(course.root),
+        "--json",
+    ]
+    for student in students:
+        command += ["--student", student]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=course.root, env=nbgrader_env(), capture_output=True, text=True,
+                            timeout=3600, check=True)  # fmt: skip
+    return time.monotonic() - started, list(json.loads(result.stdout)["submissions"])
+
+
+def plain(course: Course, assignment: str, students: list[str], scratch: Path) -> float:
+    """Wall time of plain ``nbgrader autograde`` (no sandbox) of the same submissions, one process."""
+    root = scratch / "plain"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    shutil.copytree(course.source(assignment), root / "source" / assignment)
+    shutil.copy2(course.root / "gradebook.db", root / "gradebook.db")
+    for student in students:
+        shutil.copytree(course.submitted(student, assignment), root / "submitted" / student / assignment)
+    config = (course.root / "nbgrader_config.py").read_text()
+    config += f"\nc.Autograde.autograde_preprocessors = {PLAIN_PREPROCESSORS!r}\n"
+    (root / "nbgrader_config.py").write_text(config)
+    # The checks refuse to touch an engine under nbgrader without the sandbox unless told to:
+    # here the notebooks are the instructors' own, so that is safe.
+    env = nbgrader_env(PORTBINDING_GRADING_UNSANDBOXED="1")
+    started = time.monotonic()
+    subprocess.run([*nbgrader_command(), "autograde", assignment, "--force"], cwd=root, env=env,
+                   capture_output=True, timeout=3600, check=True)  # fmt: skip
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--class-size", type=int, default=30)
+    parser.add_argument("--assignments", nargs="*", default=list(ASSIGNMENTS))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("The grading sandbox needs root: run this benchmark as root.", file=sys.stderr)
+        return 2
+    rows, figures, summary = [], {}, []
+    with tempfile.TemporaryDirectory(prefix="grading-bench-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        course = Course(scratch / "course")
+        course.root.mkdir()
+        shutil.copy2(REPO_ROOT / "grader" / "nbgrader_config.py", course.root / "nbgrader_config.py")
+        for assignment in args.assignments:
+            shutil.copytree(REPO_ROOT / "grader" / "source" / assignment, course.source(assignment))
+            run_nbgrader(["generate_assignment", assignment, "--force"], cwd=course.root)
+            students = make_class(course, assignment, args.class_size)
+            sample = [student for student in SAMPLE if student in students]
+            two, outcomes = sandboxed(course, assignment, students, workers=2)
+            one, sampled = sandboxed(course, assignment, sample, workers=1)
+            baseline = plain(course, assignment, sample, scratch)
+            n, k = len(students), len(sample)
+            per_one, per_plain = one / k, baseline / k
+            one_class = one_worker_estimate(one, sampled, students)
+            result = {
+                "submissions": n,
+                "sample": k,
+                "wall_2_workers_s": round(two, 1),
+                "wall_1_worker_sample_s": round(one, 1),
+                "wall_1_worker_class_s_estimated": round(one_class, 1),
+                "plain_nbgrader_sample_s": round(baseline, 1),
+                "per_submission_sandboxed_s": round(per_one, 2),
+                "per_submission_plain_s": round(per_plain, 2),
+                "overhead_per_submission_s": round(per_one - per_plain, 2),
+                "speedup_2_workers": round(one_class / two, 2),
+                "scores": sorted(o["score"] for o in outcomes),
+                "max_score": outcomes[0]["max_score"],
+            }
+            figures[assignment] = result
+            overhead = per_one - per_plain
+            rows.append(
+                [assignment, n, two, one_class, result["speedup_2_workers"], per_one, per_plain, overhead]
+            )
+            summary.append(
+                f"{assignment}: {n} submissions in {two:.0f} s with 2 workers (~{one_class:.0f} s with 1); "
+                f"safety layer +{overhead:.1f} s per submission ({per_one:.1f} s vs {per_plain:.1f} s plain)"
+            )
+            print(summary[-1], flush=True)
+    print()
+    print(table(["assignment", "n", "2 workers s", "1 worker s*", "speedup", "per sub sandboxed s",
+                 "per sub plain s", "overhead s"], rows))  # fmt: skip
+    print(f"\n* 1 worker: {len(SAMPLE)} submissions of every kind timed, scaled to the class by kind.")
+    path = write_json(
+        "grading_bench",
+        {"class_size": args.class_size, "sample": list(SAMPLE), "assignments": figures, "summary": summary},
+    )
+    print(f"Figures: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

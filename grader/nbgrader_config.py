@@ -1,0 +1,31 @@
+"""nbgrader configuration for Port Binding Lab -- only what this course needs.
+
+Run nbgrader commands from this folder (see README.md). Everything else is nbgrader's default.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 -- injected by nbgrader when it loads this file
+
+# This folder is the course: source/ (instructors' notebooks with solutions and hidden tests),
+# release/, submitted/, autograded/, feedback/ and gradebook.db all live here.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.course_id = "port-binding-lab"
+
+# Checks start containers and wait for them (and ex03 builds an image): nbgrader's 30 s per
+# cell is too short on a busy grading machine. Endless loops are still stopped by this.
+c.Execute.timeout = 180
+
+# Learner code never runs next to the container engine: every autograde executes notebooks
+# in the grading sandbox (no engine socket, no network, a throwaway user, limits), and
+# containers are started only through the grading door. See README.md, "Safety".
+c.Autograde.autograde_preprocessors = [
+    "portbinding.grading.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

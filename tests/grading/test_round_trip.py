@@ -1,0 +1,137 @@
+"""The full round trip in a temporary course on the real engine (see ``graded_course``).
+
+generate_assignment -> submissions (reference, typical wrong answers, every hostile one) ->
+``portbinding grade --workers 2`` -> generate_feedback -> ``portbinding report``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbgrader.api import Gradebook
+
+PORTBINDING = str(Path(sys.executable).parent / "portbinding")
+EX01, EX02, EX03 = "ex01-unreachable-notebook", "ex02-port-mapping", "ex03-twelve-factor-api"
+HOSTILE = (
+    "h-privileged", "h-host-mount", "h-host-network", "h-docker-sdk", "h-raw-socket", "h-shell-injection",
+    "h-endless-loop", "h-fork-bomb", "h-output-flood", "h-disk-flood", "h-left-running", "h-write-outside",
+    "h-forged-check",
+)  # fmt: skip
+
+
+def feedback(trip: Any, student: str, assignment: str) -> str:
+    """The text of a submission's feedback HTML, tags removed, whitespace collapsed."""
+    raw = (trip.course.root / "feedback" / student / assignment / f"{assignment}.html").read_text()
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", raw)).split())
+
+
+@pytest.mark.parametrize("assignment", [EX01, EX02, EX03])
+def test_reference_solutions_get_full_marks(graded_course: Any, assignment: str) -> None:
+    """The instructors' own solutions, submitted as they are, earn every point."""
+    outcome = graded_course.outcomes[assignment]["alice"]
+    assert outcome["status"] == "graded", outcome
+    assert outcome["score"] == outcome["max_score"] > 0, outcome
+    assert "Passed:" in feedback(graded_course, "alice", assignment)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "expected_score", "phrases"),
+    [
+        # cause wrong, run line still loopback, config line '0.0.0.0' (a correct variant) passes
+        (EX01, 2.0, ("listens on 127.0.0.1 inside the container", "Next step:", "--ServerApp.ip=0.0.0.0")),
+        # sides swapped, -p 8888:80, 8888 busy, 0.0.0.0 exposed to the network; -P + docker port passes
+        (EX02, 2.0, ("nothing listens", "port is already allocated", "reachable from this machine only",
+                     "-p HOST:CONTAINER")),
+        # app on 127.0.0.1:8000, wrong first look, crash line without MODEL_PATH
+        (EX03, 1.0, ("127.0.0.1", "MODEL_PATH", "docker logs")),
+    ],
+)  # fmt: skip
+def test_typical_wrong_answers_get_partial_marks_and_helpful_feedback(
+    graded_course: Any, assignment: str, expected_score: float, phrases: tuple[str, ...]
+) -> None:
+    """Wrong answers lose their points, and the feedback says what was expected, seen, and what to do."""
+    outcome = graded_course.outcomes[assignment]["bob"]
+    assert outcome["status"] == "graded", outcome
+    assert outcome["score"] == expected_score, outcome
+    text = feedback(graded_course, "bob", assignment)
+    missing = [phrase for phrase in phrases if phrase not in text]
+    assert not missing, f"feedback lacks {missing}:\n{text[:3000]}"
+
+
+@pytest.mark.parametrize("student", HOSTILE)
+def test_hostile_submission_gets_zero_and_a_clear_feedback_line(graded_course: Any, student: str) -> None:
+    """Each attack ends in a zero, with a feedback line that names what happened."""
+    attack = next(a for a in graded_course.hostile if a.student == student)
+    outcome = graded_course.outcomes[EX01][student]
+    assert outcome["score"] == 0.0, outcome
+    text = feedback(graded_course, student, EX01)
+    assert any(phrase in text for phrase in attack.phrases), f"none of {attack.phrases} in:\n{text[:3000]}"
+    assert "Score: 0.0 / 5.0" in text
+
+
+def test_hostile_submissions_do_not_disturb_the_others_in_the_same_run(graded_course: Any) -> None:
+    """In the same two-worker run as every attack, the reference and the wrong answers score as usual."""
+    run = graded_course.outcomes[EX01]
+    assert set(HOSTILE) <= set(run), sorted(run)
+    assert (run["alice"]["score"], run["bob"]["score"]) == (5.0, 2.0), (run["alice"], run["bob"])
+
+
+def test_the_grading_machine_is_untouched(graded_course: Any) -> None:
+    """Files outside the submission, /tmp, the engine and the process table are as they were."""
+    before, after = graded_course.before, graded_course.after
+    assert after.sentinel == before.sentinel, "a submission changed a file outside its folder"
+    assert not after.injected, f"shell injection created {after.injected}"
+    with Gradebook(graded_course.course.db_url) as gb:  # still a database, with every submission
+        assert len(gb.find_assignment(EX01).submissions) == 2 + len(HOSTILE)
+
+
+def test_nothing_is_left_running(graded_course: Any) -> None:
+    """No container, image, sandbox, cgroup or throwaway-uid process survives the grading."""
+    before, after = graded_course.before, graded_course.after
+    new = after.containers - before.containers
+    assert not new, f"containers left behind: {new}"
+    assert not after.sandboxes, f"sandbox folders left behind: {after.sandboxes}"
+    assert not after.cgroups, f"cgroups left behind: {after.cgroups}"
+    assert not after.sandbox_processes, f"sandboxed processes still running: {after.sandbox_processes}"
+    import docker
+
+    client = docker.from_env(timeout=30)
+    leftovers = client.images.list(filters={"label": "portbinding.grading"})
+    assert not leftovers, [image.tags for image in leftovers]
+
+
+def test_the_engine_socket_is_never_reached_from_learner_code(graded_course: Any) -> None:
+    """Every container created during grading was the door's: labelled, never the attackers' own."""
+    created = [e.get("Actor", {}).get("Attributes", {}) for e in graded_course.engine_events]
+    hostile = [
+        a.get("name") for a in created if str(a.get("name", "")).startswith(("pbl-hostile", "keep-me"))
+    ]
+    assert not hostile, f"learner code created containers directly: {hostile}"
+    runs = [a for a in created if str(a.get("name", "")).startswith("pbl-")]
+    assert runs, "the door started no containers at all?"
+    # Every container that ran an answer is the door's: labelled with a grading session.
+    assert all(a.get("portbinding.owner") == "grader" and a.get("portbinding.session", "").startswith("g")
+               for a in runs), runs  # fmt: skip
+
+
+def test_report_summarises_the_class(graded_course: Any) -> None:
+    """portbinding report: pass rate per question, common causes, rule violations, and a plot."""
+    command = [PORTBINDING, "report", EX01, "--course", str(graded_course.course.root), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(result.stdout)
+    rates = {q["question"]: q["pass_rate"] for q in report["questions"]}
+    submissions = 2 + len(HOSTILE)
+    assert report["submissions"] == submissions
+    assert rates["ex01-config-line"] == pytest.approx(2 / submissions, abs=0.01), rates
+    causes = dict((cause, count) for cause, count in report["causes"])
+    assert causes.get("loopback_only", 0) >= 1 and causes.get("refused", 0) >= 3, causes
+    violations = dict((code, count) for code, count in report["violations"])
+    assert {"engine_access", "processes", "timeout"} <= set(violations), violations
+    assert Path(report["plot"]).stat().st_size > 10_000
