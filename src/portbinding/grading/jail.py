@@ -123,10 +123,9 @@ def _build_walls(spec: dict[str, Any]) -> None:
     )
     if spec.get("copy_from"):
         _copy_submission(Path(spec["copy_from"]), work, spec)  # first: the source may be under /tmp
-    _hide_homes(spec["hide_dirs"], spec["expose"])
-    for target, options in SCRATCH.items():
-        if Path(target).is_dir() and not Path(target).is_symlink():
-            _mount("-t", "tmpfs", "-o", f"nosuid,nodev,{options}", "tmpfs", target)
+    covers = {folder: "mode=755,size=1m" for folder in spec["hide_dirs"]}
+    covers.update(SCRATCH)
+    _cover_keeping(covers, spec["expose"])
     if Path("/var/run").is_dir() and not Path("/var/run").is_symlink():
         _mount("-t", "tmpfs", "-o", "nosuid,nodev,mode=755,size=1m", "tmpfs", "/var/run")
     for socket_path in spec["hide_sockets"]:
@@ -151,21 +150,23 @@ def _build_walls(spec: dict[str, Any]) -> None:
     _loopback_up()
 
 
-def _hide_homes(hidden: list[str], expose: list[str]) -> None:
-    """Cover home folders (root's credentials, history) with empty tmpfs, keeping what the kernel needs.
+def _cover_keeping(covers: dict[str, str], expose: list[str]) -> None:
+    """Cover folders with empty tmpfs (homes: credentials, history; /tmp and /run: sockets and
+    scratch), keeping what the kernel needs.
 
-    The interpreter may live in one (pyenv under /root): such paths are opened first and
-    bind-mounted back into the empty folder, so the kernel sees them and nothing else there.
+    The interpreter, the venv or the course's code may live in one (pyenv under /root, a
+    checkout under /tmp): such paths are opened first and bind-mounted back into the empty
+    folder, so the kernel sees them and nothing else there.
     """
     keep = {
         path: os.open(path, os.O_PATH)
         for path in expose
-        if any(path == h or path.startswith(h + "/") for h in hidden) and os.path.isdir(path)
+        if any(path == c or path.startswith(c + "/") for c in covers) and os.path.isdir(path)
     }
-    for folder in hidden:
+    for folder, options in covers.items():
         if Path(folder).is_dir() and not Path(folder).is_symlink():
-            _mount("-t", "tmpfs", "-o", "nosuid,nodev,mode=755,size=1m", "tmpfs", folder)
-    for path, fd in keep.items():
+            _mount("-t", "tmpfs", "-o", f"nosuid,nodev,{options}", "tmpfs", folder)
+    for path, fd in sorted(keep.items()):
         Path(path).mkdir(parents=True, exist_ok=True)
         # --no-canonicalize: the fd names the original folder; its path now names the empty one.
         _mount("--no-canonicalize", "--bind", f"/proc/self/fd/{fd}", path, keep_fd=fd)

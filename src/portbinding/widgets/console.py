@@ -509,7 +509,7 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
     def _ps_text(engine: Engine) -> str:
         rows = _live.ps_rows(engine.course_containers())
         headers = ["CONTAINER ID", "IMAGE", "STATUS", "PORTS", "NAMES"]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
         lines = [
             "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
             for row in [headers, *rows]
