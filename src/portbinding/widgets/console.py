@@ -26,6 +26,7 @@ from portbinding.engine import Engine, preferred_port
 from portbinding.errors import ContainerNotFound, PortBindingError
 from portbinding.scenarios import SCENARIOS, Scenario
 from portbinding.widgets import _live
+from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import MessageArea, badge, button, code, esc, pre, table
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.session import lesson_engine
@@ -51,7 +52,7 @@ class RunTarget:
 RunObserver = Callable[[RunTarget | None], None]
 
 
-class ContainerConsole(widgets.VBox):  # type: ignore[misc]
+class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     """Run a scenario or a policy-checked ``docker run`` line and watch the container.
 
     Every engine step runs on the widget's worker thread when a button is clicked, and in the
@@ -173,16 +174,6 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
         self._preview(value)
 
     @property
-    def message(self) -> str:
-        """The console's current message as plain text ("" when none)."""
-        return self._message.text
-
-    @property
-    def worker(self) -> Worker:
-        """The widget's worker (tests use it to wait for, or hold, a button's job)."""
-        return self._worker
-
-    @property
     def engine(self) -> Engine:
         """The engine this console uses (the lesson's, unless one was given); connects on first use."""
         engine = self._given_engine or lesson_engine()
@@ -196,10 +187,6 @@ class ContainerConsole(widgets.VBox):  # type: ignore[misc]
     def observe_runs(self, callback: RunObserver) -> None:
         """Call ``callback(target)`` after every run (and with None after Remove)."""
         self._observers.append(callback)
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait for a button's job to finish; False if ``timeout`` seconds passed first."""
-        return self._worker.wait_idle(timeout)
 
     # ------------------------------------------------------------------ public actions
 

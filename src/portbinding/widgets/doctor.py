@@ -17,6 +17,7 @@ from portbinding.engine import ENGINE_ERRORS, Engine
 from portbinding.errors import PortBindingError
 from portbinding.images import IMAGES, BuildEvent, ImageStatus, build_images, list_images, missing_images
 from portbinding.provision import EngineInfo
+from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import (
     GREEN,
     RED,
@@ -74,7 +75,7 @@ class DoctorReport:
         return self.engine is not None and not self.problem and not self.missing
 
 
-class DoctorPanel(widgets.VBox):  # type: ignore[misc]
+class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     """Engine, images (with a build button), the course outline and help, in one panel."""
 
     def __init__(self, *, engine: Engine | None = None) -> None:
@@ -131,17 +132,6 @@ class DoctorPanel(widgets.VBox):  # type: ignore[misc]
     def report(self) -> DoctorReport | None:
         """The last check's findings (None before the first)."""
         return self._report
-
-    @property
-    def message(self) -> str:
-        return self._message.text
-
-    @property
-    def worker(self) -> Worker:
-        return self._worker
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._worker.wait_idle(timeout)
 
     # ------------------------------------------------------------------ actions
 

@@ -22,9 +22,9 @@ from portbinding.errors import PortBindingError
 from portbinding.ports import PortMapping, validate_port
 from portbinding.probe import ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
+from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import LINE_HEIGHT, MessageArea, badge, button, code, esc, table
 from portbinding.widgets._worker import Worker
-from portbinding.widgets.session import lesson_engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class DrillResult:
         return local_right and self.predicted_network == self.reachable_network
 
 
-class ConceptDrill(widgets.VBox):  # type: ignore[misc]
+class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     """Predict, then run: a real container for each combination of ports and addresses."""
 
     def __init__(self, *, engine: Engine | None = None, wait: float = 30.0) -> None:
@@ -201,21 +201,6 @@ class ConceptDrill(widgets.VBox):  # type: ignore[misc]
     @property
     def results(self) -> tuple[DrillResult, ...]:
         return tuple(self._results)
-
-    @property
-    def message(self) -> str:
-        return self._message.text
-
-    @property
-    def worker(self) -> Worker:
-        return self._worker
-
-    @property
-    def engine(self) -> Engine:
-        return self._given_engine or lesson_engine()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._worker.wait_idle(timeout)
 
     def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render
         return f"ConceptDrill(runs={len(self._results)})"

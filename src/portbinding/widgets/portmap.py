@@ -22,9 +22,9 @@ from portbinding.engine import Engine, PublishedPort
 from portbinding.errors import PortBindingError
 from portbinding.procnet import Listener
 from portbinding.widgets import _live
+from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import GREEN, GREY, RED, MessageArea, button, esc
 from portbinding.widgets._worker import Worker
-from portbinding.widgets.session import lesson_engine
 
 if TYPE_CHECKING:
     from portbinding.widgets.console import ContainerConsole, RunTarget
@@ -152,7 +152,7 @@ class PortMap:
         return published, port_hop, address
 
 
-class PortMapDiagram(widgets.VBox):  # type: ignore[misc]
+class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     """An SVG of the connection path for one container port, coloured by live evidence."""
 
     def __init__(self, engine: Engine | None = None) -> None:
@@ -203,17 +203,6 @@ class PortMapDiagram(widgets.VBox):  # type: ignore[misc]
             for number, hop in enumerate(self._hops, start=1)
         ]
         return "\n".join(lines)
-
-    @property
-    def worker(self) -> Worker:
-        return self._worker
-
-    @property
-    def engine(self) -> Engine:
-        return self._given_engine or lesson_engine()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._worker.wait_idle(timeout)
 
     def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render
         return f"PortMapDiagram(hops={[f'{hop.key}: {hop.verdict}' for hop in self._hops]!r})"

@@ -19,6 +19,7 @@ from portbinding.engine import Engine
 from portbinding.errors import PortBindingError
 from portbinding.probe import Outcome, ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
+from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import (
     AMBER,
     GREEN,
@@ -32,7 +33,6 @@ from portbinding.widgets._ui import (
     table,
 )
 from portbinding.widgets._worker import Worker
-from portbinding.widgets.session import lesson_engine
 
 if TYPE_CHECKING:
     from portbinding.widgets.console import ContainerConsole, RunTarget
@@ -73,7 +73,7 @@ CAUSE_HINTS: dict[Cause, str] = {
 }
 
 
-class ProbeLight(widgets.VBox):  # type: ignore[misc]
+class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     """Probe a container's published port from this machine and show the outcome as a light."""
 
     def __init__(
@@ -172,23 +172,6 @@ class ProbeLight(widgets.VBox):  # type: ignore[misc]
     @property
     def container_port(self) -> int:
         return self._port
-
-    @property
-    def message(self) -> str:
-        """The current message as plain text."""
-        return self._message.text
-
-    @property
-    def worker(self) -> Worker:
-        return self._worker
-
-    @property
-    def engine(self) -> Engine:
-        return self._given_engine or lesson_engine()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait for a button's job to finish; False if ``timeout`` seconds passed first."""
-        return self._worker.wait_idle(timeout)
 
     def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render
         return f"ProbeLight(light={self._light!r}, outcome={self.outcome!r})"
