@@ -25,7 +25,6 @@ Run: .venv/bin/python bench/diagnose_time.py   (under a minute)
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections import Counter
@@ -38,7 +37,6 @@ if __package__ in (None, ""):  # run by path: make the repository importable (fo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import describe, discard, run_benchmark, table, wait_until
-from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose
 from portbinding.engine import Engine, free_port
 from portbinding.scenarios import SCENARIOS, Scenario
@@ -48,15 +46,6 @@ REPEATS = 5
 GOAL_MS = 1000.0
 STATE_TIMEOUT_S = 60.0
 JUPYTER_LISTENING = "is running at"  # Jupyter Server logs this once its socket listens
-
-
-def on_loopback(spec: RunSpec) -> RunSpec:
-    """``spec`` with every published port bound to 127.0.0.1 (the network rule of this bench)."""
-    publish = tuple(
-        dataclasses.replace(m, host_ip="127.0.0.1") if m.host_ip in ("", "0.0.0.0") else m
-        for m in spec.publish
-    )
-    return spec.replace(publish=publish)
 
 
 def bring_into_state(engine: Engine, container: Container, scenario: Scenario) -> str:
@@ -78,7 +67,7 @@ def bring_into_state(engine: Engine, container: Container, scenario: Scenario) -
 
 
 def measure(engine: Engine, scenario: Scenario) -> dict[str, Any]:
-    spec = on_loopback(scenario.with_host_port(free_port()))
+    spec = scenario.with_host_port(free_port())  # published on 127.0.0.1 only
     container = engine.run(spec)
     try:
         waited_for = bring_into_state(engine, container, scenario)

@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run by path: make the repository importable (fo
 
 from bench._common import REPO_ROOT, table, write_json
 from portbinding.grading.course import Course, nbgrader_command, nbgrader_env, run_nbgrader
+from portbinding.grading.execute import autograde_preprocessors
 
 ASSIGNMENTS = ("ex01-unreachable-notebook", "ex02-port-mapping", "ex03-twelve-factor-api")
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
@@ -56,15 +57,7 @@ WRONG = {
     },
 }
 # nbgrader's own autograde steps: the baseline without the grading sandbox.
-PLAIN_PREPROCESSORS = [
-    "nbgrader.preprocessors.Execute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+PLAIN_PREPROCESSORS = autograde_preprocessors("nbgrader.preprocessors.Execute")
 
 
 KINDS = ("reference",) * 6 + ("wrong",) * 3 + ("blank",)  # the class's mix, repeated every 10 students

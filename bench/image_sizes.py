@@ -105,8 +105,8 @@ def offline_builds(client: docker.DockerClient) -> Iterator[str]:
     saved = {name: os.environ.get(name) for name in names}
     try:
         os.environ["PIP_NO_INDEX"] = "1"
-        if not saved["PORTBINDING_BASE_IMAGE"] and not _present(client, images.DEFAULT_BASE):
-            if not _present(client, images.LOCAL_BASE):
+        if not saved["PORTBINDING_BASE_IMAGE"] and not images.has_image(client, images.DEFAULT_BASE):
+            if not images.has_image(client, images.LOCAL_BASE):
                 raise RuntimeError(
                     f"neither {images.DEFAULT_BASE} nor {images.LOCAL_BASE} is on the engine; "
                     "build the images first (`portbinding images build`)"
@@ -121,21 +121,6 @@ def offline_builds(client: docker.DockerClient) -> Iterator[str]:
                 os.environ[name] = value
 
 
-def _present(client: docker.DockerClient, reference: str) -> bool:
-    try:
-        client.images.get(reference)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
-def _wheels_for(client: docker.DockerClient, image: images.ImageDef, base: str) -> Path | None:
-    requirements = image.folder / "requirements.txt"
-    if not requirements.exists():
-        return None
-    return images.wheelhouse_for(requirements, images.base_python_version(client, base))
-
-
 # ------------------------------------------------------------------------------ builds
 
 
@@ -147,13 +132,13 @@ def cold_build(client: docker.DockerClient, image: images.ImageDef, base: str) -
     result must never replace the course image. Timed from the context tar to the last line
     of the build, as a learner's build would be.
     """
-    protected = {client.images.get(tag).id for tag in image.tags if _present(client, tag)}
+    protected = {client.images.get(tag).id for tag in image.tags if images.has_image(client, tag)}
     protected.add(client.images.get(base).id)
     produced: list[str] = []
     final = ""
     started = time.monotonic()
     try:
-        wheels = _wheels_for(client, image, base)
+        wheels = images.wheels_for(image, images.base_python_version(client, base))
         context, _ = images.build_context(image, wheels=wheels)
         buildargs = {"BASE_IMAGE": base, **dict(image.buildargs)}
         if wheels is not None:

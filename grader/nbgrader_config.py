@@ -5,6 +5,8 @@ Run nbgrader commands from this folder (see README.md). Everything else is nbgra
 
 import os
 
+from portbinding.grading.execute import autograde_preprocessors
+
 c = get_config()  # noqa: F821 -- injected by nbgrader when it loads this file
 
 # This folder is the course: source/ (instructors' notebooks with solutions and hidden tests),
@@ -20,12 +22,4 @@ c.Execute.timeout = 180
 # Learner code never runs next to the container engine: every autograde executes notebooks
 # in the grading sandbox (no engine socket, no network, a throwaway user, limits), and
 # containers are started only through the grading door. See README.md, "Safety".
-c.Autograde.autograde_preprocessors = [
-    "portbinding.grading.execute.SandboxedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+c.Autograde.autograde_preprocessors = autograde_preprocessors()

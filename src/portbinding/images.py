@@ -151,15 +151,15 @@ def resolve_base(client: docker.DockerClient, *, progress: ProgressCallback = _i
     """
     override = os.environ.get("PORTBINDING_BASE_IMAGE")
     if override:
-        if not _has_image(client, override):
+        if not has_image(client, override):
             raise ImageMissing(
                 f"PORTBINDING_BASE_IMAGE={override} is not on the engine.",
                 hint=f"pull or build it first, or unset PORTBINDING_BASE_IMAGE to use {DEFAULT_BASE}",
             )
         return override
-    if _has_image(client, DEFAULT_BASE):
+    if has_image(client, DEFAULT_BASE):
         return DEFAULT_BASE
-    if _has_image(client, LOCAL_BASE):
+    if has_image(client, LOCAL_BASE):
         return LOCAL_BASE  # built here before because the pull failed: don't try the registry again
     progress(BuildEvent("base", 0, 1, f"pulling {DEFAULT_BASE}"))
     try:
@@ -289,6 +289,12 @@ def wheelhouse_for(requirements: Path, python_version: str, *, cache: Path | Non
     return target
 
 
+def wheels_for(image: ImageDef, python_version: str) -> Path | None:
+    """The wheelhouse an image's build context carries (None: the image installs nothing)."""
+    requirements = image.folder / "requirements.txt"
+    return wheelhouse_for(requirements, python_version) if requirements.exists() else None
+
+
 def base_python_version(client: docker.DockerClient, base: str) -> str:
     """``major.minor`` of the base image's Python, from its PYTHON_VERSION environment variable."""
     env = client.images.get(base).attrs.get("Config", {}).get("Env") or []
@@ -355,10 +361,7 @@ def build_images(
     python_version = base_python_version(client, base)
     results = []
     for image in selected:
-        wheels = None
-        requirements = image.folder / "requirements.txt"
-        if requirements.exists():
-            wheels = wheelhouse_for(requirements, python_version)
+        wheels = wheels_for(image, python_version)
         results.append(_build_one(client, image, base, base_id, wheels, force=force, progress=progress))
     return results
 
@@ -490,16 +493,17 @@ def list_images(client: docker.DockerClient) -> list[ImageStatus]:
 def missing_images(client: docker.DockerClient, references: Iterable[str] | None = None) -> list[str]:
     """The course image references not yet on the engine."""
     wanted = list(references) if references is not None else [image.reference for image in IMAGES]
-    return [reference for reference in wanted if not _has_image(client, reference)]
+    return [reference for reference in wanted if not has_image(client, reference)]
 
 
-def _has_image(client: docker.DockerClient, reference: str) -> bool:
+def has_image(client: docker.DockerClient, reference: str) -> bool:
+    """Whether ``reference`` is on the engine; EngineUnavailable when the engine does not answer."""
     try:
         client.images.get(reference)
         return True
     except docker.errors.ImageNotFound:
         return False
-    except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineUnavailable(
             f"The container engine did not answer: {exc}", hint="run `portbinding doctor`"
         ) from exc

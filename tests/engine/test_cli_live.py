@@ -91,32 +91,11 @@ def test_run_on_a_taken_host_port_explains_and_suggests_a_free_one(
     engine: Engine, host_port: int, cli_session: str
 ) -> None:
     """Two runs on one host port: the second is refused with PortInUse, a suggestion, and no leftover."""
-    first = _cli(
-        "run",
-        "--json",
-        "--wait",
-        "0",
-        "--",
-        "docker",
-        "run",
-        "-d",
-        "-p",
-        f"{host_port}:8888",
-        "portbinding/notebook:1.0",
-    )
+    line = ["docker", "run", "-d", "-p", f"{host_port}:8888", "portbinding/notebook:1.0"]
+    first = _cli("run", "--json", "--wait", "0", "--", *line)
     try:
         assert first.returncode in (0, 1), first.stderr
-        second = _cli(
-            "run",
-            "--json",
-            "--",
-            "docker",
-            "run",
-            "-d",
-            "-p",
-            f"{host_port}:8888",
-            "portbinding/notebook:1.0",
-        )
+        second = _cli("run", "--json", "--", *line)
         assert second.returncode == 4, second.stdout
         error = json.loads(second.stdout)
         assert error["error"] == "PortInUse" and str(host_port) in error["message"], error

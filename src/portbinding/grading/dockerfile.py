@@ -26,7 +26,7 @@ import docker.errors
 import requests.exceptions
 
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing, PolicyError
-from portbinding.images import DEFAULT_BASE, LOCAL_BASE
+from portbinding.images import DEFAULT_BASE, LOCAL_BASE, has_image
 
 LOGGER = logging.getLogger(__name__)
 
@@ -195,12 +195,12 @@ def ensure_grading_base(client: docker.DockerClient) -> str:
     has ``python3``, and a learner's ``CMD ["python", "app.py"]`` must work the same on the
     grader, so a derived base adds the ``python`` alias (a trusted build, run once).
     """
-    if _present(client, DEFAULT_BASE):
+    if has_image(client, DEFAULT_BASE):
         return DEFAULT_BASE
     with _base_lock:
-        if _present(client, GRADING_BASE):
+        if has_image(client, GRADING_BASE):
             return GRADING_BASE
-        if not _present(client, LOCAL_BASE):
+        if not has_image(client, LOCAL_BASE):
             raise ImageMissing(
                 f"Neither {DEFAULT_BASE} nor the course base {LOCAL_BASE} is on the grading engine, so "
                 "learners' Dockerfiles cannot be built.",
@@ -213,16 +213,6 @@ def ensure_grading_base(client: docker.DockerClient) -> str:
         )
         build(client, dockerfile=dockerfile, files={}, tag=GRADING_BASE, labels={}, timeout=120.0)
     return GRADING_BASE
-
-
-def _present(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return False
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise EngineUnavailable(f"The grading engine did not answer ({exc}).") from exc
-    return True
 
 
 # -------------------------------------------------------------------------------------- build

@@ -257,3 +257,20 @@ def _write_record(
     path = Path(folder) / f"{Path(name).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
+
+
+def autograde_preprocessors(execute: str = "portbinding.grading.execute.SandboxedExecute") -> list[str]:
+    """nbgrader's autograde steps with ``execute`` as the step that runs the notebook.
+
+    grader/nbgrader_config.py uses the sandboxed one; the grading benchmark swaps nbgrader's
+    own ``Execute`` back in for its baseline -- one list, so the two cannot drift apart.
+    """
+    return [
+        execute,
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
