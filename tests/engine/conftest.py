@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import docker
 import pytest
 
 from portbinding.engine import Engine, free_port
-from portbinding.images import BuiltImage, build_images
+from portbinding.images import BuiltImage, build_images, missing_images
 from portbinding.provision import find_engine
 
 
 @pytest.fixture(scope="session")
 def course_images(docker_client: docker.DockerClient) -> list[BuiltImage]:
-    """Every exercise image, built (or confirmed up to date) once per test session."""
-    return build_images(docker_client)
+    """Every exercise image, built (or confirmed up to date) once per test session.
+
+    Images are built on Docker; the other engine kinds get them from their own set-up (Podman
+    loads Docker's build, the process engine runs the image folders), so there they must
+    already be present -- a missing one fails the suite rather than being built a second way.
+    """
+    if engine_kind() == "docker":
+        return build_images(docker_client)
+    missing = missing_images(docker_client)
+    assert not missing, f"the {engine_kind()} engine lacks course images: {missing}"
+    return []
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +53,29 @@ def engine(session_engine: Engine, course_images: list[BuiltImage]) -> Iterator[
 def host_port() -> int:
     """A host port that is free right now, so no test depends on 8888 being free."""
     return free_port()
+
+
+# ------------------------------------------------------------------ which engine the suite runs on
+#
+# `make test` runs this suite once per engine kind (Docker, rootless Podman, the process engine):
+# PORTBINDING_TEST_ENGINE names the kind and DOCKER_HOST points at it. A test marked
+# ``@pytest.mark.engines("docker", reason=...)`` checks something only that kind has (a scratch
+# dockerd, image builds); on the others it is deselected -- not skipped -- and the per-engine
+# table (tests/engine_matrix.py) lists it with its reason.
+
+ENGINE_KIND_ENV = "PORTBINDING_TEST_ENGINE"
+
+
+def engine_kind() -> str:
+    return os.environ.get(ENGINE_KIND_ENV, "docker")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kind = engine_kind()
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("engines")
+        (keep if marker is None or kind in marker.args else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
