@@ -23,6 +23,7 @@ from portbinding.errors import (
     EngineUnavailable,
     PolicyError,
     PortBindingError,
+    PortInUse,
     PortSpecError,
     UnknownName,
 )
@@ -197,7 +198,7 @@ def _images(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from portbinding.command import parse_run
-    from portbinding.engine import Engine, preferred_port
+    from portbinding.engine import Engine, moved_to_free_port, preferred_port
     from portbinding.probe import wait_until_ready
     from portbinding.scenarios import scenario
 
@@ -213,14 +214,37 @@ def _run(args: argparse.Namespace) -> int:
         fixed = next((m.host_port for m in item.run.publish if m.host_port), None)
         # The scenario's classic port (8888) when it is free, else any free one: never a clash.
         spec = item.with_host_port(preferred_port(fixed), host_ip=None) if fixed else item.run
+        chosen_by_course = fixed is not None
         port: int | None = item.container_port
         path = item.path
     else:
         spec = parse_run(words)
+        chosen_by_course = False  # the learner's own port: explain and suggest, never change it unasked
         port = spec.publish[0].container_port if spec.publish else None
         path = "/"
     engine = Engine.connect(session=cli_session(), owner="cli")
-    container = engine.run(spec.replace(detach=True))
+    try:
+        container = engine.run(spec.replace(detach=True))
+    except PortInUse as error:
+        if error.suggestion is None:
+            raise
+        moved = moved_to_free_port(spec, error)
+        if not chosen_by_course:
+            raise PortInUse(
+                error.message,
+                port=error.port,
+                suggestion=error.suggestion,
+                hint=f"publish on a free host port instead -- the same run on port {error.suggestion}:\n"
+                f"  portbinding run -- {moved.to_cli()}\n"
+                f"or stop whatever holds port {error.port} (`portbinding ps` lists the course's containers)",
+            ) from error
+        # The course chose that port because it looked free on 127.0.0.1; another address holds it.
+        print(
+            f"Host port {error.port} is taken after all: running on {error.suggestion} instead.",
+            file=sys.stderr,
+        )
+        spec = moved
+        container = engine.run(spec.replace(detach=True))
     result = wait_until_ready(engine, container, port, path=path, timeout=args.wait) if port else None
     payload = {
         "container": container.name,

@@ -13,6 +13,7 @@ removes the container itself when the start fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import paramiko
 import requests.exceptions
 from docker.models.containers import Container
 
@@ -34,6 +36,7 @@ from portbinding.errors import (
     ContainerFailed,
     ContainerNotFound,
     EngineError,
+    EngineStopped,
     EngineUnavailable,
     ImageMissing,
     PortInUse,
@@ -58,7 +61,13 @@ MEMORY_LIMIT = "512m"
 PIDS_LIMIT = 128
 NANO_CPUS = 1_000_000_000  # one CPU
 
-ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+# paramiko.SSHException: an ssh:// engine whose connection dropped and could not be made again.
+ENGINE_ERRORS = (
+    docker.errors.DockerException,
+    requests.exceptions.RequestException,
+    OSError,
+    paramiko.SSHException,
+)
 
 
 @dataclass(frozen=True)
@@ -474,7 +483,51 @@ def _conflicting_port(text: str, spec: RunSpec) -> int:
 
 
 def _unavailable(exc: BaseException) -> EngineUnavailable:
-    return EngineUnavailable(
-        f"The container engine stopped answering ({type(exc).__name__}: {str(exc)[:200]}).",
-        hint="check that it is running (`portbinding doctor`); on Debian as root it starts it for you",
+    return engine_stopped(exc)
+
+
+# What the low-level error says, in words: (text to look for, what it means for the learner).
+_STOPPED_WHY: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("FileNotFoundError", "No such file"), "its socket is gone: the engine is not running"),
+    (("ConnectionRefused", "Connection refused"), "nothing listens on its socket: the engine is not running"),
+    (("timed out", "Timeout"), "it did not reply in time: it may be busy, frozen or shutting down"),
+    (
+        ("Connection aborted", "RemoteDisconnected", "Connection reset", "Connection broken"),
+        "it hung up in the middle of a request: it was stopped or restarted",
+    ),
+)
+
+
+def engine_stopped(exc: BaseException) -> EngineStopped:
+    """The course error for an engine that stopped answering mid-session, in plain words.
+
+    The low-level error stays chained (``raise ... from``) for whoever debugs it.
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    why = next((words for needles, words in _STOPPED_WHY if any(n in text for n in needles)), "")
+    return EngineStopped(
+        "The container engine stopped answering"
+        + (f" ({why})" if why else "")
+        + ". Containers it was running have probably stopped with it.",
+        hint="start it again -- `portbinding doctor --install` on Debian as root, or start Docker "
+        "Desktop / `sudo systemctl start docker` -- then run the command again",
     )
+
+
+def moved_to_free_port(spec: RunSpec, error: PortInUse) -> RunSpec:
+    """``spec`` with the host port the engine refused replaced by the error's free suggestion.
+
+    Only the mappings on the taken port move (every fixed one, when the engine did not name it).
+    """
+    if error.suggestion is None:
+        raise ValueError("the PortInUse error suggests no free port")
+    taken = {m.host_port for m in spec.publish if m.host_port == error.port} or {
+        m.host_port for m in spec.publish if m.host_port
+    }
+    publish = tuple(
+        dataclasses.replace(m, host_port=error.suggestion, host_port_end=None)
+        if m.host_port in taken and m.host_port
+        else m
+        for m in spec.publish
+    )
+    return spec.replace(publish=publish)

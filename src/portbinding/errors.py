@@ -42,6 +42,18 @@ class EngineUnavailable(EngineError):
     """No container engine answers (not installed, not started, or no permission)."""
 
 
+class PodmanUnavailable(EngineUnavailable):
+    """Rootless Podman could not be set up or started here (see ``portbinding.podman``)."""
+
+
+class EngineStopped(EngineUnavailable):
+    """An engine that answered before stopped answering mid-session (stopped, restarted, crashed).
+
+    The client stays usable: once the engine answers again on the same address, the next call
+    works, so a widget says "this panel reconnects by itself" rather than "restart the kernel".
+    """
+
+
 class ImageMissing(EngineError):
     """The image a run needs is not present on the engine."""
 

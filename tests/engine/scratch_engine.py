@@ -35,6 +35,12 @@ class ScratchEngine:
     process: subprocess.Popen[bytes]
     client: docker.DockerClient
 
+    def stop(self, timeout: float = 60) -> None:
+        """Stop the daemon the way `service docker stop` does (SIGTERM), and wait until it has exited."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+
     def kill(self) -> None:
         """Kill the daemon at once (SIGKILL), as a crash would."""
         with contextlib.suppress(ProcessLookupError):
@@ -58,24 +64,38 @@ def _wait_for_socket(url: str, process: subprocess.Popen[bytes], timeout: float)
     raise RuntimeError(f"scratch dockerd did not answer within {timeout} s")
 
 
-def start_scratch_engine(root: Path, *, size_mb: int) -> ScratchEngine:
-    """Start dockerd with a ``size_mb`` tmpfs data root under ``root``."""
+def start_scratch_engine(
+    root: Path, *, size_mb: int, exec_root: Path | None = None, netns: Path | None = None
+) -> ScratchEngine:
+    """Start dockerd with a ``size_mb`` tmpfs data root under ``root``.
+
+    ``exec_root`` (default: a fresh one) holds its socket: give the same one to start the daemon
+    again on the same socket. ``netns`` runs it in that existing network namespace (from
+    ``ip netns add``) WITH its bridge and iptables rules, so published ports work there; without
+    it, the daemon gets a private namespace of its own and no bridge.
+    """
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
     if not os.path.ismount(data):
         subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(data)], check=True, timeout=30
         )
-    exec_root = Path(tempfile.mkdtemp(prefix="pbl-x", dir="/tmp"))  # unix socket paths must stay short
+    # Unix socket paths must stay short: the socket lives under /tmp, not under ``root``.
+    exec_root = exec_root or Path(tempfile.mkdtemp(prefix="pbl-x", dir="/tmp"))
     socket_path = exec_root / "d.sock"
     log = (root / "dockerd.log").open("ab")
-    # Its own network namespace: a dockerd started with --bridge=none deletes the interface
-    # called docker0 -- in a shared namespace, the course engine's bridge.
+    # Never the host's network namespace: a dockerd started with --bridge=none deletes the
+    # interface called docker0 -- in a shared namespace, the course engine's bridge. (nsenter
+    # execs dockerd, so the process is the daemon itself and SIGTERM reaches it directly.)
+    isolated = (
+        ["nsenter", f"--net={netns}"] if netns is not None else ["unshare", "--net", "--fork", "--kill-child"]
+    )
+    network = [] if netns is not None else ["--bridge=none", "--iptables=false", "--ip-masq=false"]
     process = subprocess.Popen(
-        ["unshare", "--net", "--fork", "--kill-child",
+        [*isolated,
          "dockerd", "--data-root", str(data), "--exec-root", str(exec_root / "exec"),
          "--pidfile", str(exec_root / "d.pid"), "--host", f"unix://{socket_path}",
-         "--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver=overlay2"],
+         *network, "--storage-driver=overlay2"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     log.close()  # the daemon has its own copy of the descriptor
@@ -89,9 +109,9 @@ def start_scratch_engine(root: Path, *, size_mb: int) -> ScratchEngine:
     return ScratchEngine(root, url, process, client)
 
 
-def load_base(source: docker.DockerClient, target: ScratchEngine) -> None:
-    """Copy the course's local base image into the scratch engine (docker save | docker load)."""
-    stream = source.images.get(LOCAL_BASE).save(named=True)
+def load_base(source: docker.DockerClient, target: ScratchEngine, reference: str = LOCAL_BASE) -> None:
+    """Copy an image (the course's local base by default) into the scratch engine (docker save | load)."""
+    stream = source.images.get(reference).save(named=reference)  # exactly this tag
     target.client.images.load(b"".join(stream))
 
 

@@ -13,7 +13,8 @@ from typing import Literal, TypeAlias
 
 import ipywidgets as widgets
 
-from portbinding.errors import PortBindingError
+from portbinding.errors import EngineStopped, PortBindingError
+from portbinding.images import BuildEvent
 
 LOGGER = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def error_text(error: BaseException) -> tuple[str, str]:
     Course errors carry both already; anything else gets a short generic message that names
     the exception type, so a learner can still ask for help with it.
     """
+    if isinstance(error, EngineStopped):
+        return error.message, RECONNECT_HINT
     if isinstance(error, PortBindingError):
         return error.message, error.hint
     first_line = (str(error).strip().splitlines() or [""])[0][:160]
@@ -112,6 +115,14 @@ def error_text(error: BaseException) -> tuple[str, str]:
         "try once more; if it happens again, run `portbinding doctor` in a terminal and ask for help "
         "with this message",
     )
+
+
+# A widget's engine client reconnects by itself: once the engine answers again, the next click works.
+RECONNECT_HINT = (
+    "start it again with `portbinding doctor --install` in a terminal (or start Docker Desktop). "
+    "This panel reconnects by itself: once the engine runs, click again -- no kernel restart needed. "
+    "Containers that stopped with the engine need a new Run."
+)
 
 
 def message_html(kind: MessageKind, text: str, *, hint: str = "") -> str:
@@ -188,3 +199,43 @@ def button(
     )
     made.add_class(css_class)
     return made
+
+
+class BuildBars(widgets.VBox):  # type: ignore[misc]
+    """One progress bar per image being built, fed by ``images.build_images``' progress callback.
+
+    Called on a worker thread: it only changes widget state, never prints.
+    """
+
+    children: tuple[widgets.IntProgress, ...]  # the traitlet, typed (an annotation only)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_class("pbl-build-progress")
+        self._bars: dict[str, widgets.IntProgress] = {}
+
+    def update(self, event: BuildEvent) -> None:
+        bar = self._bars.get(event.image)
+        if bar is None:
+            bar = widgets.IntProgress(
+                min=0,
+                max=max(event.steps, 1),
+                value=0,
+                description=event.image,
+                style={"description_width": "initial"},
+                layout=widgets.Layout(width="640px"),
+            )
+            bar.add_class("pbl-build-bar")
+            self._bars[event.image] = bar
+            self.children = (*self.children, bar)
+        bar.max = max(event.steps, 1)
+        bar.value = min(event.step, bar.max)
+        bar.description = f"{event.image}: {event.message[:40]}"
+        if event.done:
+            bar.value = bar.max
+            bar.bar_style = "success"
+            bar.description = f"{event.image}: {'up to date' if event.cached else 'built'}"
+
+    def clear(self) -> None:
+        self._bars = {}
+        self.children = ()

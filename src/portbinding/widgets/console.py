@@ -23,10 +23,10 @@ from docker.models.containers import Container
 from portbinding.command import RunSpec, parse_run
 from portbinding.diagnose import Expect
 from portbinding.engine import Engine, preferred_port
-from portbinding.errors import ContainerNotFound, PortBindingError
+from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortBindingError, PortInUse
 from portbinding.scenarios import SCENARIOS, Scenario
 from portbinding.widgets import _live
-from portbinding.widgets._base import WorkerBacked
+from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import MessageArea, badge, button, code, esc, pre, table
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.session import lesson_engine
@@ -134,6 +134,7 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             on_idle=self._sync_buttons,
             name="portbinding-console",
         )
+        self._offer = FixOffer(self._worker)
         self._scenarios.observe(self._on_scenarios_value, names="value")
         self._run.on_click(self._on_run_click)
         self._stop.on_click(self._on_stop_click)
@@ -143,7 +144,7 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         super().__init__(children=[
             self._title, self._scenarios, self._line,
             widgets.HBox([self._run, self._stop, self._remove]),
-            self._message, self._cli, self._status, self._views, self._session,
+            self._message, self._offer, self._cli, self._status, self._views, self._session,
         ])  # fmt: skip
         self.add_class("pbl-console")
         if initial is not None:
@@ -257,12 +258,18 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _run_job(
         self, spec: RunSpec, *, wait: float | None = None, scenario: Scenario | None = None
     ) -> Container:
+        self._offer.clear()
         engine = self.engine
         spec = spec.replace(detach=True)
         self._discard_current(engine)
         self._cli.value = f"<b>CLI equivalent:</b> {code(spec.to_cli())}"
         self._message.busy(f"Starting: {spec.to_cli()}")
-        container = engine.run(spec)
+        try:
+            container = engine.run(spec)
+        except (ImageMissing, PortInUse) as error:
+            raise self._offer_repair(
+                error, spec, lambda fixed: self._rerun(fixed, wait=wait, scenario=scenario)
+            ) from error
         port, path, expect = self._service(spec, scenario)
         self._target = RunTarget(container, spec, port, path, expect, scenario.id if scenario else None)
         self._follow_logs(engine, container)
@@ -291,6 +298,11 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._refresh_views(engine)
         self._notify()
         return container
+
+    def _rerun(self, spec: RunSpec, *, wait: float | None, scenario: Scenario | None) -> Container:
+        """Run a repaired spec (a free port, a freshly built image); the run line shows it."""
+        self.line = spec.to_cli()
+        return self._run_job(spec, wait=wait, scenario=scenario)
 
     def _stop_job(self) -> None:
         target = self._require_target()
@@ -432,6 +444,11 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 if stop.is_set():
                     return
                 self._append_log(line, stop)
+        except EngineUnavailable:
+            LOGGER.debug("log stream of %s ended: the engine stopped", container.name, exc_info=True)
+            self._append_log(
+                "(the container engine stopped answering: no more logs from this container)", stop
+            )
         except Exception:
             LOGGER.debug("log stream of %s ended with an error", container.name, exc_info=True)
 

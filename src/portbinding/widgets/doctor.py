@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 
-from portbinding.engine import ENGINE_ERRORS, Engine
+from portbinding.engine import ENGINE_ERRORS, Engine, engine_stopped
 from portbinding.errors import PortBindingError
 from portbinding.images import IMAGES, BuildEvent, ImageStatus, build_images, list_images, missing_images
 from portbinding.provision import EngineInfo
@@ -21,6 +21,7 @@ from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import (
     GREEN,
     RED,
+    BuildBars,
     MessageArea,
     badge,
     button,
@@ -81,7 +82,6 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def __init__(self, *, engine: Engine | None = None) -> None:
         self._given_engine = engine
         self._report: DoctorReport | None = None
-        self._bars: dict[str, widgets.IntProgress] = {}
         self._engine_view = widgets.HTML(
             "<small>Not checked yet: click Check again (or doctor.refresh()).</small>"
         )
@@ -96,8 +96,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             icon="gears",
             tooltip="Build the exercise images this engine does not have yet",
         )
-        self._progress = widgets.VBox()
-        self._progress.add_class("pbl-build-progress")
+        self._progress = BuildBars()
         self._message = MessageArea()
         self._worker = Worker(
             self._message,
@@ -160,8 +159,9 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             self._render(report, error)
             return report
         except ENGINE_ERRORS as error:
-            report = DoctorReport(None, (), problem=f"The engine stopped answering: {error}")
-            self._render(report, error)
+            stopped = engine_stopped(error)
+            report = DoctorReport(None, (), problem=stopped.message)
+            self._render(report, stopped)
             return report
         report = DoctorReport(engine.info, images)
         self._render(report, None)
@@ -172,10 +172,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         try:
             missing = missing_images(engine.client)
         except ENGINE_ERRORS as error:
-            raise PortBindingError(
-                f"The engine stopped answering: {error}",
-                hint="start it again (`portbinding doctor --install` on Debian as root)",
-            ) from error
+            raise engine_stopped(error) from error
         if not missing:
             self._message.ok("Every exercise image is built already: nothing to do.")
             return []
@@ -191,26 +188,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     def _on_build_event(self, event: BuildEvent) -> None:
         # Called on the worker thread: only widget state changes here, never print().
-        bar = self._bars.get(event.image)
-        if bar is None:
-            bar = widgets.IntProgress(
-                min=0,
-                max=max(event.steps, 1),
-                value=0,
-                description=event.image,
-                style={"description_width": "initial"},
-                layout=widgets.Layout(width="640px"),
-            )
-            bar.add_class("pbl-build-bar")
-            self._bars[event.image] = bar
-            self._progress.children = (*self._progress.children, bar)
-        bar.max = max(event.steps, 1)
-        bar.value = min(event.step, bar.max)
-        bar.description = f"{event.image}: {event.message[:40]}"
-        if event.done:
-            bar.value = bar.max
-            bar.bar_style = "success"
-            bar.description = f"{event.image}: {'up to date' if event.cached else 'built'}"
+        self._progress.update(event)
 
     # ------------------------------------------------------------------ views
 

@@ -18,11 +18,11 @@ import ipywidgets as widgets
 from portbinding.command import RunSpec
 from portbinding.diagnose import Cause, diagnose
 from portbinding.engine import Engine, preferred_port
-from portbinding.errors import PortBindingError
+from portbinding.errors import ImageMissing, PortBindingError, PortInUse
 from portbinding.ports import PortMapping, validate_port
 from portbinding.probe import ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
-from portbinding.widgets._base import WorkerBacked
+from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import LINE_HEIGHT, MessageArea, badge, button, code, esc, table
 from portbinding.widgets._worker import Worker
 
@@ -172,6 +172,7 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._result.add_class("pbl-drill-result")
         self._score = widgets.HTML()
         self._worker = Worker(self._message, buttons=[self._run], name="portbinding-drill")
+        self._offer = FixOffer(self._worker)
         self._run.on_click(self._on_run_click)
         for item in (self._host_port, self._container_port, self._bind, self._publish):
             item.observe(self._on_setting_value, names="value")
@@ -179,7 +180,8 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             widgets.HTML(f"<b>Concept drill</b> — Jupyter in these images listens on port {JUPYTER_PORT}. "
                          "Choose, predict, then run the real container."),
             self._host_port, self._container_port, self._bind, self._publish, self._cli,
-            self._predict, self._predict_network, widgets.HBox([self._run]), self._message, self._result,
+            self._predict, self._predict_network, widgets.HBox([self._run]), self._message, self._offer,
+            self._result,
             self._score,
         ])  # fmt: skip
         self.add_class("pbl-drill")
@@ -248,10 +250,14 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         settings = self.settings
         predicted_local = bool(self._predict.value)
         predicted_network = None if self._predict_network.value is None else bool(self._predict_network.value)
+        self._offer.clear()
         engine = self.engine
         spec = settings.spec()
         self._message.busy(f"Starting: {spec.to_cli()}")
-        container = engine.run(spec)
+        try:
+            container = engine.run(spec)
+        except (ImageMissing, PortInUse) as error:
+            raise self._offer_repair(error, spec, self._rerun) from error
         try:
             self._message.busy("Waiting for Jupyter to open its socket inside the container…")
             settled = _live.wait_listening(engine, container, timeout=self._wait)
@@ -293,6 +299,13 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 "Reality disagreed with your prediction — read why below. The container has been removed."
             )
         return result
+
+    def _rerun(self, spec: RunSpec) -> DrillResult:
+        """Run the drill again after a repair, on the host port of the repaired spec."""
+        port = next((m.host_port for m in spec.publish if m.host_port), None)
+        if port is not None:
+            self._host_port.value = port
+        return self._run_job()
 
     def _preview(self) -> None:
         try:

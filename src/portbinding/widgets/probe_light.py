@@ -16,10 +16,11 @@ from docker.models.containers import Container
 
 from portbinding.diagnose import Cause, Diagnosis, Expect, diagnose
 from portbinding.engine import Engine
-from portbinding.errors import PortBindingError
+from portbinding.errors import ImageMissing, PortBindingError
+from portbinding.images import has_image
 from portbinding.probe import Outcome, ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
-from portbinding.widgets._base import WorkerBacked
+from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import (
     AMBER,
     GREEN,
@@ -134,13 +135,14 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             on_idle=self._sync_buttons,
             name="portbinding-probe-light",
         )
+        self._offer = FixOffer(self._worker)
         self._probe.on_click(self._on_probe_click)
         self._diagnose.on_click(self._on_diagnose_click)
         self._apply.on_click(self._on_apply_click)
         super().__init__(children=[
             self._title, self._lamp, self._target,
             widgets.HBox([self._probe, self._diagnose, self._apply]),
-            self._message, self._hint, self._report,
+            self._message, self._offer, self._hint, self._report,
         ])  # fmt: skip
         self.add_class("pbl-probe-light")
         self._render()
@@ -289,8 +291,13 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 "There is no fixed run line to copy yet.",
                 hint="click Diagnose first; some causes are fixed in the app, not the run line",
             )
-        line = self._diagnosis.fix.run.to_cli()
+        self._offer.clear()
+        fix = self._diagnosis.fix.run
+        line = fix.to_cli()
         self._console.line = line
+        if not has_image(self.engine.client, fix.image):
+            missing = ImageMissing(f"The fixed run line needs the image {fix.image}, which is not built yet.")
+            raise self._offer_repair(missing, fix, lambda _: self._apply_job()) from None
         self._message.ok("The fixed run line is in the console now: click Run there, then Probe again here.")
         return line
 
