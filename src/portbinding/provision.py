@@ -29,6 +29,7 @@ import docker.errors
 import requests.exceptions
 
 from portbinding.errors import EngineUnavailable
+from portbinding.process import launch as process_engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class EngineInfo:
 
     url: str
     source: str
-    kind: str  # "docker" or "podman"
+    kind: str  # "docker", "podman" or "process"
     version: str
     api_version: str
     rootless: bool
@@ -54,6 +55,15 @@ class EngineInfo:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.kind == "process":
+            return (
+                f"The course's process engine {self.version} at {self.url} (found via {self.source}): "
+                "no container engine here, so the exercise servers run as local processes, each "
+                "with addresses of its own, and the course's publisher plays docker-proxy's part. "
+                f"Published ports are reached at {self.publish_host}. What differs from Docker: "
+                "no image builds, no isolation or limits (the processes are yours), Python "
+                "servers only, IPv4 only."
+            )
         mode = "rootless " if self.rootless else ""
         return (
             f"{mode}{self.kind.capitalize()} {self.version} (API {self.api_version}) at {self.url}, "
@@ -65,8 +75,12 @@ class EngineInfo:
 def candidates() -> list[tuple[str, str]]:
     """Every engine address worth trying, as ``(url, where it came from)``, without duplicates."""
     found: list[tuple[str, str]] = []
+    if process_engine.selected():  # the learner chose it (binder/start does): nothing else
+        return [(process_engine.url(), f"the process engine ({process_engine.ENGINE_ENV}=process)")]
     if os.environ.get("DOCKER_HOST"):
-        found.append((os.environ["DOCKER_HOST"], "DOCKER_HOST"))
+        # Authoritative, as for the docker CLI: a learner who set it and whose engine there does
+        # not answer must hear that, not be given the local engine without a word.
+        return [(os.environ["DOCKER_HOST"], "DOCKER_HOST")]
     found.append((DEFAULT_SOCKET, "the default Docker socket"))
     context = _docker_context_host()
     if context:
@@ -98,14 +112,51 @@ def _docker_context_host() -> tuple[str, str] | None:
 
 
 def connect(url: str, *, timeout: float = 30.0) -> docker.DockerClient:
-    """A Docker SDK client for ``url`` (no request is made yet)."""
-    return docker.DockerClient(base_url=url, timeout=int(timeout), use_ssh_client=url.startswith("ssh://"))
+    """A Docker SDK client for ``url`` (the SDK asks for the API version as it is constructed).
+
+    ssh:// goes through paramiko (the SDK's default), not the ``ssh`` program: ``timeout`` then
+    bounds every read, and a host-key or password prompt can never hang a notebook kernel on a
+    terminal nobody sees. ~/.ssh (config, keys, known_hosts) and the ssh agent are still used;
+    the remote side runs ``docker system dial-stdio``, so it needs the docker CLI.
+    """
+    if not url.startswith("ssh://"):
+        return docker.DockerClient(base_url=url, timeout=int(timeout))
+    import paramiko
+
+    host, port, proxied = _ssh_target(url)
+    if not proxied:
+        # paramiko opens its TCP connection with no timeout: an unreachable host would hang for
+        # the kernel's minutes of retries. A plain connect with our timeout fails fast instead.
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            raise OSError(f"nothing answers on {host}:{port} (ssh): {exc}") from exc
+    try:
+        return docker.DockerClient(base_url=url, timeout=int(timeout))
+    except paramiko.SSHException as exc:  # unknown host key, no key accepted, ...
+        raise docker.errors.DockerException(f"ssh to {host}:{port} failed: {exc}") from exc
+
+
+def _ssh_target(url: str) -> tuple[str, int, bool]:
+    """``(host, port, proxied)`` an ssh:// URL reaches once ~/.ssh/config applies, as the SDK reads it."""
+    import paramiko
+
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "", parsed.port or 22
+    config = Path(os.path.expanduser("~/.ssh/config"))
+    if not config.is_file():
+        return host, port, False
+    entry = paramiko.SSHConfig.from_path(str(config)).lookup(host)
+    port = parsed.port or int(entry.get("port", port))
+    return str(entry.get("hostname", host)), port, "proxycommand" in entry
 
 
 def find_engine(*, timeout: float = 5.0) -> tuple[docker.DockerClient, EngineInfo]:
     """The first engine that answers; EngineUnavailable (saying why each failed) when none does."""
     failures: list[str] = []
     denied: list[str] = []
+    if process_engine.selected():
+        process_engine.ensure_running()
     for url, source in candidates():
         path = urlparse(url).path if url.startswith("unix://") else ""
         if path and not os.path.exists(path):
@@ -157,7 +208,9 @@ def _unavailable(failures: list[str], denied: list[str]) -> EngineUnavailable:
         hint = (
             "install Docker (https://docs.docker.com/engine/install/) or Podman and start it; on "
             "Debian/Ubuntu as root, `portbinding doctor --install` does it for you. With an engine "
-            "elsewhere, set DOCKER_HOST (for example ssh://you@server)"
+            "elsewhere, set DOCKER_HOST (for example ssh://you@server). With none at all (Binder), "
+            "the course's process engine runs the exercises as local processes: set "
+            f"{process_engine.ENGINE_ENV}=process"
         )
     return EngineUnavailable(f"No container engine answers.\nTried:\n{tried}", hint=hint)
 
@@ -165,7 +218,13 @@ def _unavailable(failures: list[str], denied: list[str]) -> EngineUnavailable:
 def _describe(url: str, source: str, version: dict[str, Any], client: docker.DockerClient) -> EngineInfo:
     components = version.get("Components") or []
     names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
-    kind = "podman" if "podman" in names.lower() or "podman" in url else "docker"
+    kind = (
+        "process"
+        if process_engine.COMPONENT in names
+        else "podman"
+        if "podman" in names.lower() or "podman" in url
+        else "docker"
+    )
     host, reason = publish_host(url, client)
     rootless = "rootless" in source or (url.startswith("unix://") and "/run/user/" in url)
     return EngineInfo(
@@ -187,7 +246,11 @@ def publish_host(url: str, client: docker.DockerClient | None = None) -> tuple[s
         return override, f"set by {PUBLISH_HOST_ENV}"
     parsed = urlparse(url)
     if parsed.scheme in ("tcp", "ssh", "http", "https") and parsed.hostname:
-        return parsed.hostname, "the engine runs on that host, so its ports open there, not on localhost"
+        # An ssh config alias (Host server / HostName 10.0.0.5) is no name a probe can resolve.
+        host = _ssh_target(url)[0] if parsed.scheme == "ssh" else parsed.hostname
+        if host in ("localhost", "127.0.0.1", "::1"):
+            return host, "the engine runs on this machine"
+        return host, "the engine's host, not localhost: the ports it publishes open where it runs"
     if client is not None and _inside_container() and _we_are_its_container(client):
         gateway = _default_gateway()
         if gateway:
@@ -320,3 +383,8 @@ def _tail(path: Path, lines: int = 8) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def engine_info(url: str, client: docker.DockerClient, *, source: str) -> EngineInfo:
+    """What answers at ``url`` (for a caller that chose the engine itself, e.g. a test)."""
+    return _describe(url, source, client.version(), client)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -79,3 +81,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    record = os.environ.get("PORTBINDING_DESELECTED_FILE")
+    if record:  # for the per-engine table: which tests did not apply here, and why
+        reasons = {
+            item.nodeid: str(item.get_closest_marker("engines").kwargs.get("reason", "")) for item in drop
+        }  # type: ignore[union-attr]
+        Path(record).write_text(json.dumps(reasons, indent=1))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from docker.models.containers import Container
 
 from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose, look_inside
@@ -13,26 +12,7 @@ from portbinding.engine import Engine, free_port
 from portbinding.ports import parse_publish
 from portbinding.probe import wait_until, wait_until_ready
 from portbinding.scenarios import SCENARIOS, Scenario
-
-
-def _settle(engine: Engine, container: Container, item: Scenario) -> None:
-    """Bring a freshly started scenario container into the state its cause describes."""
-    if item.cause == "crashed":
-        exited = wait_until(lambda: engine.state(container).get("Status") == "exited", timeout=20)
-        assert exited, "crash-before-listen should have exited by now"
-        return
-    if item.cause == "still_starting":
-        return  # diagnose at once: the app sleeps before it listens
-    # port_retried/wrong_service hold a port with a placeholder first: wait for both servers.
-    servers = 2 if "HOLD_PORT" in dict(item.run.env) else 1
-
-    def expected_service_answers() -> bool:
-        _, answers, _ = look_inside(engine, container)
-        found = any(a.is_jupyter if item.expect == "jupyter" else a.is_http for a in answers)
-        return found and len({a.port for a in answers}) >= servers
-
-    settled = wait_until(expected_service_answers, timeout=30, alive=lambda: engine.is_running(container))
-    assert settled, f"{item.id}: the service never came up inside"
+from tests.engine.settle import settle
 
 
 def _with_free_host_ports(spec: RunSpec, item: Scenario) -> RunSpec:
@@ -43,7 +23,7 @@ def _with_free_host_ports(spec: RunSpec, item: Scenario) -> RunSpec:
 def test_each_cause_is_diagnosed_and_its_fix_makes_the_port_reachable(engine: Engine, item: Scenario) -> None:
     """Run the scenario, diagnose it, run the diagnosis's own fix, and reach the service."""
     broken = engine.run(item.with_host_port(free_port()))
-    _settle(engine, broken, item)
+    settle(engine, broken, item)
     found = diagnose(engine, broken, container_port=item.container_port, expect=item.expect, path=item.path)
     assert found.cause == item.cause, f"{item.id}: diagnosed {found.cause}\n{found.explain()}"
     assert found.fix.run is not None, f"{item.id}: no run line in the fix\n{found.explain()}"

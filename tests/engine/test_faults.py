@@ -113,6 +113,7 @@ def _tags(client: docker.DockerClient) -> set[str]:
     return {tag for image in client.images.list() for tag in image.tags}
 
 
+@pytest.mark.engines("docker", reason="builds on a scratch dockerd")
 def test_a_full_disk_during_a_build_is_explained_and_nothing_is_tagged(
     scratch: ScratchEngine, images_copy: Path
 ) -> None:
@@ -124,6 +125,7 @@ def test_a_full_disk_during_a_build_is_explained_and_nothing_is_tagged(
     assert not any("slow-start" in tag for tag in _tags(scratch.client)), _tags(scratch.client)
 
 
+@pytest.mark.engines("docker", reason="builds on a scratch dockerd")
 def test_the_engine_dying_during_a_build_is_explained_and_nothing_is_tagged(
     scratch: ScratchEngine, images_copy: Path
 ) -> None:

@@ -14,6 +14,11 @@ from portbinding.images import IMAGES, BuiltImage, build_images
 from portbinding.probe import is_jupyter, probe_http, wait_until, wait_until_ready
 
 
+@pytest.mark.engines(
+    "docker",
+    "podman",
+    reason="checks images built by Docker; the process engine runs the image folders, it builds nothing",
+)
 def test_every_image_is_built_tagged_and_labelled(engine: Engine, course_images: list[BuiltImage]) -> None:
     """Each image definition ends up tagged with all its tags and carries the course labels."""
     assert {b.image for b in course_images} == set(IMAGES), "build_images skipped a definition"
@@ -26,6 +31,11 @@ def test_every_image_is_built_tagged_and_labelled(engine: Engine, course_images:
             assert labels.get("portbinding.image.scenario"), f"{tag} has no scenario label"
 
 
+@pytest.mark.engines(
+    "docker",
+    "podman",
+    reason="checks images built by Docker; the process engine runs the image folders, it builds nothing",
+)
 def test_images_run_as_a_non_root_user_and_expose_their_port(engine: Engine) -> None:
     """No exercise image runs as root, and each EXPOSEs the port its app uses."""
     for image in IMAGES:
@@ -34,6 +44,7 @@ def test_images_run_as_a_non_root_user_and_expose_their_port(engine: Engine) -> 
         assert config.get("ExposedPorts"), f"{image.reference} exposes no port"
 
 
+@pytest.mark.engines("docker", reason="builds images, which only Docker does for the course")
 def test_a_second_build_is_a_no_op(engine: Engine) -> None:
     """With nothing changed, every image is reported up to date and keeps its id."""
     again = build_images(engine.client)

@@ -126,6 +126,7 @@ def unbuilt_image(docker_client: docker.DockerClient, monkeypatch: pytest.Monkey
         pass
 
 
+@pytest.mark.engines("docker", "podman", reason="builds an image; the process engine builds nothing")
 def test_console_offers_to_build_a_missing_image_then_runs_it(
     engine: Engine, unbuilt_image: str, host_port: int, docker_client: docker.DockerClient
 ) -> None:

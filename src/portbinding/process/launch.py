@@ -1,0 +1,105 @@
+"""Where the process engine's daemon listens, and starting and stopping it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from portbinding.errors import EngineUnavailable
+from portbinding.images import cache_dir
+from portbinding.probe import wait_until
+
+ENGINE_ENV = "PORTBINDING_ENGINE"
+# How the daemon names itself in /version, so `doctor` can tell it from Docker and Podman.
+COMPONENT = "Port Binding Lab process engine"
+START_TIMEOUT = 20.0
+
+
+def selected() -> bool:
+    """Whether the learner (or binder/start) chose the process engine."""
+    return os.environ.get(ENGINE_ENV, "").strip().lower() == "process"
+
+
+def state_dir() -> Path:
+    return cache_dir() / "process-engine"
+
+
+def socket_path(state: Path | None = None) -> Path:
+    return (state or state_dir()) / "engine.sock"
+
+
+def url(state: Path | None = None) -> str:
+    return f"unix://{socket_path(state)}"
+
+
+def answers(state: Path | None = None) -> bool:
+    """Whether a daemon accepts connections on the socket (a connect, no request)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        return probe.connect_ex(str(socket_path(state))) == 0
+
+
+def ensure_running(state: Path | None = None, *, timeout: float = START_TIMEOUT) -> str:
+    """The daemon's URL, starting it first when nothing answers.
+
+    It runs in its own session, so it outlives the kernel or command that started it, as
+    dockerd does; its containers end with it.
+    """
+    state = state or state_dir()
+    if answers(state):
+        return url(state)
+    log = state / "daemon.log"
+    command = [sys.executable, "-m", "portbinding.process.daemon", "--socket", str(socket_path(state))]
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as output:
+            daemon = subprocess.Popen(
+                [*command, "--state", str(state)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+            )
+        (state / "daemon.pid").write_text(str(daemon.pid))
+    except OSError as exc:
+        raise EngineUnavailable(
+            f"The process engine could not start: {exc}.",
+            hint="it keeps its files in ~/.cache/portbinding (or $PORTBINDING_CACHE): make that writable",
+        ) from exc
+    if not wait_until(lambda: answers(state), timeout=timeout, alive=lambda: daemon.poll() is None):
+        raise EngineUnavailable(f"The process engine did not start within {timeout:g} s.", hint=f"read {log}")
+    return url(state)
+
+
+def stop(state: Path | None = None, *, timeout: float = 20.0) -> None:
+    """Stop the daemon (SIGTERM: it ends its containers first) and wait until it is gone."""
+    state = state or state_dir()
+    try:
+        pid = int((state / "daemon.pid").read_text())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    gone = wait_until(lambda: not _alive(pid), timeout=timeout)
+    if not gone:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    (state / "daemon.pid").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):  # a zombie child of ours counts as gone
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    return True

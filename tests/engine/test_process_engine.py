@@ -1,0 +1,71 @@
+"""The process engine against Docker: every scenario looks the same to a learner on both.
+
+The process engine exists for Binder, where there is no container engine. It is only worth
+having if the lessons teach the same thing on it: for every scenario in the catalogue, the
+host's probe must land in the same outcome class and the diagnosis must name the same cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portbinding.diagnose import diagnose
+from portbinding.engine import Engine, free_port
+from portbinding.probe import OUTCOME_CLASS, probe_http
+from portbinding.process import launch
+from portbinding.provision import connect, engine_info
+from portbinding.scenarios import SCENARIOS, Scenario
+from tests.engine.settle import settle
+
+pytestmark = pytest.mark.engines("docker", reason="compares the process engine with Docker side by side")
+
+
+@pytest.fixture(scope="module")
+def process_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A private process-engine daemon, stopped (and its containers ended) afterwards."""
+    state: Path = tmp_path_factory.mktemp("process-engine")
+    url = launch.ensure_running(state)
+    client = connect(url)
+    try:
+        with Engine(client, engine_info(url, client, source="test"), owner="tests") as engine:
+            yield engine
+    finally:
+        client.close()
+        launch.stop(state)
+    assert not launch.answers(state), "the process engine is still running after stop()"
+
+
+def _observe(engine: Engine, item: Scenario) -> tuple[str, str]:
+    """Run ``item`` on ``engine``: the host probe's outcome class and the diagnosed cause."""
+    container = engine.run(item.with_host_port(free_port()))
+    try:
+        settle(engine, container, item)
+        url = engine.url(container, item.container_port, item.path)
+        outcome = OUTCOME_CLASS[probe_http(url).outcome] if url else "not_published"
+        found = diagnose(
+            engine, container, container_port=item.container_port, expect=item.expect, path=item.path
+        )
+        return outcome, found.cause
+    finally:
+        engine.remove(container)
+
+
+@pytest.mark.parametrize("item", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_each_scenario_looks_the_same_on_the_process_engine_as_on_docker(
+    engine: Engine, process_engine: Engine, item: Scenario
+) -> None:
+    on_docker = _observe(engine, item)
+    on_processes = _observe(process_engine, item)
+    assert on_processes == on_docker, (
+        f"{item.id}: Docker gives {on_docker}, the process engine {on_processes}"
+    )
+    assert on_docker[1] == item.cause, f"{item.id}: Docker itself diagnosed {on_docker[1]}"
+
+
+def test_the_process_engine_says_what_it_is(process_engine: Engine) -> None:
+    assert process_engine.info.kind == "process"
+    assert process_engine.info.publish_host == "127.0.0.1"
+    assert "local processes" in process_engine.info.describe()
