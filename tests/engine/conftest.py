@@ -74,16 +74,18 @@ def engine_kind() -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kind = engine_kind()
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    dropped: dict[pytest.Item, str] = {}  # item -> why it does not apply to this engine
     for item in items:
         marker = item.get_closest_marker("engines")
-        (keep if marker is None or kind in marker.args else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+        if marker is None or kind in marker.args:
+            keep.append(item)
+        else:
+            dropped[item] = str(marker.kwargs.get("reason", ""))
+    if dropped:
+        config.hook.pytest_deselected(items=list(dropped))
         items[:] = keep
     record = os.environ.get("PORTBINDING_DESELECTED_FILE")
     if record:  # for the per-engine table: which tests did not apply here, and why
-        reasons = {
-            item.nodeid: str(item.get_closest_marker("engines").kwargs.get("reason", "")) for item in drop
-        }  # type: ignore[union-attr]
+        reasons = {item.nodeid: reason for item, reason in dropped.items()}
         Path(record).write_text(json.dumps(reasons, indent=1))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
+import io
 import json
 import logging
 import os
@@ -23,6 +23,7 @@ import socketserver
 import struct
 import subprocess
 import sys
+import tarfile
 import termios
 import threading
 import time
@@ -38,7 +39,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from portbinding.process.launch import COMPONENT
 from portbinding.process.netview import MAX_CONTAINERS, ContainerNet, host_addresses
 from portbinding.process.publisher import PortTaken, Publisher
-from portbinding.process.recipes import Recipe, find, recipes
+from portbinding.process.recipes import Recipe, RecipeError, find, from_dockerfile, recipes
 
 LOGGER = logging.getLogger(__name__)
 API_VERSION = "1.41"
@@ -64,7 +65,7 @@ def _now() -> str:
 
 
 def image_id(recipe: Recipe) -> str:
-    return "sha256:" + hashlib.sha256(f"{recipe.folder}:{recipe.reference}".encode()).hexdigest()
+    return recipe.ident
 
 
 # ------------------------------------------------------------------------------ output
@@ -229,17 +230,58 @@ class Daemon:
         self.catalogue = recipes()
         self.containers: dict[str, ProcessContainer] = {}
         self.execs: dict[str, dict[str, Any]] = {}
+        self.built: dict[str, Path] = {}  # image id -> its build context, for images built here
         self.lock = threading.RLock()
 
     # -------------------------------------------------------------------- lookup
 
     def recipe(self, reference: str) -> Recipe:
+        short = reference.removeprefix("sha256:")
         found = find(reference, self.catalogue) or next(
-            (r for r in self.catalogue.values() if image_id(r) == reference), None
+            (r for r in self.catalogue.values() if len(short) >= 12 and r.ident[7:].startswith(short)), None
         )
         if found is None:
             raise ApiError(404, f"No such image: {reference}")
         return found
+
+    def build(
+        self,
+        context_tar: bytes,
+        tags: tuple[str, ...],
+        *,
+        dockerfile: str,
+        build_args: dict[str, str],
+        labels: dict[str, str],
+        gzip: bool,
+    ) -> Recipe:
+        """A new image from a build context: the Dockerfile followed, the files kept here."""
+        context = self.state_dir / "images" / uuid.uuid4().hex[:12]
+        context.mkdir(parents=True)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(context_tar), mode="r:gz" if gzip else "r:*") as archive:
+                _extract(archive, context)
+            text = (context / dockerfile).read_text()
+            with self.lock:
+                recipe = from_dockerfile(
+                    text, context, tags=tags, build_args=build_args, labels=labels, catalogue=self.catalogue
+                )
+                self.catalogue.update({tag: recipe for tag in tags})
+        except (OSError, tarfile.TarError, RecipeError) as exc:
+            shutil.rmtree(context, ignore_errors=True)
+            raise exc if isinstance(exc, RecipeError) else RecipeError(f"the build context: {exc}") from exc
+        self.built[recipe.ident] = context
+        return recipe
+
+    def remove_image(self, reference: str) -> list[dict[str, str]]:
+        recipe = self.recipe(reference)
+        if recipe.ident not in self.built:
+            raise ApiError(409, f"conflict: {reference} is a course image; the process engine keeps those")
+        with self.lock:
+            tags = [tag for tag, r in self.catalogue.items() if r.ident == recipe.ident]
+            for tag in tags:
+                del self.catalogue[tag]
+            shutil.rmtree(self.built.pop(recipe.ident), ignore_errors=True)
+        return [*({"Untagged": tag} for tag in tags), {"Deleted": recipe.ident}]
 
     def container(self, name_or_id: str) -> ProcessContainer:
         with self.lock:
@@ -495,13 +537,10 @@ def _without_timeout(argv: list[str]) -> list[str]:
 def _populate(container: ProcessContainer) -> None:
     """The image's files under the container's root, where its Dockerfile COPYs them."""
     recipe, root = container.recipe, container.root
-    for sources, destination in recipe.copies:
-        for source in sources:
-            target = root / destination.lstrip("/")
-            if destination.endswith("/") or len(sources) > 1:
-                target = target / Path(source).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(recipe.folder / source, target)
+    for source, destination in recipe.copies:  # in Dockerfile order: a later COPY wins
+        target = root / destination.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
     for folder in (recipe.workdir, "/home/learner", "/tmp"):
         (root / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
     _quiet_jupyter_extensions(root / "home/learner/.jupyter")
@@ -602,6 +641,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
+            self._body = raw
             is_json = "json" in (self.headers.get("Content-Type") or "application/json")
             body = json.loads(raw) if raw.strip() and is_json else {}  # a build's body is a tar
             self._route(method, path, query, body)
@@ -609,6 +649,9 @@ class Handler(BaseHTTPRequestHandler):
             self._json(exc.status, {"message": exc.message})
         except (ValueError, KeyError) as exc:
             self._json(400, {"message": f"bad request: {exc}"})
+        except Exception as exc:  # a bug here must reach the client as an answer, not a hang-up
+            LOGGER.exception("%s %s failed", method, path)
+            self._json(500, {"message": f"the process engine failed: {type(exc).__name__}: {exc}"})
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> None:
         daemon = self.server.daemon
@@ -626,6 +669,8 @@ class Handler(BaseHTTPRequestHandler):
                     "Containers": len(daemon.containers),
                 },
             )
+        if parts == ["build"] and method == "POST":
+            return self._build(query)
         if parts[:1] == ["images"]:
             return self._images(method, parts, query)
         if parts == ["containers", "json"]:
@@ -648,13 +693,38 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, listed)
         if len(parts) >= 3 and parts[-1] == "json" and method == "GET":
             return self._json(200, _image_inspect(daemon.recipe("/".join(parts[1:-1]))))
-        if parts[1:2] == ["build"] or parts[1:2] == ["create"] or method == "DELETE":
-            raise ApiError(
-                501,
-                "the process engine runs the course's own images only: "
-                "it cannot build, pull or remove images",
-            )
+        if method == "DELETE" and len(parts) >= 2:
+            return self._json(200, daemon.remove_image("/".join(parts[1:])))
+        if parts[1:2] == ["create"]:
+            raise ApiError(501, "the process engine cannot pull images: it runs the course's own")
         raise ApiError(404, "page not found")
+
+    def _build(self, query: dict[str, str]) -> None:
+        """POST /build: follow the Dockerfile of the context (a tar) into a new recipe."""
+        daemon = self.server.daemon
+        tags = tuple(_with_tag(t) for t in [query.get("t", "")] if t) or (
+            f"process-build:{uuid.uuid4().hex[:8]}",
+        )
+        events: list[dict[str, Any]] = []
+        try:
+            recipe = daemon.build(
+                self._body,
+                tags,
+                dockerfile=query.get("dockerfile") or "Dockerfile",
+                build_args=json.loads(query.get("buildargs") or "{}"),
+                labels=json.loads(query.get("labels") or "{}"),
+                gzip="gzip" in (self.headers.get("Content-Encoding") or ""),
+            )
+        except RecipeError as exc:
+            events.append({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+        else:
+            events += [
+                {"stream": f"Step {n}/{len(recipe.copies) or 1} : followed by the process engine\n"}
+                for n in (1,)
+            ]
+            events.append({"stream": f"Successfully built {recipe.ident.removeprefix('sha256:')[:12]}\n"})
+            events += [{"stream": f"Successfully tagged {tag}\n"} for tag in recipe.tags]
+        self._raw(200, b"".join(json.dumps(e).encode() + b"\r\n" for e in events), "application/json")
 
     def _container(
         self, method: str, container: ProcessContainer, action: list[str], query: dict[str, str], body: Any
@@ -790,6 +860,29 @@ def _unread(connection: socket.socket) -> int:
     except OSError:
         return 0
     return int.from_bytes(buffer, sys.byteorder)
+
+
+def _extract(archive: tarfile.TarFile, into: Path) -> None:
+    """Unpack regular files and folders only, none outside ``into``.
+
+    (``extractall(filter="data")`` does this from Python 3.11.4; Debian 12 has 3.11.2.)
+    """
+    for member in archive.getmembers():
+        target = (into / member.name).resolve()
+        if into.resolve() not in (target, *target.parents) or not (member.isfile() or member.isdir()):
+            raise RecipeError(f"the build context holds {member.name!r}, which a build may not unpack")
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = archive.extractfile(member)
+        if source is not None:
+            target.write_bytes(source.read())
+            target.chmod(0o755 if member.mode & 0o111 else 0o644)
+
+
+def _with_tag(reference: str) -> str:
+    return reference if ":" in reference.rsplit("/", 1)[-1] else f"{reference}:latest"
 
 
 def _tail(frames: list[tuple[int, bytes]], lines: int) -> list[tuple[int, bytes]]:

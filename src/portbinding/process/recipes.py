@@ -8,6 +8,7 @@ course's own Python environment, which has Jupyter Server.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -15,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portbinding.images import IMAGES, LOCAL_BASE, ImageDef, images_dir
+from portbinding.images import IMAGES, LOCAL_BASE, ImageDef
 
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)\s+(.*)$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -27,14 +28,18 @@ class Recipe:
 
     reference: str
     tags: tuple[str, ...]
-    folder: Path
+    ident: str  # what the engine calls its image id (sha256:...)
     env: dict[str, str]
     workdir: str
     entrypoint: tuple[str, ...]
     cmd: tuple[str, ...]
     exposed: tuple[int, ...]
-    copies: tuple[tuple[tuple[str, ...], str], ...]  # (context sources, destination)
+    copies: tuple[tuple[Path, str], ...]  # (a file on this machine, where the image has it)
     labels: dict[str, str] = field(default_factory=dict)
+
+
+class RecipeError(ValueError):
+    """A Dockerfile the process engine cannot follow (it says which line, and why)."""
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -76,48 +81,123 @@ def _pairs(arguments: str) -> dict[str, str]:
     return dict(word.split("=", 1) for word in words)
 
 
-def recipe_for(image: ImageDef) -> Recipe:
-    """Read ``image``'s Dockerfile into a Recipe."""
-    build_args = dict(image.buildargs)
+def from_dockerfile(
+    text: str,
+    context: Path,
+    *,
+    tags: tuple[str, ...],
+    build_args: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    catalogue: dict[str, Recipe] | None = None,
+) -> Recipe:
+    """Follow a Dockerfile: its last stage, on a base the engine knows or on plain Python.
+
+    A FROM naming an image in ``catalogue`` (a lesson's "FROM portbinding/notebook-loopback")
+    starts from that recipe; any other base (``python:3.12-slim``, a build stage) is the
+    course's Python itself. RUN cannot be followed: the process engine has no image to run it in.
+    """
+    build_args = build_args or {}
     scope: dict[str, str] = {}
-    env: dict[str, str] = {}
-    workdir = "/"
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    exposed: list[int] = []
-    copies: list[tuple[tuple[str, ...], str]] = []
-    for instruction, arguments in _instructions((image.folder / "Dockerfile").read_text()):
-        if instruction == "FROM":  # a new stage starts afresh; the last one is the image
-            env, workdir, entrypoint, cmd, exposed, copies = {}, "/", (), (), [], []
+    state = _blank()
+    for instruction, arguments in _instructions(text):
+        expanded = _expand(arguments, {**scope, **state.env})
+        if instruction == "FROM":
+            base = find(_expand(arguments.split()[0], scope), catalogue or {})
+            state = _from(base)
             scope = {k: v for k, v in scope.items() if k in build_args}
         elif instruction == "ARG":
             name, _, default = arguments.partition("=")
             scope[name] = build_args.get(name, default)
         elif instruction == "ENV":
             for name, value in _pairs(arguments).items():
-                env[name] = _expand(value, {**scope, **env})
+                state.env[name] = _expand(value, {**scope, **state.env})
         elif instruction == "WORKDIR":
-            workdir = _expand(arguments, {**scope, **env})
+            state.workdir = expanded
         elif instruction == "ENTRYPOINT":
-            entrypoint, cmd = _words(arguments), ()  # Docker resets CMD when ENTRYPOINT is set
+            state.entrypoint, state.cmd = _words(arguments), ()  # Docker resets CMD here
         elif instruction == "CMD":
-            cmd = _words(arguments)
+            state.cmd = _words(arguments)
         elif instruction == "EXPOSE":
-            exposed += [int(word.split("/")[0]) for word in arguments.split()]
+            state.exposed += [int(word.split("/")[0]) for word in expanded.split()]
+        elif instruction == "LABEL":
+            state.labels.update(_pairs(expanded))
         elif instruction == "COPY" and "--from=" not in arguments:
-            *sources, destination = shlex.split(arguments)
-            copies.append((tuple(sources), destination))
-    env.pop("PATH", None)  # the image's PATH names its venv; the process uses the course's
+            *sources, destination = [w for w in shlex.split(expanded) if not w.startswith("--")]
+            for source in sources:
+                path = (context / source).resolve()
+                if not path.exists() or context.resolve() not in (path, *path.parents):
+                    raise RecipeError(f"COPY {source}: no such file in the build context")
+                into_folder = destination.endswith("/") or len(sources) > 1
+                if path.is_dir():  # Docker copies a folder's contents, not the folder
+                    folder = destination.rstrip("/") + "/"
+                    state.copies += [(f, folder + str(f.relative_to(path))) for f in _files(path)]
+                else:
+                    state.copies.append((path, destination + path.name if into_folder else destination))
+        elif instruction == "RUN" and state.from_known:
+            raise RecipeError(
+                f"RUN {arguments[:60]}: the process engine cannot run commands while building "
+                "(there is no container engine here); it follows COPY, ENV, CMD, ENTRYPOINT, "
+                "EXPOSE, WORKDIR, LABEL and USER"
+            )
+    state.env.pop("PATH", None)  # an image's PATH names its venv; the process uses the course's
     return Recipe(
-        reference=image.reference,
+        reference=tags[0],
+        tags=tags,
+        ident="sha256:" + hashlib.sha256(f"{context}:{tags}:{text}".encode()).hexdigest(),
+        env=state.env,
+        workdir=state.workdir,
+        entrypoint=state.entrypoint,
+        cmd=state.cmd,
+        exposed=tuple(dict.fromkeys(state.exposed)),
+        copies=tuple(state.copies),
+        labels={**state.labels, **(labels or {})},
+    )
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+@dataclass
+class _State:
+    """The image as a Dockerfile's instructions so far have made it."""
+
+    env: dict[str, str]
+    workdir: str
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    exposed: list[int]
+    copies: list[tuple[Path, str]]
+    labels: dict[str, str]
+    from_known: bool  # on a course image: its RUN lines ran when Docker built it, ours cannot
+
+
+def _blank() -> _State:
+    return _State({}, "/", (), (), [], [], {}, False)
+
+
+def _from(base: Recipe | None) -> _State:
+    if base is None:
+        return _blank()
+    return _State(
+        dict(base.env),
+        base.workdir,
+        base.entrypoint,
+        base.cmd,
+        list(base.exposed),
+        list(base.copies),
+        dict(base.labels),
+        True,
+    )
+
+
+def recipe_for(image: ImageDef) -> Recipe:
+    """Read a course image's Dockerfile into a Recipe."""
+    return from_dockerfile(
+        (image.folder / "Dockerfile").read_text(),
+        image.folder,
         tags=image.tags,
-        folder=image.folder,
-        env=env,
-        workdir=workdir,
-        entrypoint=entrypoint,
-        cmd=cmd,
-        exposed=tuple(exposed),
-        copies=tuple(copies),
+        build_args=dict(image.buildargs),
         labels={"portbinding.image": image.name, "org.opencontainers.image.title": image.name},
     )
 
@@ -127,7 +207,7 @@ def base_recipe() -> Recipe:
     return Recipe(
         reference=LOCAL_BASE,
         tags=(LOCAL_BASE,),
-        folder=images_dir(),
+        ident="sha256:" + hashlib.sha256(LOCAL_BASE.encode()).hexdigest(),
         env={"LANG": "C.UTF-8", "PYTHON_VERSION": f"{sys.version_info.major}.{sys.version_info.minor}"},
         workdir="/",
         entrypoint=(),

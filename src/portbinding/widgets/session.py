@@ -36,7 +36,51 @@ def lesson_engine(owner: str = "lesson") -> Engine:
             engine = Engine.connect(owner=owner)
             atexit.register(_cleanup_at_exit, engine)
             _engine = engine
+            _announce(engine)
         return _engine
+
+
+# What a learner on each kind of engine should know before the lesson's first container.
+_DIFFERENCES = {
+    "docker": "",
+    "podman": (
+        "Rootless Podman forwards published ports with its own helper (rootlessport), not "
+        "docker-proxy; a host port below 1024 needs root; container IPs are not reachable from "
+        "the host. Lesson 03 shows what each failure looks like there."
+    ),
+}
+
+
+def engine_summary(engine: Engine) -> str:
+    """One paragraph for the top of a lesson: which engine runs its containers, what differs."""
+    info = engine.info
+    if info.kind == "process":
+        return info.describe()
+    where = (
+        f"Published ports open on {info.publish_host}, the engine's host -- not on this machine's localhost."
+        if info.publish_host not in ("127.0.0.1", "localhost")
+        else "Published ports open on this machine (127.0.0.1)."
+    )
+    mode = "rootless " if info.rootless else ""
+    return " ".join(
+        part
+        for part in (
+            f"This lesson runs its containers on {mode}{info.kind.capitalize()} {info.version}.",
+            where,
+            _DIFFERENCES.get(info.kind, ""),
+        )
+        if part
+    )
+
+
+def _announce(engine: Engine) -> None:
+    """In a notebook, say which engine the lesson runs on (a no-op outside IPython)."""
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None:
+            display(HTML(message_html("info", engine_summary(engine))))  # type: ignore[no-untyped-call]
 
 
 def current_engine() -> Engine | None:

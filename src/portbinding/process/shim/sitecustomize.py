@@ -125,7 +125,8 @@ def getsockname(self: socket.socket) -> Any:
         return ("127.0.0.1" if host == "localhost" else host, port or name[1])
     kind = "eth" if name[0] == ETH else "lo"
     reverse = {real: int(key.split(":")[1]) for key, real in _port_map().items() if key.startswith(kind)}
-    return (name[0], reverse.get(name[1], name[1]))
+    host = "127.0.0.1" if name[0] == LO else name[0]  # eth0's address is the container's IP
+    return (host, reverse.get(name[1], name[1]))
 
 
 def _target(address: Any) -> Any:

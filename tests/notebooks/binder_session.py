@@ -1,0 +1,80 @@
+"""Runs inside the simulated Binder session (see test_binder_session.py); prints one JSON report.
+
+Started as an unprivileged user with the Binder environment's Python, in a network namespace of
+its own with no container engine anywhere. Like mybinder.org, something (Binder's own Jupyter)
+already holds 0.0.0.0:8888. It asks `portbinding doctor` what is available, with and without
+the process engine chosen, then executes lessons given on the command line with nbclient.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+CELL_TIMEOUT_S = 180
+PORTBINDING = str(Path(sys.executable).parent / "portbinding")
+
+
+def doctor(choose_process_engine: bool) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.pop("PORTBINDING_ENGINE", None)
+    if choose_process_engine:
+        env["PORTBINDING_ENGINE"] = "process"
+    done = subprocess.run(
+        [PORTBINDING, "doctor"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    return {"exit": done.returncode, "text": done.stdout + done.stderr}
+
+
+def problems(notebook: Any) -> list[str]:
+    found = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"{output.get('ename')}: {output.get('evalue')}")
+            elif output.get("name") == "stderr" and "Traceback" in output.get("text", ""):
+                found.append(output["text"][-800:])
+    return found
+
+
+def run_lesson(path: Path) -> list[str]:
+    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        return [str(exc)[-1500:]]
+    return problems(notebook)
+
+
+def main() -> int:
+    binder_jupyter = socket.socket()  # what mybinder.org's own server holds in every pod
+    binder_jupyter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    binder_jupyter.bind(("0.0.0.0", 8888))
+    binder_jupyter.listen(8)
+    report: dict[str, Any] = {
+        "uid": os.getuid(),
+        "doctor_without_engine": doctor(False),
+        "doctor_process_engine": doctor(True),
+        "lessons": {Path(p).stem: run_lesson(Path(p)) for p in sys.argv[1:]},
+    }
+    print("BINDER_REPORT=" + json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

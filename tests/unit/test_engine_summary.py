@@ -1,0 +1,43 @@
+"""Each lesson opens by saying which engine runs its containers and what differs there."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from portbinding.engine import Engine
+from portbinding.provision import EngineInfo
+from portbinding.widgets.session import engine_summary
+
+
+def _engine(kind: str, *, publish_host: str = "127.0.0.1", rootless: bool = False) -> Engine:
+    info = EngineInfo(
+        url="unix:///x.sock",
+        source="test",
+        kind=kind,
+        version="9.9",
+        api_version="1.41",
+        rootless=rootless,
+        publish_host=publish_host,
+        publish_host_reason="because",
+    )
+    return Engine(cast(Any, None), info)
+
+
+def test_docker_on_this_machine_is_named_with_where_ports_open() -> None:
+    text = engine_summary(_engine("docker"))
+    assert "Docker 9.9" in text and "127.0.0.1" in text
+
+
+def test_a_remote_engine_says_ports_open_on_its_host_not_localhost() -> None:
+    text = engine_summary(_engine("docker", publish_host="10.1.2.3"))
+    assert "10.1.2.3" in text and "not on this machine's localhost" in text
+
+
+def test_rootless_podman_names_its_port_forwarder() -> None:
+    text = engine_summary(_engine("podman", rootless=True))
+    assert "rootless Podman" in text and "rootlessport" in text
+
+
+def test_the_process_engine_says_it_runs_local_processes_and_what_differs() -> None:
+    text = engine_summary(_engine("process"))
+    assert "process engine" in text and "local processes" in text and "What differs" in text
