@@ -46,9 +46,16 @@ lab: setup
 	  --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
 	  --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb
 
-# nbgrader runs `alembic` from PATH, so the venv's bin goes first.
+# nbgrader runs `alembic` from PATH, so the venv's bin goes first. Everything runs on Docker;
+# then tests/engine_matrix.py runs the engine suite on rootless Podman and on the process engine
+# and prints a table of results per engine.
+ENGINES_OUT := test-output/engines
 test: setup browser lint
-	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@mkdir -p $(ENGINES_OUT)
+	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 \
+	  PORTBINDING_DESELECTED_FILE=$(ENGINES_OUT)/docker.deselected.json \
+	  $(BIN)/python -m pytest --junitxml=$(ENGINES_OUT)/docker.xml $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 $(BIN)/python tests/engine_matrix.py
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

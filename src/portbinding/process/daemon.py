@@ -785,8 +785,8 @@ class Handler(BaseHTTPRequestHandler):
         self._stream_head()
         self._send(b"".join(frame(n, data) for n, data in frames))
         for number, data in container.output.follow(start):
-            if number in streams:
-                self._send(frame(number, data))
+            if number in streams and not self._send(frame(number, data)):
+                return  # the reader stopped following: so do we
 
     def _exec(self, ident: str, action: str, body: Any) -> None:
         daemon = self.server.daemon
@@ -846,11 +846,14 @@ class Handler(BaseHTTPRequestHandler):
         while _unread(self.connection) and time.monotonic() < deadline:
             time.sleep(0.0005)  # polling a condition (the peer's read), with a deadline
 
-    def _send(self, data: bytes) -> None:
-        if data:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(data)
-                self.wfile.flush()
+    def _send(self, data: bytes) -> bool:
+        """Write ``data`` to the client; False once the client has gone."""
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
 
 
 def _unread(connection: socket.socket) -> int:
