@@ -129,7 +129,6 @@ class ProcessContainer:
     port_bindings: dict[str, list[dict[str, str]]]
     publish_all: bool
     auto_remove: bool
-    host_config: dict[str, Any]
     net: ContainerNet
     root: Path
     created: str = field(default_factory=_now)
@@ -188,7 +187,10 @@ class ProcessContainer:
                 "User": "",
             },
             "HostConfig": {
-                **self.host_config,
+                # No limits are applied to a process (no cgroups without root), so none are shown.
+                "Memory": 0,
+                "NanoCpus": 0,
+                "PidsLimit": None,
                 "PortBindings": self.port_bindings,
                 "PublishAllPorts": self.publish_all,
                 "AutoRemove": self.auto_remove,
@@ -324,7 +326,6 @@ class Daemon:
                 port_bindings=dict(host.get("PortBindings") or {}),
                 publish_all=bool(host.get("PublishAllPorts")),
                 auto_remove=bool(host.get("AutoRemove")),
-                host_config={k: v for k, v in host.items() if k in ("Memory", "NanoCpus", "PidsLimit")},
                 net=ContainerNet(free[0], root / ".ports.json"),
                 root=root,
             )
