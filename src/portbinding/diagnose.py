@@ -419,6 +419,8 @@ def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] |
     publish: list[PortMapping] = []
     for key, bindings in sorted((host.get("PortBindings") or {}).items()):
         number, _, protocol = key.partition("/")
+        if bindings is None:
+            continue  # Podman lists exposed but unpublished ports with null bindings
         for binding in bindings or [{}]:
             host_port = str(binding.get("HostPort") or "")
             publish.append(
@@ -435,6 +437,7 @@ def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] |
     if labels.get(NAMED_LABEL) == "0":
         name = None
     baked = set(image_config.get("Env") or [])
+    baked |= _engine_env(config, baked)
     command = [str(c) for c in (config.get("Cmd") or [])]
     if command == list(image_config.get("Cmd") or []):
         command = []
@@ -443,8 +446,13 @@ def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] |
         for item in config.get("Env") or []
         if "=" in item and item not in baked
     )
+    image = str(config.get("Image") or "")
+    if _PODMAN_MARKER in (config.get("Env") or []):
+        # Podman files local images under localhost/ and resolves the short name there first,
+        # so the name as the learner typed it runs on Podman and Docker alike.
+        image = image.removeprefix("localhost/")
     return RunSpec(
-        image=str(config.get("Image") or ""),
+        image=image,
         name=name,
         publish=tuple(publish),
         publish_all=bool(host.get("PublishAllPorts")),
@@ -453,6 +461,22 @@ def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] |
         remove=bool(host.get("AutoRemove")),
         command=tuple(command),
     )
+
+
+# Podman puts this in every container's environment (Docker adds nothing): the way to tell.
+_PODMAN_MARKER = "container=podman"
+
+
+def _engine_env(config: dict[str, Any], baked: set[str]) -> set[str]:
+    """The environment entries Podman adds itself, which a learner's run line never had."""
+    env = [str(item) for item in config.get("Env") or []]
+    if _PODMAN_MARKER not in env:
+        return set()
+    added = {_PODMAN_MARKER, "TERM=xterm", f"HOSTNAME={config.get('Hostname') or ''}"}
+    if not any(item.startswith("HOME=") for item in baked):
+        # Set from the image user's passwd entry; a learner's own -e HOME=... looks the same.
+        added |= {item for item in env if item.startswith("HOME=")}
+    return added
 
 
 # ------------------------------------------------------------------------------ fixes

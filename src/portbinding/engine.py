@@ -240,6 +240,17 @@ class Engine:
                 hint=f"publish on a free host port instead, e.g. -p {suggestion}:<container port>, or "
                 f"stop whatever holds {port} (`docker ps` shows the containers publishing it)",
             )
+        if "privileged port" in text:
+            # Rootless engines (Podman's rootlessport, rootless Docker's RootlessKit) listen as an
+            # ordinary user, who may not bind host ports below 1024 unless the sysctl allows it.
+            port = _conflicting_port(text, spec)
+            suggestion = preferred_port(port + 8000) if 0 < port < 1024 else free_port()
+            return ContainerFailed(
+                f"Host port {port} is below 1024, and this rootless engine publishes ports as an "
+                f"ordinary user, who may not listen there (the engine said: {text.strip()}).",
+                hint=f"publish on a host port of 1024 or above instead, e.g. -p {suggestion}:<container "
+                "port>; an administrator could lower net.ipv4.ip_unprivileged_port_start instead",
+            )
         return ContainerFailed(
             f"The container was created but could not start: {text}",
             hint="read the message above; the container was removed",

@@ -120,6 +120,10 @@ def unbuilt_image(docker_client: docker.DockerClient, monkeypatch: pytest.Monkey
         images, "IMAGES", (images.ImageDef("scoring-api", (reference,), (("API_VERSION", "1.0"),)),)
     )
     yield reference
+    # Podman refuses to untag an image a container still uses (Docker untags one with other tags):
+    # the test's containers go first -- the engine fixture, torn down after this one, finds none.
+    for user in docker_client.containers.list(all=True, filters={"ancestor": reference}):
+        user.remove(force=True)
     try:
         docker_client.images.remove(reference, noprune=True)  # only our tag; layers stay for the cache
     except docker.errors.ImageNotFound:
@@ -144,7 +148,9 @@ def test_console_offers_to_build_a_missing_image_then_runs_it(
     console.offer._button.click()
     assert console.wait_idle(BUILD_TIMEOUT), "the build and re-run did not finish"
     assert console.container is not None, console.message
-    assert unbuilt_image in {tag for image in docker_client.images.list() for tag in image.tags}
+    # Podman lists every tag fully qualified (docker.io/..., localhost/...); Docker drops docker.io/.
+    tags = {tag.removeprefix("docker.io/") for image in docker_client.images.list() for tag in image.tags}
+    assert unbuilt_image in tags, sorted(tags)
     bars = list(console.offer.bars.children)
     assert bars and all(bar.bar_style == "success" for bar in bars), [bar.description for bar in bars]
     assert "Started" in console.message and not console.offer.description, console.message

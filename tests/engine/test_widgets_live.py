@@ -12,6 +12,7 @@ from docker.models.containers import Container
 
 from portbinding.engine import Engine
 from portbinding.errors import EngineUnavailable
+from portbinding.probe import wait_until
 from portbinding.provision import EngineInfo
 from portbinding.scenarios import scenario
 from portbinding.widgets import (
@@ -110,7 +111,11 @@ def test_console_views_show_ps_port_inspect_and_logs(engine: Engine, host_port: 
     view = json.loads(html.unescape(inspect_text))
     assert view["State"]["Status"] == "running" and "8888/tcp" in view["Config"]["ExposedPorts"]
     assert view["NetworkSettings"]["Ports"]["8888/tcp"][0]["HostPort"] == str(host_port)
-    assert any("http://127.0.0.1:8888/" in line for line in console.log_lines), console.log_lines
+    # The log stream can still be catching up when the run is idle (seen on Podman): wait for it.
+    logged = wait_until(
+        lambda: any("http://127.0.0.1:8888/" in line for line in console.log_lines), timeout=10
+    )
+    assert logged, console.log_lines
     assert "docker run -d -p" in console._cli.value
 
     console.stop()
