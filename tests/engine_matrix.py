@@ -3,7 +3,7 @@
 `make test` first runs the whole suite on Docker (writing test-output/engines/docker.xml). This
 script then runs tests/engine on rootless Podman (set up by portbinding.podman) and on the
 process engine, and prints one table: per engine, how many engine tests passed, failed, and
-were deselected because they check something only Docker has (the reason is in the marker).
+were deselected because they check something another kind only has (the reason is in the marker).
 Exit status 1 when any engine had a failure or did not run.
 """
 
@@ -98,12 +98,12 @@ def podman_env() -> dict[str, str] | str:
 
 def table(rows: list[Row]) -> str:
     header = (
-        f"{'engine':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'docker-only':>12} {'seconds':>8}  note"
+        f"{'engine':<10} {'passed':>7} {'failed':>7} {'skipped':>8} {'not for it':>11} {'seconds':>8}  note"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
-            f"{row.engine:<10} {row.passed:>7} {row.failed:>7} {row.skipped:>8} {row.deselected:>12} "
+            f"{row.engine:<10} {row.passed:>7} {row.failed:>7} {row.skipped:>8} {row.deselected:>11} "
             f"{row.seconds:>8.0f}  {row.note}"
         )
     return "\n".join(lines)
@@ -124,7 +124,7 @@ def main() -> int:
 
         os.environ["PORTBINDING_CACHE"] = cache
         launch.stop()
-    print("\nThe engine suite, per engine (tests/engine; docker-only = deselected, marked with a reason):")
+    print("\nThe engine suite per engine (tests/engine; 'not for it': deselected by an engines() marker):")
     print(table(rows))
     (OUTPUT / "table.txt").write_text(table(rows) + "\n")
     return 1 if any(row.failed or row.skipped or not row.passed for row in rows) else 0
