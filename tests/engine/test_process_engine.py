@@ -7,13 +7,18 @@ host's probe must land in the same outcome class and the diagnosis must name the
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose
 from portbinding.engine import Engine, free_port
+from portbinding.errors import ContainerFailed
+from portbinding.images import LOCAL_BASE
+from portbinding.ports import parse_publish
 from portbinding.probe import OUTCOME_CLASS, probe_http
 from portbinding.process import launch
 from portbinding.provision import connect, engine_info
@@ -69,3 +74,15 @@ def test_the_process_engine_says_what_it_is(process_engine: Engine) -> None:
     assert process_engine.info.kind == "process"
     assert process_engine.info.publish_host == "127.0.0.1"
     assert "local processes" in process_engine.info.describe()
+
+
+def test_a_command_that_cannot_start_leaves_no_port_published(process_engine: Engine) -> None:
+    port = free_port()
+    spec = RunSpec(
+        image=LOCAL_BASE, command=("no-such-program",), publish=tuple(parse_publish(f"127.0.0.1:{port}:8000"))
+    )
+    with pytest.raises(ContainerFailed, match="executable file not found"):
+        process_engine.run(spec)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # free again: nothing was left listening on it
+    assert not process_engine.course_containers(session=process_engine.session)

@@ -147,13 +147,10 @@ class ProcessContainer:
 
     def inspect(self) -> dict[str, Any]:
         running = self.status == "running"
-        ports: dict[str, Any] = {f"{p}/tcp": None for p in self.recipe.exposed}
+        ports: dict[str, Any] = {f"{p}/tcp": None for p in self.recipe.exposed}  # exposed only: null
         for (port, host_ip), publisher in self.publishers.items():
-            ports.setdefault(f"{port}/tcp", None)
-            ports[f"{port}/tcp"] = [
-                *(ports[f"{port}/tcp"] or []),
-                {"HostIp": host_ip, "HostPort": str(publisher.port)},
-            ]
+            bindings = ports.get(f"{port}/tcp") or []
+            ports[f"{port}/tcp"] = [*bindings, {"HostIp": host_ip, "HostPort": str(publisher.port)}]
         return {
             "Id": self.id,
             "Name": f"/{self.name}",
@@ -338,12 +335,14 @@ class Daemon:
             if container.status == "running":
                 return
             container.net.ports_file.unlink(missing_ok=True)
+            env = _environment(container)
+            argv = _resolve(container, env)  # before publishing: a bad command leaves no port open
             self._publish(container)
             try:
                 container.process = subprocess.Popen(
-                    _resolve(container),
+                    argv,
                     cwd=_in_root(container, container.recipe.workdir),
-                    env=_environment(container),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -468,11 +467,12 @@ class Daemon:
         command = _without_timeout(argv)
         if command[:1] == ["cat"] and command[1:] and set(command[1:]) <= set(_PROC_NET):
             return 0, container.net.proc_net_tcp().encode()
+        env = _environment(container)
         try:
             done = subprocess.run(
-                _resolve(container, argv),
+                _resolve(container, env, argv),
                 cwd=_in_root(container, container.recipe.workdir),
-                env=_environment(container),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -599,12 +599,13 @@ def _environment(container: ProcessContainer) -> dict[str, str]:
     return env
 
 
-def _resolve(container: ProcessContainer, argv: list[str] | None = None) -> list[str]:
+def _resolve(container: ProcessContainer, env: dict[str, str], argv: list[str] | None = None) -> list[str]:
+    """``argv`` (default: the container's command) with its paths and program found in ``env``."""
     words = [_relocated(container, word) for word in (argv if argv is not None else container.argv)]
     if not words:
         raise ApiError(400, "no command specified")
     if "/" not in words[0]:
-        found = shutil.which(words[0], path=_environment(container)["PATH"])
+        found = shutil.which(words[0], path=env["PATH"])
         if found is None:
             raise ApiError(400, f'exec: "{words[0]}": executable file not found in $PATH')
         words[0] = found

@@ -9,10 +9,11 @@ server asked for (``0.0.0.0``/``127.0.0.1``, port 8888 even where the port map m
 
 from __future__ import annotations
 
-import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+from portbinding.process.shim.sitecustomize import listening, read_port_map
 
 ETH_NET = "127.42.0"
 LO_NET = "127.42.1"
@@ -57,18 +58,14 @@ class ContainerNet:
 
     def port_map(self) -> dict[str, int]:
         """``{"eth:8888": 41234}``: ports the shim had to move because the host held them."""
-        try:
-            return {str(k): int(v) for k, v in json.loads(self.ports_file.read_text()).items()}
-        except (OSError, ValueError):
-            return {}
+        return read_port_map(str(self.ports_file))
 
     def real_eth_port(self, port: int) -> int:
         return self.port_map().get(f"eth:{port}", port)
 
     def listens_on_eth(self, port: int) -> bool:
         """Whether the container's eth0 has a listener on ``port`` -- what docker-proxy reaches."""
-        wanted = f"{hex_address(self.eth)}:{self.real_eth_port(port):04X}"
-        return any(row[1] == wanted and row[3] == _LISTEN for row in _rows())
+        return listening(self.eth, self.real_eth_port(port))
 
     def proc_net_tcp(self) -> str:
         """The container's own /proc/net/tcp and (empty) /proc/net/tcp6, as ``cat`` prints them."""

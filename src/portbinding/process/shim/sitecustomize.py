@@ -48,8 +48,11 @@ def _hex(address: str, port: int) -> str:
     return f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
 
 
-def _listening(address: str, port: int) -> bool:
-    """Whether a socket listens on exactly ``address:port`` (read from the kernel's table)."""
+def listening(address: str, port: int) -> bool:
+    """Whether a socket listens on exactly ``address:port`` (read from the kernel's table).
+
+    Public, with read_port_map: the engine (netview) asks the same questions from outside.
+    """
     wanted = _hex(address, port)
     try:
         with open("/proc/net/tcp", encoding="ascii") as table:
@@ -58,12 +61,17 @@ def _listening(address: str, port: int) -> bool:
         return False
 
 
-def _port_map() -> dict[str, int]:
+def read_port_map(path: str) -> dict[str, int]:
+    """``{"eth:8888": 41234}``: ports moved because the host held them on every address."""
     try:
-        with open(PORTS_FILE, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             return {str(k): int(v) for k, v in json.load(handle).items()}
     except (OSError, ValueError):
         return {}
+
+
+def _port_map() -> dict[str, int]:
+    return read_port_map(PORTS_FILE)
 
 
 def _record(kind: str, port: int, real: int) -> None:
@@ -81,7 +89,7 @@ def _real_port(kind: str, port: int) -> int:
 
 def _holds(kind: str, port: int) -> bool:
     address = ETH if kind == "eth" else LO
-    return _listening(address, _real_port(kind, port))
+    return listening(address, _real_port(kind, port))
 
 
 def _is_loopback(host: str) -> bool:
