@@ -159,6 +159,11 @@ class Engine:
         return self.info.publish_host
 
     @property
+    def _ps_command(self) -> str:
+        """The CLI a learner on this engine uses to list containers (the course's, without one)."""
+        return {"docker": "docker", "podman": "podman"}.get(self.info.kind, "portbinding")
+
+    @property
     def labels(self) -> dict[str, str]:
         labels = {COURSE_LABEL: COURSE, SESSION_LABEL: self.session, OWNER_LABEL: self.owner}
         # A test run (or a grading run) marks everything started under it, lesson kernels
@@ -238,7 +243,7 @@ class Engine:
                 port=port,
                 suggestion=suggestion,
                 hint=f"publish on a free host port instead, e.g. -p {suggestion}:<container port>, or "
-                f"stop whatever holds {port} (`docker ps` shows the containers publishing it)",
+                f"stop whatever holds {port} (`{self._ps_command} ps` shows the containers publishing it)",
             )
         if "privileged port" in text:
             # Rootless engines (Podman's rootlessport, rootless Docker's RootlessKit) listen as an

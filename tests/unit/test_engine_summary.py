@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import docker.errors
+
+from portbinding.command import parse_run
 from portbinding.engine import Engine
 from portbinding.provision import EngineInfo
 from portbinding.widgets.session import engine_summary
@@ -41,3 +44,15 @@ def test_rootless_podman_names_its_port_forwarder() -> None:
 def test_the_process_engine_says_it_runs_local_processes_and_what_differs() -> None:
     text = engine_summary(_engine("process"))
     assert "process engine" in text and "local processes" in text and "What differs" in text
+
+
+def test_a_taken_port_names_the_list_command_of_the_engine_in_use() -> None:
+
+    taken = docker.errors.APIError(
+        "start", explanation="listen tcp 0.0.0.0:8888: bind: address already in use"
+    )
+    spec = parse_run("docker run -d -p 8888:8888 portbinding/notebook:1.0")
+    hints = {kind: _engine(kind)._start_error(spec, taken).hint for kind in ("docker", "podman", "process")}
+    assert "`docker ps`" in hints["docker"]
+    assert "`podman ps`" in hints["podman"]
+    assert "`portbinding ps`" in hints["process"]
