@@ -1,20 +1,22 @@
-"""Fixtures for the grading tests: a temporary course, graded once per session on the real engine.
+"""Fixtures for the grading tests: a course under /srv, graded once per session on the real engine.
 
-``graded_course`` builds a course in a temp folder (a copy of grader/'s config and sources),
-releases all three assignments, writes the submissions below -- reference
-solutions, typical wrong answers and every hostile submission -- grades them with
-``portbinding grade`` (ex01 in ONE run with two workers, hostile ones included), generates
-the feedback, and records what the grading machine looked like before and after.
+``graded_course`` builds a course where grading servers keep them (``/srv/portbinding-test-<id>``,
+outside /root, /home and /tmp, so no wall can lean on those being hidden): a copy of grader/'s
+config and sources, all three assignments released. It writes the honest submissions below
+(reference solutions, typical wrong answers) and every hostile one in ``submissions/`` (see
+``attacks``), grades them with ``portbinding grade`` (ex01 in ONE run with two workers, hostile
+ones included), generates the feedback, and records what the grading machine looked like
+before and after.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,25 +29,17 @@ import pytest
 
 from portbinding.grading.course import Course, nbgrader_env, run_nbgrader
 
+from . import attacks
+
 # ------------------------------------------------------------------------------ submissions
 # A submission starts from the released notebook and replaces the answer cells it names; the
-# others stay unanswered. Each hostile one does its one bad thing *instead* of answering, so
-# its grade must be zero, with one of its ``phrases`` in the feedback.
+# others stay unanswered. The hostile ones are files in submissions/ (see attacks.py).
 
 EX01 = "ex01-unreachable-notebook"
 EX02 = "ex02-port-mapping"
 EX03 = "ex03-twelve-factor-api"
 ASSIGNMENTS = (EX01, EX02, EX03)
 LOOPBACK = "portbinding/notebook-loopback:1.0"
-
-
-@dataclass(frozen=True)
-class Hostile:
-    """A submission that attacks the grader, and what its feedback must say."""
-
-    student: str
-    code: dict[str, str]
-    phrases: tuple[str, ...]  # at least one must be in the feedback
 
 
 WRONG = {
@@ -78,140 +72,15 @@ WRONG = {
 }
 
 
-def hostile(sentinel: str, course: str) -> list[Hostile]:
-    """Every attack of the issue, each as one ex01 submission."""
-    line = "docker run -d {} portbinding/notebook-loopback:1.0 --ip=0.0.0.0"
-    return [
-        Hostile(
-            "h-privileged",
-            {"ex01-fixed-line-answer": f'fixed_line = "{line.format("--privileged -p 8888:8888")}"'},
-            ("--privileged is not allowed",),
-        ),
-        Hostile(
-            "h-host-mount",
-            {"ex01-fixed-line-answer": f'fixed_line = "{line.format("-v /:/host -p 8888:8888")}"'},
-            ("(--volume) is not allowed",),
-        ),
-        Hostile(
-            "h-host-network",
-            {"ex01-fixed-line-answer": f'fixed_line = "{line.format("--network host")}"'},
-            ("--network is not allowed",),
-        ),
-        Hostile(
-            "h-docker-sdk",
-            {
-                "ex01-cause-answer": (
-                    "import docker\n"
-                    "client = docker.from_env()\n"
-                    'client.containers.run("portbinding/notebook:1.0", name="pbl-hostile-sdk", detach=True,\n'
-                    '                      privileged=True, volumes={"/": {"bind": "/host", "mode": "rw"}})\n'
-                    'cause = "loopback_only"'
-                )
-            },
-            ("tried to use the container engine directly",),
-        ),
-        Hostile(
-            "h-raw-socket",
-            {
-                "ex01-cause-answer": (
-                    "import socket\n"
-                    "sock = socket.socket(socket.AF_UNIX)\n"
-                    'sock.connect("/var/run/docker.sock")\n'
-                    'sock.sendall(b"POST /containers/create?name=pbl-hostile-raw HTTP/1.0\\r\\n"\n'
-                    '             b"Content-Type: application/json\\r\\nContent-Length: 2\\r\\n\\r\\n{}")\n'
-                    "print(sock.recv(4096))\n"
-                    'cause = "loopback_only"'
-                )
-            },
-            ("tried to use the container engine directly",),
-        ),
-        Hostile(
-            "h-shell-injection",
-            {
-                "ex01-fixed-line-answer": f'fixed_line = "docker run -d -p 8888:8888 {LOOPBACK} '
-                "--ip=0.0.0.0; touch /tmp/pbl-injected $(touch /tmp/pbl-injected-2) "
-                '`touch /tmp/pbl-injected-3`"',
-                "ex01-config-line-answer": "config_line = \"c.ServerApp.ip = ''; "
-                "__import__('os').system('touch /tmp/pbl-injected-4')\"",
-            },
-            ("Expected one assignment of a plain value",),
-        ),
-        Hostile("h-endless-loop", {"ex01-cause-answer": "while True:\n    pass"}, ("ran longer than",)),
-        Hostile(
-            "h-fork-bomb",
-            {"ex01-cause-answer": "import os\nwhile True:\n    os.fork()"},
-            ("processes at once",),
-        ),
-        Hostile(
-            "h-output-flood",
-            {"ex01-cause-answer": 'while True:\n    print("x" * 10_000)'},
-            ("MB of output", "MB of memory"),
-        ),
-        Hostile(
-            "h-disk-flood",
-            {
-                "ex01-cause-answer": (
-                    'with open("flood.bin", "wb") as out:\n    while True:\n        out.write(b"0" * 2**20)'
-                )
-            },
-            ("working folder",),
-        ),
-        Hostile(
-            "h-left-running",
-            {
-                "ex01-cause-answer": (
-                    "import os, threading\n"
-                    "from portbinding.grading import check_fix\n"
-                    'for line in ("docker run -d --name keep-me -p 8888:8888 portbinding/notebook:1.0",\n'
-                    '             "docker run -d --restart=always -p 8888:8888 portbinding/notebook:1.0"):\n'
-                    '    kwargs = {"container_port": 8888}\n'
-                    "    threading.Thread(target=check_fix, args=(line,), kwargs=kwargs).start()\n"
-                    "import time\n"
-                    "time.sleep(1)  # the grader is starting the container now\n"
-                    "os._exit(0)  # ... and the notebook leaves it behind"
-                )
-            },
-            ("kernel died",),
-        ),
-        Hostile(
-            "h-write-outside",
-            {
-                "ex01-cause-answer": (
-                    "errors = []\n"
-                    f'for target in ("{sentinel}", "{course}/gradebook.db", "../../out.txt", "/etc/hosts"):\n'
-                    "    try:\n"
-                    '        open(target, "a").write("pwned")\n'
-                    "    except OSError as error:\n"
-                    "        errors.append(str(error))\n"
-                    'raise PermissionError("; ".join(errors))'
-                )
-            },
-            ("Read-only file system",),
-        ),
-        Hostile(
-            "h-forged-check",
-            {
-                "ex01-cause-answer": (
-                    "import portbinding.grading as grading\n"
-                    "from portbinding.grading.protocol import CheckResult\n"
-                    'forged = lambda *a, **k: CheckResult(True, "ok", "forged")  # noqa: E731\n'
-                    "grading.check_fix = grading.check_config = forged\n"
-                    'cause = "not_published"\n'
-                    f'fixed_line = "docker run -d -p 8888:8888 {LOOPBACK}"\n'
-                    'config_line = "c.ServerApp.port = 8888"'
-                )
-            },
-            ("never reached the grader",),
-        ),
-    ]
-
-
 # ------------------------------------------------------------------------------ fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 CELL_TIMEOUT_S = 30
 SANDBOX_BASE = Path("/var/lib/portbinding-grading")
+COURSE_ID = "port-binding-lab"  # grader/nbgrader_config.py's
+TIMESTAMP = "2025-11-20 10:00:00.000000 UTC"
+SECRET_TEXT = "PBL-SECRET-" + secrets.token_hex(8)  # only root may read the file holding it
 
 
 @pytest.fixture(scope="session")
@@ -235,22 +104,48 @@ def make_course(root: Path, assignments: tuple[str, ...] = ASSIGNMENTS) -> Cours
     return Course(root)
 
 
-def submit(course: Course, student: str, assignment: str, answers: dict[str, str] | None = None) -> Path:
-    """Put a submission in submitted/: the released notebook with ``answers`` (None: the reference)."""
-    folder = course.submitted(student, assignment)
+def submit(
+    course: Course,
+    student: str,
+    assignment: str,
+    answers: dict[str, str] | None = None,
+    *,
+    reference: bool | None = None,
+    folder: Path | None = None,
+) -> Path:
+    """Put a submission in submitted/ (or ``folder``): the released notebook (or with ``reference``,
+    the instructors' solution; the default without ``answers``) with ``answers`` in its cells."""
+    folder = folder or course.submitted(student, assignment)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{assignment}.ipynb"
-    if answers is None:
-        shutil.copy2(course.source(assignment) / name, folder / name)
-    else:
-        notebook = nbformat.read(course.release(assignment) / name, as_version=4)  # type: ignore[no-untyped-call]
-        for cell in notebook.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in answers:
-                cell.source = answers[grade_id]
-        nbformat.write(notebook, folder / name)  # type: ignore[no-untyped-call]
-    (folder / "timestamp.txt").write_text("2025-11-20 10:00:00.000000 UTC")
+    solution = answers is None if reference is None else reference
+    base = course.source(assignment) if solution else course.release(assignment)
+    notebook = nbformat.read(base / name, as_version=4)  # type: ignore[no-untyped-call]
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if answers and grade_id in answers:
+            cell.source = answers[grade_id]
+    nbformat.write(notebook, folder / name)  # type: ignore[no-untyped-call]
+    (folder / "timestamp.txt").write_text(TIMESTAMP)
     return folder
+
+
+def submit_attack(course: Course, attack: attacks.Attack, exchange: Path) -> None:
+    """Place a hostile submission as its file says: in submitted/, or in the exchange's inbound."""
+    folder = None
+    if attack.via_exchange:  # where `nbgrader submit` would have put it
+        inbound = exchange / COURSE_ID / "inbound"
+        inbound.mkdir(parents=True, exist_ok=True)
+        folder = inbound / f"{attack.student}+{attack.assignment}+{TIMESTAMP}+{secrets.token_hex(4)}"
+    folder = submit(
+        course, attack.student, attack.assignment, attack.answers, reference=attack.reference, folder=folder
+    )
+    for name, text in attack.files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    for name, target in attack.symlinks.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).symlink_to(target)
 
 
 def grade(course: Course, assignment: str, *, workers: int) -> dict[str, dict[str, Any]]:
@@ -320,7 +215,7 @@ class RoundTrip:
 
     course: Course
     outcomes: dict[str, dict[str, dict[str, Any]]]  # assignment -> student -> outcome
-    hostile: list[Hostile]
+    hostile: list[attacks.Attack]
     before: HostState
     after: HostState
     engine_events: list[dict[str, Any]] = field(default_factory=list)
@@ -328,28 +223,44 @@ class RoundTrip:
 
 
 @pytest.fixture(scope="session")
-def graded_course(
-    grading_host: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RoundTrip]:
+def srv_base() -> Iterator[Path]:
+    """``/srv/portbinding-test-<id>``: where a grading server would keep its courses; removed afterwards."""
+    base = Path("/srv") / f"portbinding-test-{os.environ.get('PORTBINDING_RUN_ID', secrets.token_hex(6))}"
+    base.mkdir(mode=0o755, parents=True)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def graded_course(grading_host: docker.DockerClient, srv_base: Path) -> RoundTrip:
     """The whole round trip on the real engine (about three minutes on two cores)."""
-    base = tmp_path_factory.mktemp("round-trip")
-    course = make_course(base / "course")
-    # Outside /tmp (the sandbox has its own), writable by anyone: only the sandbox protects it.
-    (REPO / "test-output").mkdir(exist_ok=True)
-    outside = Path(tempfile.mkdtemp(prefix="grading-sentinel-", dir=REPO / "test-output"))
+    course = make_course(srv_base / "course")
+    exchange = srv_base / "exchange"
+    # Outside the course and outside /tmp, writable by anyone: only the sandbox protects it.
+    outside = srv_base / "machine"
+    outside.mkdir(mode=0o777)
     os.chmod(outside, 0o777)
     sentinel = outside / "sentinel.txt"
     sentinel.write_text("the grading machine's own file\n")
     os.chmod(sentinel, 0o666)
-    attacks = hostile(str(sentinel), str(course.root))
+    secret = outside / "secret.txt"  # like /etc/shadow: root's alone
+    secret.write_text(SECRET_TEXT + "\n")
+    os.chmod(secret, 0o600)
+    values = {"@COURSE@": str(course.root), "@SENTINEL@": str(sentinel), "@SECRET@": str(secret),
+              "@SECRET_TEXT@": SECRET_TEXT, "@EXCHANGE@": str(exchange)}  # fmt: skip
+    hostile = attacks.load(values)
 
     submit(course, "alice", EX01)
     submit(course, "bob", EX01, WRONG[EX01])
-    for attack in attacks:
-        submit(course, attack.student, EX01, attack.code)
+    for attack in hostile:
+        submit_attack(course, attack, exchange)
     for assignment in (EX02, EX03):
         submit(course, "alice", assignment)
         submit(course, "bob", assignment, WRONG[assignment])
+    for assignment in sorted({a.assignment for a in hostile if a.via_exchange}):
+        run_nbgrader(["collect", assignment, f"--Exchange.root={exchange}"], cwd=course.root)
 
     before = HostState.read(grading_host, sentinel)
     started = time.time()
@@ -368,5 +279,4 @@ def graded_course(
         )
     )
     after = HostState.read(grading_host, sentinel)
-    yield RoundTrip(course, outcomes, attacks, before, after, events, seconds)
-    shutil.rmtree(outside, ignore_errors=True)
+    return RoundTrip(course, outcomes, hostile, before, after, events, seconds)

@@ -17,13 +17,11 @@ from typing import Any
 import pytest
 from nbgrader.api import Gradebook
 
+from . import attacks
+
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 EX01, EX02, EX03 = "ex01-unreachable-notebook", "ex02-port-mapping", "ex03-twelve-factor-api"
-HOSTILE = (
-    "h-privileged", "h-host-mount", "h-host-network", "h-docker-sdk", "h-raw-socket", "h-shell-injection",
-    "h-endless-loop", "h-fork-bomb", "h-output-flood", "h-disk-flood", "h-left-running", "h-write-outside",
-    "h-forged-check",
-)  # fmt: skip
+HOSTILE = attacks.names()  # one per file in submissions/
 
 
 def feedback(trip: Any, student: str, assignment: str) -> str:
@@ -65,21 +63,54 @@ def test_typical_wrong_answers_get_partial_marks_and_helpful_feedback(
     assert not missing, f"feedback lacks {missing}:\n{text[:3000]}"
 
 
+def hostile_of(trip: Any, assignment: str) -> list[str]:
+    """The hostile students of ``assignment`` in this run."""
+    return [a.student for a in trip.hostile if a.assignment == assignment]
+
+
 @pytest.mark.parametrize("student", HOSTILE)
-def test_hostile_submission_gets_zero_and_a_clear_feedback_line(graded_course: Any, student: str) -> None:
-    """Each attack ends in a zero, with a feedback line that names what happened."""
+def test_hostile_submission_is_graded_as_its_file_expects(graded_course: Any, student: str) -> None:
+    """Each attack gets the score its file names, and the feedback says (and keeps back) what it lists."""
     attack = next(a for a in graded_course.hostile if a.student == student)
-    outcome = graded_course.outcomes[EX01][student]
-    assert outcome["score"] == 0.0, outcome
-    text = feedback(graded_course, student, EX01)
-    assert any(phrase in text for phrase in attack.phrases), f"none of {attack.phrases} in:\n{text[:3000]}"
-    assert "Score: 0.0 / 5.0" in text
+    expect = attack.expect
+    outcome = graded_course.outcomes[attack.assignment][student]
+    if expect.full:
+        assert outcome["score"] == outcome["max_score"] > 0, f"{attack.about}\n{outcome}"
+    else:
+        assert outcome["score"] == expect.score, f"{attack.about}\n{outcome}"
+    if expect.status:
+        assert outcome["status"] == expect.status, f"{attack.about}\n{outcome}"
+    raw = graded_course.course.root / "feedback" / student / attack.assignment / f"{attack.assignment}.html"
+    text = feedback(graded_course, student, attack.assignment) if raw.exists() else ""
+    shown = text + "\n" + (raw.read_text() if raw.exists() else "")
+    if expect.feedback_any:
+        assert any(p in text for p in expect.feedback_any), (
+            f"none of {expect.feedback_any} in:\n{text[:3000]}"
+        )
+    missing = [p for p in expect.feedback_all if p not in text]
+    assert not missing, f"feedback lacks {missing}:\n{text[:3000]}"
+    leaked = [p for p in expect.feedback_none if p in shown]
+    assert not leaked, f"{attack.about}: the feedback shows {leaked}:\n{text[:3000]}"
+    if expect.overlaps:
+        window = door_window(graded_course, student, attack.assignment)
+        theirs = door_window(graded_course, expect.overlaps, attack.assignment)
+        assert window and theirs and window[0] < theirs[1] and theirs[0] < window[1], (
+            f"{student} (door busy {window}) and {expect.overlaps} (door busy {theirs}) were not graded "
+            "at the same time, so this run did not test the attack"
+        )
+
+
+def door_window(trip: Any, student: str, assignment: str) -> tuple[float, float] | None:
+    """When a submission's door saw its first and last request (monotonic clock, from its record)."""
+    record = json.loads((trip.course.records(assignment) / f"{student}.json").read_text())
+    times = [(c["started"], c["ended"]) for nb in record["notebooks"] for c in nb["checks"]]
+    return (min(t[0] for t in times), max(t[1] for t in times)) if times else None
 
 
 def test_hostile_submissions_do_not_disturb_the_others_in_the_same_run(graded_course: Any) -> None:
     """In the same two-worker run as every attack, the reference and the wrong answers score as usual."""
     run = graded_course.outcomes[EX01]
-    assert set(HOSTILE) <= set(run), sorted(run)
+    assert set(hostile_of(graded_course, EX01)) <= set(run), sorted(run)
     assert (run["alice"]["score"], run["bob"]["score"]) == (5.0, 2.0), (run["alice"], run["bob"])
 
 
@@ -89,7 +120,7 @@ def test_the_grading_machine_is_untouched(graded_course: Any) -> None:
     assert after.sentinel == before.sentinel, "a submission changed a file outside its folder"
     assert not after.injected, f"shell injection created {after.injected}"
     with Gradebook(graded_course.course.db_url) as gb:  # still a database, with every submission
-        assert len(gb.find_assignment(EX01).submissions) == 2 + len(HOSTILE)
+        assert len(gb.find_assignment(EX01).submissions) == 2 + len(hostile_of(graded_course, EX01))
 
 
 def test_nothing_is_left_running(graded_course: Any) -> None:
@@ -127,7 +158,7 @@ def test_report_summarises_the_class(graded_course: Any) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     report = json.loads(result.stdout)
     rates = {q["question"]: q["pass_rate"] for q in report["questions"]}
-    submissions = 2 + len(HOSTILE)
+    submissions = 2 + len(hostile_of(graded_course, EX01))
     assert report["submissions"] == submissions
     assert rates["ex01-config-line"] == pytest.approx(2 / submissions, abs=0.01), rates
     causes = dict((cause, count) for cause, count in report["causes"])
