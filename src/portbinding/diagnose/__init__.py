@@ -17,13 +17,23 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
 from portbinding.command import RunSpec
+from portbinding.diagnose.ladder import (
+    CAUSE_LAYER,
+    CAUSES,
+    LAYER_TITLE,
+    LAYERS,
+    SUMMARY,
+    Cause,
+    Expect,
+    Layer,
+)
 from portbinding.engine import NAMED_LABEL, Engine, PublishedPort
 from portbinding.errors import ContainerFailed
 from portbinding.ports import PortMapping
@@ -31,35 +41,6 @@ from portbinding.probe import ProbeResult, probe_http
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
 
 LOGGER = logging.getLogger(__name__)
-
-Cause = Literal[
-    "ok",
-    "crashed",
-    "not_published",
-    "wrong_container_port",
-    "loopback_only",
-    "still_starting",
-    "wrong_service",
-    "port_retried",
-]
-CAUSES: tuple[Cause, ...] = (
-    "ok", "crashed", "not_published", "wrong_container_port", "loopback_only", "still_starting",
-    "wrong_service", "port_retried",
-)  # fmt: skip
-Expect = Literal["jupyter", "http"]
-
-# One sentence per cause, for headlines in widgets, CLI output and grading feedback.
-SUMMARY: dict[Cause, str] = {
-    "ok": "Reachable: the published port leads to a server that answers.",
-    "crashed": "The container is not running: the app exited before (or after) opening its socket.",
-    "not_published": "The server listens inside the container, but no host port is published for it.",
-    "wrong_container_port": "The host port is published to a container port where nothing listens.",
-    "loopback_only": "The server listens on 127.0.0.1 inside the container, which only the container "
-    "itself can reach.",
-    "still_starting": "The container runs, but nothing listens yet: the app is still starting.",
-    "wrong_service": "Something answers on the published port, but it is not the service you expected.",
-    "port_retried": "The server found its port taken inside the container and quietly moved to another one.",
-}
 
 # Run inside the container (with its own python3) to probe every listener from within:
 # GET /api from the inside tells "it works in there" apart from "it does not work at all".
@@ -586,3 +567,21 @@ def _starting_fix(spec: RunSpec, running_for: float | None) -> Fix:
         "add a HEALTHCHECK and wait for `healthy` -- a running container is not a ready server.",
         run=spec,
     )
+
+
+__all__ = [
+    "CAUSES",
+    "CAUSE_LAYER",
+    "LAYERS",
+    "LAYER_TITLE",
+    "SUMMARY",
+    "Cause",
+    "Diagnosis",
+    "Evidence",
+    "Expect",
+    "Fix",
+    "Layer",
+    "diagnose",
+    "look_inside",
+    "spec_from_container",
+]

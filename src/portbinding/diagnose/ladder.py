@@ -1,0 +1,235 @@
+"""The troubleshooting ladder: its rungs, the causes found on each, and the commands that show them.
+
+A learner climbs from the outside in (DESIGN.md section 5), stopping at the first rung that does
+not hold:
+
+1. ``state``      -- container state: is it running (``docker ps -a``, ``docker logs``)?
+2. ``published``  -- published ports: does a host port lead into it (``docker port``)?
+3. ``listening``  -- what listens inside, on which address (``cat /proc/net/tcp`` inside)?
+4. ``inside``     -- what answers inside (a request from within its network namespace)?
+5. ``host``       -- what answers from the host (``curl -v`` from this machine), or from the
+   container that is meant to reach it.
+
+This module is the shared vocabulary: every cause names its rung (:data:`CAUSE_LAYER`), every
+piece of evidence says where it came from (:data:`Source`) and which command a learner types
+to see it for themselves (:class:`LearnerCommands`, spelled for the engine's own CLI). It does
+no I/O, so hints, widgets, the CLI and the grader can all build on it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+Layer: TypeAlias = Literal["state", "published", "listening", "inside", "host"]
+LAYERS: tuple[Layer, ...] = ("state", "published", "listening", "inside", "host")
+"""The rungs, outside in: the order a learner checks them and the order the classifier does."""
+
+LAYER_TITLE: dict[Layer, str] = {
+    "state": "container state",
+    "published": "published ports",
+    "listening": "what listens inside, on which address",
+    "inside": "what answers inside",
+    "host": "what answers from the host",
+}
+"""Each rung's learner-facing name."""
+
+LAYER_QUESTION: dict[Layer, str] = {
+    "state": "Is the container running, and did it stay up?",
+    "published": "Does a host port you can use lead to the container port?",
+    "listening": "Does something listen on that container port, on an address forwarded traffic reaches?",
+    "inside": "Does the service you expect answer there, inside the container?",
+    "host": "Does it answer from where you connect (this machine, or the other container)?",
+}
+"""The question each rung answers, for hints that point at a rung without giving the cause away."""
+
+Cause: TypeAlias = Literal[
+    "ok",
+    "crashed",
+    "crash_loop",
+    "stopped",
+    "not_published",
+    "host_network",
+    "unusable_host_address",
+    "wrong_container_port",
+    "port_retried",
+    "still_starting",
+    "loopback_only",
+    "wrong_address",
+    "ipv6_only",
+    "wrong_service",
+    "peer_localhost",
+]
+CAUSES: tuple[Cause, ...] = (
+    "ok", "crashed", "crash_loop", "stopped", "not_published", "host_network", "unusable_host_address",
+    "wrong_container_port", "port_retried", "still_starting", "loopback_only", "wrong_address", "ipv6_only",
+    "wrong_service", "peer_localhost",
+)  # fmt: skip
+
+CAUSE_LAYER: dict[Cause, Layer] = {
+    "crashed": "state",
+    "crash_loop": "state",
+    "stopped": "state",
+    "not_published": "published",
+    "host_network": "published",
+    "unusable_host_address": "published",
+    "wrong_container_port": "listening",
+    "port_retried": "listening",
+    "still_starting": "listening",
+    "loopback_only": "listening",
+    "wrong_address": "listening",
+    "ipv6_only": "listening",
+    "wrong_service": "inside",
+    "peer_localhost": "host",
+    # Every rung holds: "host" is the last one checked, not a broken one (Diagnosis.broken_layer is None).
+    "ok": "host",
+}
+"""The rung each cause breaks (the first rung that does not hold)."""
+
+SUMMARY: dict[Cause, str] = {
+    "ok": "Reachable: the published port leads to a server that answers.",
+    "crashed": "The container is not running: the app exited before (or after) opening its socket.",
+    "crash_loop": "The app keeps crashing and its restart policy keeps starting it again: it looks up "
+    "for a moment, but never stays up long enough to answer.",
+    "stopped": "The container is not running because it was stopped (or never started), not because "
+    "the app failed.",
+    "not_published": "The server listens inside the container, but no host port is published for it.",
+    "host_network": "The container shares the host's network (--network host): -p is ignored, and the "
+    "server listens directly on the host's own port.",
+    "unusable_host_address": "The port is published only on an address that cannot be reached from "
+    "where you connect.",
+    "wrong_container_port": "Nothing listens on the container port in question: the app listens on "
+    "another one.",
+    "port_retried": "The server found its port taken inside the container and quietly moved to another one.",
+    "still_starting": "The container runs, but nothing listens on the port yet: the app is still starting.",
+    "loopback_only": "The server listens on a loopback address (127.0.0.1 or ::1) inside the container, "
+    "which only the container itself can reach.",
+    "wrong_address": "The server listens on one specific address inside the container, not the one "
+    "forwarded traffic arrives on.",
+    "ipv6_only": "The server listens on IPv6 only, but forwarded traffic arrives over IPv4.",
+    "wrong_service": "Something answers on the published port, but it is not the service you expected.",
+    "peer_localhost": "The other container connects to localhost, which is itself: containers reach each "
+    "other by name on a shared network.",
+}
+"""One sentence per cause, for headlines in widgets, CLI output, hints and grading feedback."""
+
+Expect: TypeAlias = Literal["jupyter", "http", "tcp"]
+"""What should answer: a Jupyter server (``GET /api``), any HTTP server, or any TCP service."""
+
+Source: TypeAlias = Literal["engine", "logs", "exec", "procfs", "helper", "host", "peer", "none"]
+"""Where a piece of evidence came from (its provenance).
+
+``engine``: the engine's API (inspect, port list); ``logs``: the container's output; ``exec``: a
+command run inside the container itself; ``procfs``: the host kernel's view of the container's
+process (``/proc/PID/net/tcp``, and a probe from inside its network namespace); ``helper``: a
+short-lived course container joined to its network namespace; ``host``: a probe from this
+machine; ``peer``: a probe from the container that is meant to reach it; ``none``: not gathered.
+"""
+
+SOURCE_TEXT: dict[Source, str] = {
+    "engine": "the engine's API (container inspect)",
+    "logs": "the container's logs",
+    "exec": "a command run inside the container",
+    "procfs": "this machine's kernel, reading the container's network namespace through its process",
+    "helper": "a short-lived helper container sharing the container's network namespace",
+    "host": "a probe from this machine",
+    "peer": "a probe from inside the other container's network namespace",
+    "none": "not gathered",
+}
+
+LookPath: TypeAlias = Literal["exec", "procfs", "helper", "none"]
+"""How the diagnosis looked inside a container: its own tools, the host's /proc, or a helper."""
+
+HELPER_IMAGE = "portbinding/python-base:bookworm"
+"""The course image a helper container runs (python3 and cat, nothing else needed)."""
+
+
+@dataclass(frozen=True)
+class LearnerCommands:
+    """The commands a learner types to see each piece of evidence, on their engine's CLI.
+
+    ``program`` is ``docker`` or ``podman`` (both take the same arguments for everything here).
+    ``look`` is how the diagnosis had to look inside: a container without ``cat``/``python3``
+    is looked into through a helper container, and the commands say so, because ``docker exec``
+    would fail there too.
+    """
+
+    container: str
+    program: str = "docker"
+    look: LookPath = "exec"
+
+    def _cmd(self, *words: str) -> str:
+        return " ".join(shlex.quote(word) for word in (self.program, *words))
+
+    def ps(self) -> str:
+        return self._cmd("ps", "-a", "--filter", f"name={self.container}")
+
+    def state(self) -> str:
+        template = "{{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}}"
+        return self._cmd("inspect", "--format", template, self.container)
+
+    def logs(self, tail: int = 20) -> str:
+        return self._cmd("logs", "--tail", str(tail), self.container)
+
+    def port(self) -> str:
+        return self._cmd("port", self.container)
+
+    def network(self) -> str:
+        template = "{{.HostConfig.NetworkMode}} {{json .HostConfig.PortBindings}}"
+        return self._cmd("inspect", "--format", template, self.container)
+
+    def start(self) -> str:
+        return self._cmd("start", self.container)
+
+    def _inside(self, *argv: str) -> str:
+        if self.look == "exec":
+            return self._cmd("exec", self.container, *argv)
+        # Works whatever the image holds: the helper brings the tools, the namespace is shared.
+        return self._cmd("run", "--rm", "--network", f"container:{self.container}", HELPER_IMAGE, *argv)
+
+    def listeners(self) -> str:
+        return self._inside("cat", "/proc/net/tcp", "/proc/net/tcp6")
+
+    def request_inside(self, target: str, *, path: str = "/", expect: Expect = "http") -> str:
+        """A request to ``target`` (``host:port``) from inside the container's network namespace."""
+        host, _, port = target.rpartition(":")
+        host = host.strip("[]")
+        if expect == "tcp":
+            code = (
+                f"import socket; s = socket.create_connection(({host!r}, {int(port)}), 3); "
+                "s.settimeout(1); print('connected; first bytes:', s.recv(200))"
+            )
+        else:
+            url = f"http://{bracket(host)}:{port}{path}"
+            code = (
+                "import urllib.request as u; r = u.urlopen(" + repr(url) + ", timeout=3); "
+                "print(r.status, r.read(200))"
+            )
+        return self._inside("python3", "-c", code)
+
+    def request_from_peer(self, peer: str, target: str) -> str:
+        """A TCP connection to ``target`` from inside ``peer``'s network namespace."""
+        other = LearnerCommands(peer, self.program, self.look)
+        return other.request_inside(target, expect="tcp")
+
+    @staticmethod
+    def request_from_host(url: str, *, expect: Expect = "http") -> str:
+        """``curl -v`` from this machine; curl speaks plain TCP through ``telnet://``."""
+        if expect == "tcp":
+            target = url.split("://", 1)[-1].split("/", 1)[0]
+            return f"curl -v --max-time 3 telnet://{target}"
+        return f"curl -v --max-time 3 {shlex.quote(url)}"
+
+
+def bracket(host: str) -> str:
+    """``host`` as it goes before ``:port``: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def cli_program(kind: str) -> str:
+    """The CLI a learner uses for an engine kind: ``podman`` for Podman, else ``docker``.
+
+    The process engine speaks the Docker API, so the docker CLI pointed at it (DOCKER_HOST) works.
+    """
+    return "podman" if kind == "podman" else "docker"
