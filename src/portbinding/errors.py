@@ -81,3 +81,7 @@ class ContainerNotFound(ContainerFailed):
 
 class ImageBuildError(EngineError):
     """An exercise image could not be built."""
+
+
+class CourseFilesMissing(PortBindingError):
+    """A folder the course ships (the image folders, the course material) is not where it should be."""

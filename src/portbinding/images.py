@@ -34,11 +34,12 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
+from portbinding import settings
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing, UnknownImage
+from portbinding.paths import cache_dir, images_dir
 
 LOGGER = logging.getLogger(__name__)
 
-IMAGES_DIR = Path(__file__).resolve().parents[2] / "images"
 DEFAULT_BASE = "python:3.12-slim"
 LOCAL_BASE = "portbinding/python-base:bookworm"
 CONTEXT_LABEL = "portbinding.image.context"
@@ -84,17 +85,6 @@ IMAGES: tuple[ImageDef, ...] = (
     ),
     ImageDef("slow-start", ("portbinding/slow-start:1.0", "portbinding/slow-start:latest")),
 )
-
-
-def images_dir() -> Path:
-    """Where the image folders live (overridable for an installed package)."""
-    return Path(os.environ.get("PORTBINDING_IMAGES_DIR", IMAGES_DIR))
-
-
-def cache_dir() -> Path:
-    """Where downloads are kept between builds: PORTBINDING_CACHE, else the user's cache folder."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "portbinding"
-    return Path(os.environ.get("PORTBINDING_CACHE", default))
 
 
 def image_names() -> list[str]:
@@ -149,7 +139,7 @@ def resolve_base(client: docker.DockerClient, *, progress: ProgressCallback = _i
 
     PORTBINDING_BASE_IMAGE overrides the choice (it must already be on the engine).
     """
-    override = os.environ.get("PORTBINDING_BASE_IMAGE")
+    override = settings.base_image()
     if override:
         if not has_image(client, override):
             raise ImageMissing(
@@ -180,7 +170,7 @@ def build_local_base(client: docker.DockerClient, *, progress: ProgressCallback 
             "(`docker load`) and set PORTBINDING_BASE_IMAGE to it",
         )
     debootstrap = shutil.which("debootstrap") or _install_debootstrap()
-    mirror = os.environ.get("PORTBINDING_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+    mirror = settings.debian_mirror()
     progress(BuildEvent("base", 0, 3, "debootstrap: downloading Debian packages (about a minute)"))
     with tempfile.TemporaryDirectory(prefix="portbinding-base-") as tmp:
         root = Path(tmp) / "root"

@@ -19,7 +19,8 @@ import docker
 import pytest
 
 from portbinding.errors import ImageBuildError, ImageMissing
-from portbinding.images import IMAGES_DIR, LOCAL_BASE, BuildEvent, build_images
+from portbinding.images import LOCAL_BASE, BuildEvent, build_images
+from portbinding.paths import images_dir
 from tests.engine.scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
 
 CLI = [sys.executable, "-m", "portbinding"]
@@ -86,7 +87,7 @@ def test_permission_denied_on_the_socket_is_explained(docker_client: docker.Dock
 def images_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of images/ that a test may break; the builder reads it instead."""
     target = tmp_path / "images"
-    shutil.copytree(IMAGES_DIR, target)
+    shutil.copytree(images_dir(), target)
     monkeypatch.setenv("PORTBINDING_IMAGES_DIR", str(target))
     monkeypatch.setenv("PORTBINDING_BASE_IMAGE", LOCAL_BASE)
     return target

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from portbinding.images import IMAGES_DIR
+from portbinding.paths import images_dir
 
 
 def _dockerfile_body(folder: Path) -> list[str]:
@@ -18,7 +18,7 @@ def _dockerfile_body(folder: Path) -> list[str]:
 
 def test_notebook_images_differ_only_in_their_bind_address_and_labels() -> None:
     """Same files, same build steps; the config files differ only in ServerApp.ip (and comments)."""
-    fixed, broken = IMAGES_DIR / "notebook", IMAGES_DIR / "notebook-loopback"
+    fixed, broken = images_dir() / "notebook", images_dir() / "notebook-loopback"
     names = {p.name for p in fixed.iterdir() if p.name != "README.md"}
     assert names == {p.name for p in broken.iterdir() if p.name != "README.md"}, (
         "the folders hold different files"

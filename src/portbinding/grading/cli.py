@@ -1,4 +1,4 @@
-"""The grading subcommands of ``portbinding``: grade, report, exercises.
+"""The grading subcommands of ``portbinding``: grade, report, exercises, course init.
 
 ``portbinding.cli`` adds them with ``add_grading_commands(commands, command)``, where
 ``command(name, handler, help)`` is its helper that creates a subparser with ``--json`` and
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from portbinding.grading.course import REPO_ROOT, Course, exercise_differences, write_exercises
+from portbinding.grading.course import Course, exercise_differences, lay_out_course, write_exercises
 
 Handler = Callable[[argparse.Namespace], int]
 CommandFactory = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -24,7 +24,7 @@ EXIT_OK, EXIT_PROBLEM = 0, 1
 
 
 def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
-    """Add ``grade``, ``report`` and ``exercises`` through the CLI's ``command`` helper."""
+    """Add ``grade``, ``report``, ``exercises`` and ``course`` through the CLI's ``command`` helper."""
     del subparsers  # the helper already knows where to add them
     grade = command("grade", _grade, "Autograde every submission of an assignment in the grading sandbox.")
     grade.add_argument("assignment")
@@ -72,7 +72,17 @@ def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
     )
     exercises.add_argument("--check", action="store_true", help="only report differences (exit 1 if any)")
     exercises.add_argument("--course", type=Path, default=None)
-    exercises.add_argument("--into", type=Path, default=REPO_ROOT / "exercises")
+    exercises.add_argument(
+        "--into", type=Path, default=None, help="where to write them (default: exercises/ beside the course)"
+    )
+
+    course = command(
+        "course",
+        _course,
+        "Lay out the course (grader/, exercises/, notebooks/) in a folder: `portbinding course init DIR`.",
+    )
+    course.add_argument("action", choices=["init"])
+    course.add_argument("folder", type=Path)
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -145,6 +155,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _exercises(args: argparse.Namespace) -> int:
     course = Course.find(args.course)
+    args.into = args.into or course.exercises
     if args.check:
         problems = exercise_differences(course, args.into)
         if args.json:
@@ -157,4 +168,18 @@ def _exercises(args: argparse.Namespace) -> int:
         print(json.dumps({"written": [str(p) for p in written]}, indent=2))
     else:
         print("\n".join(f"wrote {p}" for p in written))
+    return EXIT_OK
+
+
+def _course(args: argparse.Namespace) -> int:
+    target = args.folder.resolve()
+    written = lay_out_course(target)
+    if args.json:
+        print(json.dumps({"course": str(target / "grader"), "written": [str(p) for p in written]}, indent=2))
+    else:
+        print("\n".join(f"wrote {p}" for p in written))
+        print(
+            f"\nThe course is in {target}. Lessons: `jupyter lab {target / 'notebooks'}`. Grading: "
+            f"`cd {target / 'grader'}`, then the instructor workflow in its README.md."
+        )
     return EXIT_OK

@@ -1,7 +1,9 @@
 """The nbgrader course on disk (grader/), and the student versions released into exercises/.
 
 The course uses nbgrader's default folder names below its root; only the source folder is
-named in grader/nbgrader_config.py. ``release_student_versions`` runs the real
+named in grader/nbgrader_config.py. In a checkout the course is the repository's grader/; an
+installed package ships the same material, and ``lay_out_course`` copies it into a folder of the
+instructor's choosing (``portbinding course init DIR``). ``release_student_versions`` runs the real
 ``nbgrader generate_assignment`` in a scratch copy of the course, so exercises/ is exactly
 what nbgrader releases -- a test compares the two.
 """
@@ -18,11 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portbinding.errors import PortBindingError
+from portbinding.paths import checkout_root, course_material
 
 LOGGER = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 COMMAND_TIMEOUT_S = 300.0
+# What ``course init`` lays out: the instructor's course, the student versions, the lessons.
+COURSE_FILES = (
+    "grader/.gitignore",
+    "grader/nbgrader_config.py",
+    "grader/README.md",
+    "grader/source",
+    "exercises",
+    "notebooks",
+)
 
 
 class CourseError(PortBindingError):
@@ -37,15 +48,23 @@ class Course:
 
     @classmethod
     def find(cls, path: Path | None = None) -> Course:
-        """``path``; else the current folder if it is a course; else this repository's grader/."""
-        for candidate in [path] if path else [Path.cwd(), REPO_ROOT / "grader"]:
+        """``path``; else the current folder if it is a course; else the checkout's grader/, if any."""
+        checkout = checkout_root()
+        candidates = [path] if path else [Path.cwd(), *([checkout / "grader"] if checkout else [])]
+        for candidate in candidates:
             if (candidate / "nbgrader_config.py").is_file():
                 return cls(candidate.resolve())
         where = path or Path.cwd()
         raise CourseError(
             f"{where} is not an nbgrader course: it has no nbgrader_config.py.",
-            hint="run from grader/, or pass --course PATH",
+            hint="run from the course's grader/ folder or pass --course PATH; to lay out a course "
+            "first, `portbinding course init DIR` (then grade from DIR/grader)",
         )
+
+    @property
+    def exercises(self) -> Path:
+        """Where the student versions are released: exercises/ beside the course folder."""
+        return self.root.parent / "exercises"
 
     @property
     def db_url(self) -> str:
@@ -155,4 +174,31 @@ def write_exercises(course: Course, exercises: Path) -> list[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             written.append(target)
+    return written
+
+
+def lay_out_course(target: Path) -> list[Path]:
+    """Copy the shipped course (grader/, exercises/, notebooks/) into ``target``; the paths written.
+
+    ``target`` may exist but must not hold any of those folders yet: an instructor's gradebook or
+    edited sources are never overwritten.
+    """
+    source = course_material()
+    clashes = [target / name for name in ("grader", "exercises", "notebooks") if (target / name).exists()]
+    if clashes:
+        raise CourseError(
+            f"{target} already holds {', '.join(str(p) for p in clashes)}; nothing was copied.",
+            hint="choose an empty (or new) folder, or move those folders away first",
+        )
+    written = []
+    for relative in COURSE_FILES:
+        origin, destination = source / relative, target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(
+                origin, destination, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
+            )
+        else:
+            shutil.copy2(origin, destination)
+        written.append(destination)
     return written

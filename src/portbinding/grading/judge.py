@@ -55,7 +55,7 @@ from portbinding.grading.feedback import (
     what,
 )
 from portbinding.grading.protocol import CheckResult
-from portbinding.images import images_dir
+from portbinding.paths import images_dir
 from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, is_jupyter, probe_http, wait_for
 from portbinding.procnet import LISTEN_COMMAND, listeners_from_proc, split_cat_output

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from portbinding.errors import EngineUnavailable
-from portbinding.images import cache_dir
+from portbinding.paths import cache_dir
 from portbinding.probe import wait_until
 
 ENGINE_ENV = "PORTBINDING_ENGINE"
