@@ -151,8 +151,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _images(args: argparse.Namespace) -> int:
+    from portbinding.discovery import find_engine
     from portbinding.images import BuildEvent, build_images, list_images, select
-    from portbinding.provision import find_engine
 
     client, _ = find_engine()
     if args.action == "list":

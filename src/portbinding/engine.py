@@ -32,6 +32,7 @@ import requests.exceptions
 from docker.models.containers import Container
 
 from portbinding.command import RunSpec
+from portbinding.discovery import EngineInfo, find_engine
 from portbinding.errors import (
     ContainerFailed,
     ContainerNotFound,
@@ -43,7 +44,6 @@ from portbinding.errors import (
 )
 from portbinding.ports import to_docker_ports
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
-from portbinding.provision import EngineInfo, find_engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Engine:
 
     @classmethod
     def connect(cls, *, session: str | None = None, owner: str = "lesson") -> Engine:
-        """Connect to the first engine that answers (see ``portbinding.provision``)."""
+        """Connect to the first engine that answers (see ``portbinding.discovery``)."""
         client, info = find_engine()
         engine = cls(client, info, session=session, owner=owner)
         engine._owns_client = True

@@ -221,7 +221,7 @@ def _install_debootstrap() -> str:
             "debootstrap is not installed and this is not a Debian-like system.",
             hint="install debootstrap, or provide a base image and set PORTBINDING_BASE_IMAGE",
         )
-    from portbinding.provision import apt_install  # here: provisioning is rare, keep imports light
+    from portbinding.host import apt_install  # here: provisioning is rare, keep imports light
 
     apt_install("debootstrap")
     return shutil.which("debootstrap") or "/usr/sbin/debootstrap"

@@ -27,8 +27,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from portbinding.host import apt_install
 from portbinding.probe import wait_until
-from portbinding.provision import apt_install
 from tests.engine.scratch_engine import _wait_for_socket
 
 SSHD = Path("/usr/sbin/sshd")

@@ -9,9 +9,9 @@ import pytest
 
 from portbinding.command import parse_run
 from portbinding.diagnose import diagnose
+from portbinding.discovery import EngineInfo
 from portbinding.engine import COURSE_LABEL, OWNER_LABEL, SESSION_LABEL, Engine
 from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortInUse
-from portbinding.provision import EngineInfo
 from tests.engine.scratch_engine import scratch_engine
 
 
