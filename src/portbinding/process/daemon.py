@@ -28,7 +28,7 @@ import termios
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from portbinding.dockerjson import PortMap
+from portbinding.ports import PortMapping, from_bindings
 from portbinding.process.launch import COMPONENT
 from portbinding.process.netview import MAX_CONTAINERS, ContainerNet, host_addresses
 from portbinding.process.publisher import PortTaken, Publisher
@@ -126,7 +128,7 @@ class ProcessContainer:
     command: list[str]
     env: dict[str, str]
     labels: dict[str, str]
-    port_bindings: dict[str, list[dict[str, str]]]
+    port_bindings: PortMap
     publish_all: bool
     auto_remove: bool
     net: ContainerNet
@@ -366,22 +368,20 @@ class Daemon:
         ).start()
 
     def _publish(self, container: ProcessContainer) -> None:
-        wanted: list[tuple[int, str, int]] = []
-        for key, bindings in container.port_bindings.items():
-            port = int(key.split("/")[0])
-            for binding in bindings or [{}]:
-                given = str(binding.get("HostPort") or "")
-                wanted.append((port, str(binding.get("HostIp") or ""), int(given) if given.isdigit() else 0))
+        wanted = from_bindings(container.port_bindings)
         if container.publish_all:
-            published = {port for port, _, _ in wanted}
-            wanted += [(port, "", 0) for port in container.recipe.exposed if port not in published]
+            published = {m.container_port for m in wanted}
+            exposed = [port for port in container.recipe.exposed if port not in published]
+            wanted += [PortMapping(port, "tcp", "", None) for port in exposed]
         try:
-            for port, host_ip, host_port in wanted:
-                if ":" in host_ip:
-                    raise ApiError(400, f"the process engine publishes on IPv4 addresses only, not {host_ip}")
-                addresses = host_addresses() if host_ip in ("", "0.0.0.0") else [host_ip]
-                container.publishers[(port, host_ip or "0.0.0.0")] = Publisher(
-                    addresses, host_port, _target(container.net, port)
+            for mapping in wanted:
+                if ":" in mapping.host_ip:
+                    raise ApiError(
+                        400, f"the process engine publishes on IPv4 addresses only, not {mapping.host_ip}"
+                    )
+                port = mapping.container_port
+                container.publishers[(port, mapping.host_ip or "0.0.0.0")] = _publisher(
+                    mapping, _target(container.net, port)
                 )
         except PortTaken as exc:
             self._unpublish(container)
@@ -486,7 +486,25 @@ class Daemon:
         return _exit_status(done.returncode), done.stdout
 
 
-def _target(net: ContainerNet, port: int) -> Any:
+def _publisher(mapping: PortMapping, target: Callable[[], tuple[str, int] | None]) -> Publisher:
+    """Publish ``mapping``: on every host address or its own; a host range takes its first free port.
+
+    Docker's port allocator hands out the first port of a range it has not handed out itself;
+    here the first one that can be bound stands in for that.
+    """
+    addresses = host_addresses() if mapping.host_ip in ("", "0.0.0.0") else [mapping.host_ip]
+    first = mapping.host_port or 0
+    last = mapping.host_port_end or first
+    for candidate in range(first, last + 1):
+        try:
+            return Publisher(addresses, candidate, target)
+        except PortTaken:
+            if candidate == last:
+                raise
+    raise AssertionError("unreachable: range(first, last + 1) is never empty")
+
+
+def _target(net: ContainerNet, port: int) -> Callable[[], tuple[str, int] | None]:
     def target() -> tuple[str, int] | None:
         return (net.eth, net.real_eth_port(port)) if net.listens_on_eth(port) else None
 
