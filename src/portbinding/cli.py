@@ -132,7 +132,7 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from portbinding.images import list_images
+    from portbinding.builder import list_images
     from portbinding.provision import ensure_engine
 
     client, info = ensure_engine(install=args.install, say=lambda m: print(m, file=sys.stderr))
@@ -151,8 +151,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _images(args: argparse.Namespace) -> int:
+    from portbinding.builder import BuildEvent, build_images, list_images
     from portbinding.discovery import find_engine
-    from portbinding.images import BuildEvent, build_images, list_images, select
+    from portbinding.images import select
 
     client, _ = find_engine()
     if args.action == "list":

@@ -42,7 +42,8 @@ from portbinding.errors import (
     ImageMissing,
     PortInUse,
 )
-from portbinding.ports import to_docker_ports
+from portbinding.images import short_name
+from portbinding.ports import bracket_host, to_docker_ports
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
 
 LOGGER = logging.getLogger(__name__)
@@ -80,8 +81,7 @@ class PublishedPort:
     host_port: int
 
     def __str__(self) -> str:
-        host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
-        return f"{self.container_port}/{self.protocol} -> {host}:{self.host_port}"
+        return f"{self.container_port}/{self.protocol} -> {bracket_host(self.host_ip)}:{self.host_port}"
 
 
 @dataclass(frozen=True)
@@ -213,10 +213,10 @@ class Engine:
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound:
-            short = image.rsplit("/", 1)[-1].split(":")[0]
             raise ImageMissing(
                 f"The image {image} is not on this engine yet.",
-                hint=f"build it with `portbinding images build {short}` (or the build button in lesson 00)",
+                hint=f"build it with `portbinding images build {short_name(image)}` "
+                "(or the build button in lesson 00)",
             ) from None
         except ENGINE_ERRORS as exc:
             raise _unavailable(exc) from exc
@@ -312,8 +312,7 @@ class Engine:
         host = self.publish_host
         if chosen.host_ip not in ("", "0.0.0.0", "::") and host in ("127.0.0.1", "localhost"):
             host = chosen.host_ip
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{chosen.host_port}{path}"
+        return f"http://{bracket_host(host)}:{chosen.host_port}{path}"
 
     def logs(self, container: Container, *, tail: int = 200) -> str:
         """The last ``tail`` lines of the container's output (stdout and stderr)."""

@@ -21,7 +21,7 @@ import requests.exceptions
 
 from portbinding.discovery import connect
 from portbinding.errors import EngineUnavailable, ImageMissing, PodmanUnavailable
-from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, IMAGES, LOCAL_BASE
+from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, IMAGES, LOCAL_BASE, short_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ def stale_references(docker_client: docker.DockerClient, podman_client: docker.D
         try:
             source = docker_client.images.get(reference)
         except docker.errors.ImageNotFound:
-            short = reference.rsplit("/", 1)[-1].split(":")[0]
             raise ImageMissing(
                 f"{reference} is not on Docker, so it cannot be copied to Podman.",
-                hint=f"build it on Docker first (`portbinding images build {short}`), then run this again",
+                hint=f"build it on Docker first (`portbinding images build {short_name(reference)}`), "
+                "then run this again",
             ) from None
         try:
             copy = podman_client.images.get(reference)

@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 from urllib.parse import quote, urlsplit
 
 from portbinding import __version__
+from portbinding.ports import bracket_host
 
 LOGGER = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class _Reply:
 
 def _where(host: str, port: int) -> str:
     """``host:port`` as a learner would type it, with IPv6 addresses in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{bracket_host(host)}:{port}"
 
 
 def _pause(seconds: float) -> None:

@@ -27,7 +27,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from portbinding.host import apt_install
+from portbinding.host import apt_install, log_tail
 from portbinding.probe import wait_until
 from tests.engine.scratch_engine import _wait_for_socket
 
@@ -153,7 +153,7 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
         try:
             client = _wait_for_socket(unix_url, dockerd, timeout=60)
         except RuntimeError as exc:  # the log goes with the temp dir: say what it said
-            raise RuntimeError(f"{exc}:\n{_tail(root / 'dockerd.log')}") from exc
+            raise RuntimeError(f"{exc}:\n{log_tail(root / 'dockerd.log', 15)}") from exc
         stack.callback(client.close)
         stack.callback(_remove_all_containers, client)  # a backstop: the tests' own cleanup comes first
         for image in images:
@@ -185,7 +185,7 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
         sshd = _spawn(netns, [str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")], root / "sshd.log")
         stack.callback(_stop, sshd)
         listening = wait_until(lambda: _accepts(address, 22), timeout=20, alive=lambda: sshd.poll() is None)
-        assert listening, f"sshd did not listen on {address}:22:\n{_tail(root / 'sshd.log')}"
+        assert listening, f"sshd did not listen on {address}:22:\n{log_tail(root / 'sshd.log', 15)}"
         yield RemoteHost(netns, address, client, home)
 
 
@@ -204,7 +204,3 @@ def _remove_all_containers(client: docker.DockerClient) -> None:
     with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
         for container in client.containers.list(all=True):
             container.remove(force=True)
-
-
-def _tail(log: Path) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-15:])

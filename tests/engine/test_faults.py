@@ -17,8 +17,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from portbinding.builder import BuildEvent, build_images
 from portbinding.errors import ImageBuildError, ImageMissing
-from portbinding.images import LOCAL_BASE, BuildEvent, build_images
+from portbinding.images import LOCAL_BASE
 from portbinding.paths import images_dir
 from tests.engine.scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
 from tests.support.staging import Staged, bare_env, run_as

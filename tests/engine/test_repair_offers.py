@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from portbinding import images
+from portbinding.builder import BuiltImage
 from portbinding.engine import Engine
 from portbinding.errors import ImageMissing, PortInUse
 from portbinding.scenarios import scenario
@@ -84,7 +85,7 @@ def test_drill_explains_a_taken_port_and_runs_on_the_offered_one(engine: Engine,
 
 
 def test_cli_run_prints_the_command_on_a_free_port(
-    session_engine: Engine, held_port: int, course_images: list[images.BuiltImage]
+    session_engine: Engine, held_port: int, course_images: list[BuiltImage]
 ) -> None:
     """`portbinding run` on a held port: exit 4, why, and the exact command on a free port -- which works."""
     session = f"test-{uuid.uuid4().hex[:8]}"

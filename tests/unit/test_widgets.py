@@ -331,7 +331,7 @@ def test_end_lesson_without_an_engine_says_there_is_nothing_to_do(capsys: pytest
 
 def test_doctor_build_progress_has_one_bar_per_image() -> None:
     """BuildEvents feed one IntProgress per image; a finished build turns its bar green."""
-    from portbinding.images import BuildEvent
+    from portbinding.builder import BuildEvent
     from portbinding.widgets import DoctorPanel
 
     doctor = DoctorPanel()

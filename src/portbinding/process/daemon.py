@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from portbinding.dockerjson import PortMap
+from portbinding.images import tagged
 from portbinding.ports import PortMapping, from_bindings
 from portbinding.process.launch import COMPONENT
 from portbinding.process.netview import MAX_CONTAINERS, ContainerNet, host_addresses
@@ -722,7 +723,7 @@ class Handler(BaseHTTPRequestHandler):
     def _build(self, query: dict[str, str]) -> None:
         """POST /build: follow the Dockerfile of the context (a tar) into a new recipe."""
         daemon = self.server.daemon
-        tags = tuple(_with_tag(t) for t in [query.get("t", "")] if t) or (
+        tags = tuple(tagged(t) for t in [query.get("t", "")] if t) or (
             f"process-build:{uuid.uuid4().hex[:8]}",
         )
         events: list[dict[str, Any]] = []
@@ -902,10 +903,6 @@ def _extract(archive: tarfile.TarFile, into: Path) -> None:
         if source is not None:
             target.write_bytes(source.read())
             target.chmod(0o755 if member.mode & 0o111 else 0o644)
-
-
-def _with_tag(reference: str) -> str:
-    return reference if ":" in reference.rsplit("/", 1)[-1] else f"{reference}:latest"
 
 
 def _tail(frames: list[tuple[int, bytes]], lines: int) -> list[tuple[int, bytes]]:

@@ -13,8 +13,8 @@ from typing import Literal, TypeAlias
 
 import ipywidgets as widgets
 
+from portbinding.builder import BuildEvent
 from portbinding.errors import EngineStopped, PortBindingError
-from portbinding.images import BuildEvent
 
 LOGGER = logging.getLogger(__name__)
 

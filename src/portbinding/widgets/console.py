@@ -24,6 +24,7 @@ from portbinding.command import RunSpec, parse_run
 from portbinding.diagnose import Expect
 from portbinding.engine import Engine, preferred_port
 from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortBindingError, PortInUse
+from portbinding.images import split_image_ref
 from portbinding.scenarios import SCENARIOS, Scenario
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
@@ -370,7 +371,12 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _service(self, spec: RunSpec, scenario: Scenario | None) -> tuple[int | None, str, Expect]:
         """Which container port to probe, on which path, expecting what."""
         known = scenario or next(
-            (s for s in self._catalogue.values() if _repository(s.run.image) == _repository(spec.image)), None
+            (
+                s
+                for s in self._catalogue.values()
+                if split_image_ref(s.run.image)[0] == split_image_ref(spec.image)[0]
+            ),
+            None,
         )
         tcp = [m.container_port for m in spec.publish if m.protocol == "tcp"]
         port = tcp[0] if tcp else (known.container_port if known else None)
@@ -523,9 +529,3 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _show_views_placeholder(self) -> None:
         for view, name in ((self._ps, "ps"), (self._port, "port"), (self._inspect, "inspect")):
             view.value = pre(f"(run a container to see `docker {name}` here)")
-
-
-def _repository(image: str) -> str:
-    """``portbinding/notebook`` for ``portbinding/notebook:1.0`` (a colon after the last slash is a tag)."""
-    slash, colon = image.rfind("/"), image.rfind(":")
-    return image[:colon] if colon > slash else image

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 
+from portbinding.builder import BuildEvent, ImageStatus, build_images, list_images, missing_images
 from portbinding.discovery import EngineInfo
 from portbinding.engine import ENGINE_ERRORS, Engine, engine_stopped
 from portbinding.errors import PortBindingError
-from portbinding.images import IMAGES, BuildEvent, ImageStatus, build_images, list_images, missing_images
+from portbinding.images import IMAGES
 from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import (
     GREEN,

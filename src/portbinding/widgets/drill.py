@@ -19,7 +19,7 @@ from portbinding.command import RunSpec
 from portbinding.diagnose import Cause, diagnose
 from portbinding.engine import Engine, preferred_port
 from portbinding.errors import ImageMissing, PortBindingError, PortInUse
-from portbinding.ports import PortMapping, validate_port
+from portbinding.ports import PortMapping, bracket_host, validate_port
 from portbinding.probe import ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
@@ -267,7 +267,9 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                     hint="run the drill again; if it keeps happening, run `portbinding doctor`",
                 )
             self._message.busy("Probing from this machine and from the network…")
-            local = probe_http(f"http://{_host(engine.publish_host)}:{settings.host_port}/api", timeout=2.0)
+            local = probe_http(
+                f"http://{bracket_host(engine.publish_host)}:{settings.host_port}/api", timeout=2.0
+            )
             address = _live.lan_address() if engine.publish_host in ("127.0.0.1", "localhost") else None
             network = (
                 probe_http(f"http://{address}:{settings.host_port}/api", timeout=2.0) if address else None
@@ -318,10 +320,6 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
 def _answered(result: ProbeResult) -> bool:
     return result.ok and is_jupyter(result)
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _said(prediction: bool | None) -> str:
