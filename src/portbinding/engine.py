@@ -13,7 +13,6 @@ removes the container itself when the start fails.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import re
@@ -540,9 +539,7 @@ def moved_to_free_port(spec: RunSpec, error: PortInUse) -> RunSpec:
         m.host_port for m in spec.publish if m.host_port
     }
     publish = tuple(
-        dataclasses.replace(m, host_port=error.suggestion, host_port_end=None)
-        if m.host_port in taken and m.host_port
-        else m
+        m.with_host_port(error.suggestion) if m.host_port in taken and m.host_port else m
         for m in spec.publish
     )
     return spec.replace(publish=publish)
