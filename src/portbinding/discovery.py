@@ -58,8 +58,8 @@ class EngineInfo:
                 "no container engine here, so the exercise servers run as local processes, each "
                 "with addresses of its own, and the course's publisher plays docker-proxy's part. "
                 f"Published ports are reached at {self.publish_host}. What differs from Docker: "
-                "no image builds, no isolation or limits (the processes are yours), Python "
-                "servers only, IPv4 only."
+                "no isolation or limits (the processes are yours), Python servers only, IPv4 "
+                "only, and builds follow COPY/ENV/CMD/ENTRYPOINT/EXPOSE/WORKDIR/LABEL but not RUN."
             )
         mode = "rootless " if self.rootless else ""
         return (
@@ -158,6 +158,7 @@ def find_engine(*, timeout: float = 5.0) -> tuple[docker.DockerClient, EngineInf
         path = urlparse(url).path if url.startswith("unix://") else ""
         if path and not os.path.exists(path):
             failures.append(f"{source}: {path} does not exist")
+            LOGGER.debug("engine candidate %s (%s): %s does not exist", url, source, path)
             continue
         client = None
         try:
@@ -171,7 +172,9 @@ def find_engine(*, timeout: float = 5.0) -> tuple[docker.DockerClient, EngineInf
             if _permission_denied(exc):
                 denied.append(path or url)
             failures.append(f"{source}: {_short(exc)}")
+            LOGGER.debug("engine candidate %s (%s) did not answer: %s", url, source, exc)
             continue
+        LOGGER.debug("engine candidate %s (%s) answers: %s", url, source, version.get("Version"))
         return client, _describe(url, source, version, client)
     raise _unavailable(failures, denied)
 

@@ -418,6 +418,7 @@ def _setup_lock(*, timeout: float) -> Iterator[None]:
 
 
 def _run(argv: list[str], *, what: str, cwd: Path | None = None) -> None:
+    LOGGER.debug("podman set-up: %s", argv)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
     if result.returncode != 0:
         raise PodmanUnavailable(

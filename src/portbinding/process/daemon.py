@@ -184,6 +184,7 @@ class Daemon:
                 raise ApiError(400, f"failed to start the container's process: {exc}") from exc
             container.status, container.started_at, container.finished_at = "running", now(), NEVER
             container.output = Output() if container.output.closed else container.output
+            LOGGER.info("started %s (%s): %s", container.name, container.id[:12], argv)
         readers = [
             threading.Thread(target=read_into, args=(stream, number, container.output), daemon=True)
             for number, stream in ((1, container.process.stdout), (2, container.process.stderr))
@@ -243,6 +244,7 @@ class Daemon:
                 now(),
             )
             container.output.close()
+            LOGGER.info("%s (%s) exited with %s", container.name, container.id[:12], container.exit_code)
             if container.auto_remove:
                 self._forget(container)
 

@@ -13,7 +13,8 @@ import ipywidgets as widgets
 
 from portbinding import builder, images
 from portbinding.command import RunSpec
-from portbinding.engine import Engine, moved_to_free_port
+from portbinding.engine import Engine
+from portbinding.engine_errors import moved_to_free_port
 from portbinding.errors import ImageMissing, PortBindingError, PortInUse, UnknownImage
 from portbinding.widgets._ui import BuildBars, MessageArea, button
 from portbinding.widgets._worker import Worker

@@ -9,7 +9,6 @@ the CLI would.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 import time
@@ -22,8 +21,6 @@ from docker.models.containers import Container
 from portbinding.engine import Engine
 from portbinding.ports import bracket_host
 from portbinding.procnet import Listener
-
-LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ of learner-visible text is escaped in one place.
 from __future__ import annotations
 
 import html
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Literal, TypeAlias
 
@@ -15,8 +14,6 @@ import ipywidgets as widgets
 
 from portbinding.builder import BuildEvent
 from portbinding.errors import EngineStopped, PortBindingError
-
-LOGGER = logging.getLogger(__name__)
 
 GREEN = "#2e7d32"
 AMBER = "#f9a825"

@@ -8,14 +8,14 @@ The panel reports problems instead of raising them: it is where a learner goes w
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import ipywidgets as widgets
 
 from portbinding.builder import BuildEvent, ImageStatus, build_images, list_images, missing_images
 from portbinding.discovery import EngineInfo
-from portbinding.engine import ENGINE_ERRORS, Engine, engine_stopped
+from portbinding.engine import Engine
+from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import PortBindingError
 from portbinding.images import IMAGES
 from portbinding.widgets._base import WorkerBacked
@@ -34,8 +34,6 @@ from portbinding.widgets._ui import (
 )
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.session import lesson_engine
-
-LOGGER = logging.getLogger(__name__)
 
 # One line per lesson, shown in the panel and in lesson 00.
 COURSE_OUTLINE: tuple[tuple[str, str], ...] = (

@@ -9,7 +9,6 @@ diagnoses it, shows prediction against reality and why, and removes the containe
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -25,8 +24,6 @@ from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import LINE_HEIGHT, MessageArea, badge, button, code, esc, table
 from portbinding.widgets._worker import Worker
-
-LOGGER = logging.getLogger(__name__)
 
 Address: TypeAlias = Literal["0.0.0.0", "127.0.0.1"]
 JUPYTER_PORT = 8888
