@@ -36,6 +36,7 @@ import urllib3.exceptions
 
 from portbinding import images, settings
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing
+from portbinding.host import apt_install, log_tail
 from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, LOCAL_BASE, ImageDef, select, split_image_ref
 from portbinding.paths import cache_dir
 
@@ -127,9 +128,9 @@ def build_local_base(client: docker.DockerClient, *, progress: ProgressCallback 
                 check=False,
             )
         if result.returncode != 0:
-            tail = log_path.read_text(errors="replace").splitlines()[-8:]
+            tail = log_tail(log_path).replace("\n", "\n  ")
             raise ImageBuildError(
-                "debootstrap could not build the local base image:\n  " + "\n  ".join(tail),
+                f"debootstrap could not build the local base image:\n  {tail}",
                 hint=f"check that {mirror} is reachable (set PORTBINDING_DEBIAN_MIRROR to another mirror)",
             )
         progress(BuildEvent("base", 1, 3, "trimming the root filesystem"))
@@ -157,8 +158,6 @@ def _install_debootstrap() -> str:
             "debootstrap is not installed and this is not a Debian-like system.",
             hint="install debootstrap, or provide a base image and set PORTBINDING_BASE_IMAGE",
         )
-    from portbinding.host import apt_install  # here: provisioning is rare, keep imports light
-
     apt_install("debootstrap")
     return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
 

@@ -21,7 +21,6 @@ import socketserver
 import subprocess
 import tarfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -261,11 +260,9 @@ class Daemon:
         self.wait_exited(container, 10)
 
     def wait_exited(self, container: ProcessContainer, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        """Wait until the container is no longer running (its watcher closes the output then)."""
         with container.output.changed:
-            container.output.changed.wait_for(
-                lambda: container.status != "running" or time.monotonic() > deadline, timeout=timeout
-            )
+            container.output.changed.wait_for(lambda: container.status != "running", timeout=timeout)
 
     def remove(self, container: ProcessContainer, force: bool) -> None:
         if container.status == "running":

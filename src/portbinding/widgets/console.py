@@ -5,6 +5,9 @@ forbidden option is explained at once, even with no engine at all. The console s
 CLI equivalent of what it runs, follows the container's logs, and has ``docker ps`` /
 ``docker port`` / ``docker inspect`` views of the live state. It manages one container at a
 time: Run replaces the container it started before, so a fix can reuse the same host port.
+
+About 530 lines, on purpose: one composite widget whose Run, Stop, Remove and live views share
+one container and one worker thread; rendering the views' text is :mod:`_live`'s job.
 """
 
 from __future__ import annotations
