@@ -144,9 +144,15 @@ def cold_build(client: docker.DockerClient, image: images.ImageDef, base: str) -
         if wheels is not None:
             buildargs["PIP_NO_INDEX"] = "1"
         stream: Iterator[dict[str, Any]] = client.api.build(
-            fileobj=io.BytesIO(context), custom_context=True, nocache=True, buildargs=buildargs,
-            rm=True, forcerm=True, pull=False, decode=True,
-        )  # fmt: skip
+            fileobj=io.BytesIO(context),
+            custom_context=True,
+            nocache=True,
+            buildargs=buildargs,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
         for chunk in stream:
             if "error" in chunk:
                 raise RuntimeError(f"cold build of {image.reference} failed: {chunk['error']}")
@@ -249,16 +255,18 @@ def run(client: docker.DockerClient) -> dict[str, Any]:
             for item in cold:
                 cold_cleanup["removed"] += item.removed
                 cold_cleanup["left"] += item.left
-            builds.append({
-                "name": name,
-                "definitions": len(cold),
-                "cold_s": round(sum(item.seconds for item in cold), 2),
-                "up_to_date_s": round(fresh_s, 3),
-                "up_to_date_was_noop": fresh_cached,
-                "warm_force_s": round(warm_s, 2),
-                # A warm rebuild that hits the cache for every step gives the same image id.
-                "warm_force_same_image": before_ids == after_ids,
-            })  # fmt: skip
+            builds.append(
+                {
+                    "name": name,
+                    "definitions": len(cold),
+                    "cold_s": round(sum(item.seconds for item in cold), 2),
+                    "up_to_date_s": round(fresh_s, 3),
+                    "up_to_date_was_noop": fresh_cached,
+                    "warm_force_s": round(warm_s, 2),
+                    # A warm rebuild that hits the cache for every step gives the same image id.
+                    "warm_force_same_image": before_ids == after_ids,
+                }
+            )
 
         sizes: list[dict[str, object]] = []
         for image in images.IMAGES:
@@ -266,14 +274,16 @@ def run(client: docker.DockerClient) -> dict[str, Any]:
             packed = gzip_size(client, image.reference)
             ratio = size / BASE_NOTEBOOK_UNCOMPRESSED_BYTES
             packed_ratio = packed / BASE_NOTEBOOK_COMPRESSED_BYTES if BASE_NOTEBOOK_COMPRESSED_BYTES else None
-            sizes.append({
-                "reference": image.reference,
-                "size_bytes": size,
-                "gzip_bytes": packed,
-                "ratio_uncompressed": round(ratio, 4),
-                "ratio_compressed": round(packed_ratio, 4) if packed_ratio is not None else None,
-                "goal_met": ratio <= GOAL_RATIO and (packed_ratio is None or packed_ratio <= GOAL_RATIO),
-            })  # fmt: skip
+            sizes.append(
+                {
+                    "reference": image.reference,
+                    "size_bytes": size,
+                    "gzip_bytes": packed,
+                    "ratio_uncompressed": round(ratio, 4),
+                    "ratio_compressed": round(packed_ratio, 4) if packed_ratio is not None else None,
+                    "goal_met": ratio <= GOAL_RATIO and (packed_ratio is None or packed_ratio <= GOAL_RATIO),
+                }
+            )
         base_size = int(client.images.get(base).attrs["Size"])
         base_build = measure_base(client)
 

@@ -194,14 +194,11 @@ def wheelhouse_for(requirements: Path, python_version: str, *, cache: Path | Non
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--dest", str(partial), "--only-binary=:all:", "--implementation", "cp",
-        "--python-version", python_version,
-        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-        "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-        "-r", str(requirements),
-    ]  # fmt: skip
+    platforms = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any")
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    command += ["--dest", str(partial), "--only-binary=:all:", "--implementation", "cp"]
+    command += ["--python-version", python_version, "-r", str(requirements)]
+    command += [word for platform in platforms for word in ("--platform", platform)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         raise ImageBuildError(
@@ -318,9 +315,15 @@ def _build_one(
     try:
         # No tag here: the image is tagged only once the build has succeeded.
         stream: Iterator[dict[str, Any]] = client.api.build(
-            fileobj=io.BytesIO(context), custom_context=True, buildargs=buildargs,
-            labels={CONTEXT_LABEL: fingerprint}, rm=True, forcerm=True, pull=False, decode=True,
-        )  # fmt: skip
+            fileobj=io.BytesIO(context),
+            custom_context=True,
+            buildargs=buildargs,
+            labels={CONTEXT_LABEL: fingerprint},
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]

@@ -141,14 +141,25 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
         unix_url = f"unix://{root}/d.sock"
         dockerd = _spawn(
             netns,
-            ["dockerd", "--data-root", str(data), "--exec-root", str(root / "exec"),
-             "--pidfile", str(root / "d.pid"), "--host", unix_url,
-             "--host", f"tcp://{address}:{TCP_PORT}", "--storage-driver=overlay2",
-             # Plain tcp:// on purpose (only this machine can reach the pair); saying so explicitly
-             # skips the 15 s pause dockerd otherwise makes to warn about an unencrypted API.
-             "--tls=false"],
+            [
+                "dockerd",
+                "--data-root",
+                str(data),
+                "--exec-root",
+                str(root / "exec"),
+                "--pidfile",
+                str(root / "d.pid"),
+                "--host",
+                unix_url,
+                "--host",
+                f"tcp://{address}:{TCP_PORT}",
+                "--storage-driver=overlay2",
+                # Plain tcp:// on purpose (only this machine can reach the pair); saying so explicitly
+                # skips the 15 s pause dockerd otherwise makes to warn about an unencrypted API.
+                "--tls=false",
+            ],
             root / "dockerd.log",
-        )  # fmt: skip
+        )
         stack.callback(_stop, dockerd)
         try:
             client = _wait_for_socket(unix_url, dockerd, timeout=60)

@@ -94,12 +94,24 @@ def start_scratch_engine(
     )
     network = [] if netns is not None else ["--bridge=none", "--iptables=false", "--ip-masq=false"]
     process = subprocess.Popen(
-        [*isolated,
-         "dockerd", "--data-root", str(data), "--exec-root", str(exec_root / "exec"),
-         "--pidfile", str(exec_root / "d.pid"), "--host", f"unix://{socket_path}",
-         *network, "--storage-driver=overlay2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            *isolated,
+            "dockerd",
+            "--data-root",
+            str(data),
+            "--exec-root",
+            str(exec_root / "exec"),
+            "--pidfile",
+            str(exec_root / "d.pid"),
+            "--host",
+            f"unix://{socket_path}",
+            *network,
+            "--storage-driver=overlay2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()  # the daemon has its own copy of the descriptor
     url = f"unix://{socket_path}"
     try:

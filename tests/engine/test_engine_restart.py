@@ -100,9 +100,13 @@ def lab(docker_client: docker.DockerClient) -> Iterator[Lab]:
         env = {**os.environ, "DOCKER_HOST": engine.url, "PYTHONPATH": str(REPO)}
         driver = subprocess.Popen(
             ["nsenter", f"--net={netns}", sys.executable, "-m", "tests.engine.test_engine_restart"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            text=True, cwd=REPO, env=env,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
         lab = Lab(engine, netns, exec_root, driver)
         yield lab
         engine = lab.engine

@@ -104,8 +104,11 @@ def test_cli_run_prints_the_command_on_a_free_port(
         assert "Traceback" not in refused.stderr
         ran = subprocess.run(
             [*CLI, "run", "--json", "--", *shlex.split(match.group(1))],
-            capture_output=True, text=True, timeout=120, env=env,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert ran.returncode == 0, (ran.stdout, ran.stderr)
         assert '"outcome": "ok"' in ran.stdout and f":{match.group(2)}" in ran.stdout, ran.stdout
     finally:

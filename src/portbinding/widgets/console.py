@@ -91,13 +91,16 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         )
         self._scenarios = widgets.Dropdown(
             options=[("— choose a scenario —", None)] + [(f"{s.title} ({s.id})", s.id) for s in scenarios],
-            value=None, description="Scenario", layout=widgets.Layout(width="auto", min_width="420px"),
-        )  # fmt: skip
+            value=None,
+            description="Scenario",
+            layout=widgets.Layout(width="auto", min_width="420px"),
+        )
         self._scenarios.add_class("pbl-scenario")
         self._line = widgets.Text(
-            placeholder="docker run -d -p 8888:8888 portbinding/notebook:1.0", description="Run line",
+            placeholder="docker run -d -p 8888:8888 portbinding/notebook:1.0",
+            description="Run line",
             layout=widgets.Layout(width="98%"),
-        )  # fmt: skip
+        )
         self._line.add_class("pbl-run-line")
         self._run = button(
             "Run",
@@ -145,11 +148,20 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._remove.on_click(self._on_remove_click)
         self._views.observe(self._on_views_selected_index, names="selected_index")
 
-        super().__init__(children=[
-            self._title, self._scenarios, self._line,
-            widgets.HBox([self._run, self._stop, self._remove]),
-            self._message, self._offer, self._cli, self._status, self._views, self._session,
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                self._title,
+                self._scenarios,
+                self._line,
+                widgets.HBox([self._run, self._stop, self._remove]),
+                self._message,
+                self._offer,
+                self._cli,
+                self._status,
+                self._views,
+                self._session,
+            ]
+        )
         self.add_class("pbl-console")
         if initial is not None:
             self._scenarios.value = initial  # fills the run line (observer)

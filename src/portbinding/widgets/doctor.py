@@ -113,14 +113,20 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         help_rows = table(
             ["", ""], [[code(what), esc(text)] for what, text in HELP_LINES], css_class="pbl-help"
         )
-        super().__init__(children=[
-            widgets.HTML(heading("Course doctor", level=3)),
-            widgets.HTML(heading("1. Container engine")), self._engine_view,
-            widgets.HTML(heading("2. Exercise images")), self._images_view,
-            widgets.HBox([self._refresh, self._build]), self._progress, self._message,
-            widgets.HTML(heading("3. What the course covers") + outline),
-            widgets.HTML(heading("4. Getting help") + help_rows),
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                widgets.HTML(heading("Course doctor", level=3)),
+                widgets.HTML(heading("1. Container engine")),
+                self._engine_view,
+                widgets.HTML(heading("2. Exercise images")),
+                self._images_view,
+                widgets.HBox([self._refresh, self._build]),
+                self._progress,
+                self._message,
+                widgets.HTML(heading("3. What the course covers") + outline),
+                widgets.HTML(heading("4. Getting help") + help_rows),
+            ]
+        )
         self.add_class("pbl-doctor")
         self._sync_buttons()
 

@@ -173,14 +173,26 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._run.on_click(self._on_run_click)
         for item in (self._host_port, self._container_port, self._bind, self._publish):
             item.observe(self._on_setting_value, names="value")
-        super().__init__(children=[
-            widgets.HTML(f"<b>Concept drill</b> — Jupyter in these images listens on port {JUPYTER_PORT}. "
-                         "Choose, predict, then run the real container."),
-            self._host_port, self._container_port, self._bind, self._publish, self._cli,
-            self._predict, self._predict_network, widgets.HBox([self._run]), self._message, self._offer,
-            self._result,
-            self._score,
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                widgets.HTML(
+                    f"<b>Concept drill</b> — Jupyter in these images listens on port {JUPYTER_PORT}. "
+                    "Choose, predict, then run the real container."
+                ),
+                self._host_port,
+                self._container_port,
+                self._bind,
+                self._publish,
+                self._cli,
+                self._predict,
+                self._predict_network,
+                widgets.HBox([self._run]),
+                self._message,
+                self._offer,
+                self._result,
+                self._score,
+            ]
+        )
         self.add_class("pbl-drill")
         self._preview()
 
