@@ -53,7 +53,7 @@ if __package__ in (None, ""):  # run by path: make the repository importable (fo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import run_benchmark, table
-from portbinding import images
+from portbinding import builder, images
 
 NAME = "image_sizes"
 GOAL_RATIO = 0.25
@@ -96,7 +96,7 @@ class ColdBuild:
 def offline_builds(client: docker.DockerClient) -> Iterator[str]:
     """Keep every build on this machine; yields the base image the builds use.
 
-    * PIP_NO_INDEX=1: if the wheelhouse were missing, ``images.wheelhouse_for`` would run
+    * PIP_NO_INDEX=1: if the wheelhouse were missing, ``builder.wheelhouse_for`` would run
       ``pip download`` against PyPI; with this it fails instead, and we say so.
     * PORTBINDING_BASE_IMAGE: naming the local base that is already there makes sure no pull
       is attempted, without changing the result (the same base, so the same fingerprints).
@@ -105,14 +105,14 @@ def offline_builds(client: docker.DockerClient) -> Iterator[str]:
     saved = {name: os.environ.get(name) for name in names}
     try:
         os.environ["PIP_NO_INDEX"] = "1"
-        if not saved["PORTBINDING_BASE_IMAGE"] and not images.has_image(client, images.DEFAULT_BASE):
-            if not images.has_image(client, images.LOCAL_BASE):
+        if not saved["PORTBINDING_BASE_IMAGE"] and not builder.has_image(client, images.DEFAULT_BASE):
+            if not builder.has_image(client, images.LOCAL_BASE):
                 raise RuntimeError(
                     f"neither {images.DEFAULT_BASE} nor {images.LOCAL_BASE} is on the engine; "
                     "build the images first (`portbinding images build`)"
                 )
             os.environ["PORTBINDING_BASE_IMAGE"] = images.LOCAL_BASE
-        yield images.resolve_base(client)
+        yield builder.resolve_base(client)
     finally:
         for name, value in saved.items():
             if value is None:
@@ -128,25 +128,31 @@ def cold_build(client: docker.DockerClient, image: images.ImageDef, base: str) -
     """Build ``image`` with the build cache disabled; time it; remove what it produced.
 
     The context and build arguments are made as ``images._build_one`` makes them (the
-    context by ``images.build_context`` itself); the label is left out, as is the tag: the
+    context by ``builder.build_context`` itself); the label is left out, as is the tag: the
     result must never replace the course image. Timed from the context tar to the last line
     of the build, as a learner's build would be.
     """
-    protected = {client.images.get(tag).id for tag in image.tags if images.has_image(client, tag)}
+    protected = {client.images.get(tag).id for tag in image.tags if builder.has_image(client, tag)}
     protected.add(client.images.get(base).id)
     produced: list[str] = []
     final = ""
     started = time.monotonic()
     try:
-        wheels = images.wheels_for(image, images.base_python_version(client, base))
-        context, _ = images.build_context(image, wheels=wheels)
+        wheels = builder.wheels_for(image, builder.base_python_version(client, base))
+        context, _ = builder.build_context(image, wheels=wheels)
         buildargs = {"BASE_IMAGE": base, **dict(image.buildargs)}
         if wheels is not None:
             buildargs["PIP_NO_INDEX"] = "1"
         stream: Iterator[dict[str, Any]] = client.api.build(
-            fileobj=io.BytesIO(context), custom_context=True, nocache=True, buildargs=buildargs,
-            rm=True, forcerm=True, pull=False, decode=True,
-        )  # fmt: skip
+            fileobj=io.BytesIO(context),
+            custom_context=True,
+            nocache=True,
+            buildargs=buildargs,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
         for chunk in stream:
             if "error" in chunk:
                 raise RuntimeError(f"cold build of {image.reference} failed: {chunk['error']}")
@@ -194,9 +200,9 @@ def _remove_built(
 
 
 def timed_build(client: docker.DockerClient, name: str, *, force: bool) -> tuple[float, bool, list[str]]:
-    """``images.build_images(client, [name], force=force)``: seconds, all-cached, image ids."""
+    """``builder.build_images(client, [name], force=force)``: seconds, all-cached, image ids."""
     started = time.monotonic()
-    built = images.build_images(client, [name], force=force)
+    built = builder.build_images(client, [name], force=force)
     seconds = time.monotonic() - started
     return seconds, all(item.cached for item in built), [item.image_id for item in built]
 
@@ -222,7 +228,7 @@ def measure_base(client: docker.DockerClient) -> dict[str, object]:
     if os.environ.get("BENCH_BASE") != "1":
         return {"measured": False, "seconds": None, "note": "not measured (set BENCH_BASE=1)"}
     started = time.monotonic()
-    images.build_local_base(client)
+    builder.build_local_base(client)
     seconds = time.monotonic() - started
     return {
         "measured": True,
@@ -238,7 +244,7 @@ def run(client: docker.DockerClient) -> dict[str, Any]:
     """Measure everything; returns the figures (also what goes to the JSON file)."""
     with offline_builds(client) as base:
         # Bring every image up to date first, so "up to date" below really is the no-op path.
-        initially_built = [b.image.reference for b in images.build_images(client) if not b.cached]
+        initially_built = [b.image.reference for b in builder.build_images(client) if not b.cached]
 
         builds: list[dict[str, object]] = []
         cold_cleanup = {"removed": 0, "left": 0}
@@ -249,16 +255,18 @@ def run(client: docker.DockerClient) -> dict[str, Any]:
             for item in cold:
                 cold_cleanup["removed"] += item.removed
                 cold_cleanup["left"] += item.left
-            builds.append({
-                "name": name,
-                "definitions": len(cold),
-                "cold_s": round(sum(item.seconds for item in cold), 2),
-                "up_to_date_s": round(fresh_s, 3),
-                "up_to_date_was_noop": fresh_cached,
-                "warm_force_s": round(warm_s, 2),
-                # A warm rebuild that hits the cache for every step gives the same image id.
-                "warm_force_same_image": before_ids == after_ids,
-            })  # fmt: skip
+            builds.append(
+                {
+                    "name": name,
+                    "definitions": len(cold),
+                    "cold_s": round(sum(item.seconds for item in cold), 2),
+                    "up_to_date_s": round(fresh_s, 3),
+                    "up_to_date_was_noop": fresh_cached,
+                    "warm_force_s": round(warm_s, 2),
+                    # A warm rebuild that hits the cache for every step gives the same image id.
+                    "warm_force_same_image": before_ids == after_ids,
+                }
+            )
 
         sizes: list[dict[str, object]] = []
         for image in images.IMAGES:
@@ -266,14 +274,16 @@ def run(client: docker.DockerClient) -> dict[str, Any]:
             packed = gzip_size(client, image.reference)
             ratio = size / BASE_NOTEBOOK_UNCOMPRESSED_BYTES
             packed_ratio = packed / BASE_NOTEBOOK_COMPRESSED_BYTES if BASE_NOTEBOOK_COMPRESSED_BYTES else None
-            sizes.append({
-                "reference": image.reference,
-                "size_bytes": size,
-                "gzip_bytes": packed,
-                "ratio_uncompressed": round(ratio, 4),
-                "ratio_compressed": round(packed_ratio, 4) if packed_ratio is not None else None,
-                "goal_met": ratio <= GOAL_RATIO and (packed_ratio is None or packed_ratio <= GOAL_RATIO),
-            })  # fmt: skip
+            sizes.append(
+                {
+                    "reference": image.reference,
+                    "size_bytes": size,
+                    "gzip_bytes": packed,
+                    "ratio_uncompressed": round(ratio, 4),
+                    "ratio_compressed": round(packed_ratio, 4) if packed_ratio is not None else None,
+                    "goal_met": ratio <= GOAL_RATIO and (packed_ratio is None or packed_ratio <= GOAL_RATIO),
+                }
+            )
         base_size = int(client.images.get(base).attrs["Size"])
         base_build = measure_base(client)
 

@@ -183,13 +183,25 @@ def report(figures: dict[str, Any]) -> str:
         ]
         for name, r in figures["situations"].items()
     ]
-    headers = ["situation", "n", "probe med ms", "probe p95 ms", "curl med ms", "curl p95 ms", "speed-up",
-               "probe verdict", "curl verdict", "agree"]  # fmt: skip
-    return "\n".join([
-        "probe_http vs curl: time to a verdict (wall clock per call)",
-        table(headers, rows, decimals=[0, 0, 2, 2, 2, 2, 1, 0, 0, 0]),
-        "speed-up = curl median / probe median; verdicts in curl's classes (probe.OUTCOME_CLASS)",
-    ])  # fmt: skip
+    headers = [
+        "situation",
+        "n",
+        "probe med ms",
+        "probe p95 ms",
+        "curl med ms",
+        "curl p95 ms",
+        "speed-up",
+        "probe verdict",
+        "curl verdict",
+        "agree",
+    ]
+    return "\n".join(
+        [
+            "probe_http vs curl: time to a verdict (wall clock per call)",
+            table(headers, rows, decimals=[0, 0, 2, 2, 2, 2, 1, 0, 0, 0]),
+            "speed-up = curl median / probe median; verdicts in curl's classes (probe.OUTCOME_CLASS)",
+        ]
+    )
 
 
 def main() -> int:

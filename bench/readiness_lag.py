@@ -169,13 +169,15 @@ def report(figures: dict[str, Any]) -> str:
         for method, s in figures["stats_ms"].items()
     ]
     verdict = "met" if figures["goal_met"] else "MISSED"
-    return "\n".join([
-        "Readiness lag: server listening -> the wait returns (ms)",
-        table(["method", "n", "median", "p95", "min", "max"], rows, decimals=[0, 0, 1, 1, 1, 1]),
-        "runs (ms): "
-        + "; ".join(f"{m}: {', '.join(f'{v:.0f}' for v in vs)}" for m, vs in figures["lags_ms"].items()),
-        f"goal: wait_until_ready median <= {GOAL_MS:g} ms -- {verdict}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "Readiness lag: server listening -> the wait returns (ms)",
+            table(["method", "n", "median", "p95", "min", "max"], rows, decimals=[0, 0, 1, 1, 1, 1]),
+            "runs (ms): "
+            + "; ".join(f"{m}: {', '.join(f'{v:.0f}' for v in vs)}" for m, vs in figures["lags_ms"].items()),
+            f"goal: wait_until_ready median <= {GOAL_MS:g} ms -- {verdict}",
+        ]
+    )
 
 
 def main() -> int:

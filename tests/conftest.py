@@ -14,7 +14,9 @@ from pathlib import Path
 import docker
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.checkout import REPO
+from tests.support.staging import Staged, stage
+
 GROUPS = ("unit", "engine", "notebooks", "grading", "browser")
 
 
@@ -36,8 +38,8 @@ _before: set[str] | None = None
 
 def _course_container_ids() -> set[str] | None:
     """Ids of every course container this run started, or None when no engine answers."""
+    from portbinding.discovery import find_engine
     from portbinding.errors import EngineUnavailable
-    from portbinding.provision import find_engine
 
     try:
         client, _ = find_engine()
@@ -91,7 +93,7 @@ def _check_leftovers(session: pytest.Session) -> None:
         return
     import docker
 
-    from portbinding.provision import find_engine
+    from portbinding.discovery import find_engine
 
     client, _ = find_engine()
     names = []
@@ -125,8 +127,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     """A Docker SDK client for the engine the course uses; fail (under make test) or skip without one."""
+    from portbinding.discovery import find_engine
     from portbinding.errors import EngineUnavailable
-    from portbinding.provision import find_engine
 
     try:
         client, _ = find_engine()
@@ -137,3 +139,11 @@ def docker_client() -> Iterator[docker.DockerClient]:
         pytest.skip(message)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def staged() -> Staged:
+    """A world-readable copy of the checkout and its venv, for tests that run as another user."""
+    if os.geteuid() != 0:
+        pytest.fail("running the course as another user needs root; run this under make test")
+    return stage()

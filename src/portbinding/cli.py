@@ -12,13 +12,16 @@ Every command takes ``--json`` (stable keys) and exits with a code a script can 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import docker
+
+from portbinding import settings
 from portbinding.errors import (
     EngineUnavailable,
     PolicyError,
@@ -28,29 +31,29 @@ from portbinding.errors import (
     UnknownName,
 )
 
-LOGGER = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from portbinding.engine import Engine
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_NO_ENGINE, EXIT_FAILED = 0, 1, 2, 3, 4
-SESSION_ENV = "PORTBINDING_SESSION"
-
-
-def cli_session() -> str:
-    """The session the command line's containers belong to: one per user, unless set.
-
-    Containers started with `portbinding run` outlive the command (the learner owns them until
-    `portbinding cleanup`), so the session must be stable across calls -- and per user, so one
-    learner's cleanup never removes another's.
-    """
-    return os.environ.get(SESSION_ENV) or f"cli-{os.getuid()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, run one command, turn course errors into messages and exit codes."""
+    """Entry point: parse, run one command, turn course errors into messages and exit codes.
+
+    Whatever a command opens (an engine connection) is closed when it ends, after errors too;
+    the containers it started stay (the learner removes them with `portbinding cleanup`).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        # The course's modules log every engine call and wait at DEBUG; -v shows them on stderr.
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        for noisy in ("urllib3", "docker", "paramiko", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.INFO)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        with contextlib.ExitStack() as args.resources:
+            return handler(args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
@@ -75,6 +78,9 @@ def _exit_code(error: PortBindingError) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portbinding", description="Port Binding Lab toolkit.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log every engine call and wait on stderr (DEBUG)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(
@@ -128,14 +134,35 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
+def _engine(args: argparse.Namespace) -> Engine:
+    """An Engine in the command line's session, closed when the command ends (its containers stay).
+
+    The session is one per user unless PORTBINDING_SESSION says otherwise: containers started
+    with `portbinding run` outlive the command, so it must be stable across calls, and one
+    learner's cleanup must never remove another's.
+    """
+    from portbinding.engine import Engine
+
+    engine = Engine.connect(session=settings.cli_session(), owner="cli")
+    args.resources.callback(engine.close)
+    return engine
+
+
+def _client(args: argparse.Namespace, client: docker.DockerClient) -> docker.DockerClient:
+    """``client``, closed when the command ends."""
+    args.resources.callback(client.close)
+    return client
+
+
 # ---------------------------------------------------------------------------------- commands
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from portbinding.images import list_images
+    from portbinding.builder import list_images
     from portbinding.provision import ensure_engine
 
     client, info = ensure_engine(install=args.install, say=lambda m: print(m, file=sys.stderr))
+    _client(args, client)
     statuses = list_images(client)
     missing = [s.reference for s in statuses if not s.present]
     lines = [f"Engine: {info.describe()}"]
@@ -151,10 +178,11 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _images(args: argparse.Namespace) -> int:
-    from portbinding.images import BuildEvent, build_images, list_images, select
-    from portbinding.provision import find_engine
+    from portbinding.builder import BuildEvent, build_images, list_images
+    from portbinding.discovery import find_engine
+    from portbinding.images import select
 
-    client, _ = find_engine()
+    client = _client(args, find_engine()[0])
     if args.action == "list":
         statuses = list_images(client)
         text = "\n".join(
@@ -198,7 +226,8 @@ def _images(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from portbinding.command import parse_run
-    from portbinding.engine import Engine, moved_to_free_port, preferred_port
+    from portbinding.engine import preferred_port
+    from portbinding.engine_errors import moved_to_free_port
     from portbinding.probe import wait_until_ready
     from portbinding.scenarios import scenario
 
@@ -222,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
         chosen_by_course = False  # the learner's own port: explain and suggest, never change it unasked
         port = spec.publish[0].container_port if spec.publish else None
         path = "/"
-    engine = Engine.connect(session=cli_session(), owner="cli")
+    engine = _engine(args)
     try:
         container = engine.run(spec.replace(detach=True))
     except PortInUse as error:
@@ -276,21 +305,20 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _diagnose(args: argparse.Namespace) -> int:
     from portbinding.diagnose import diagnose
-    from portbinding.engine import Engine
     from portbinding.ports import validate_port
 
     if args.port is not None:
         validate_port(args.port, what="container port")
-    engine = Engine.connect(session=cli_session(), owner="cli")
+    engine = _engine(args)
     result = diagnose(engine, args.container, container_port=args.port, expect=args.expect, path=args.path)
     _emit(args, result.to_dict(), result.explain())
     return EXIT_OK if result.cause == "ok" else EXIT_PROBLEM
 
 
 def _ps(args: argparse.Namespace) -> int:
-    from portbinding.engine import SESSION_LABEL, Engine
+    from portbinding.engine import SESSION_LABEL
 
-    engine = Engine.connect(session=cli_session(), owner="cli")
+    engine = _engine(args)
     rows = []
     for container in engine.course_containers():
         ports = [str(p) for p in engine.ports(container)] if container.status == "running" else []
@@ -309,9 +337,7 @@ def _ps(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from portbinding.engine import Engine
-
-    engine = Engine.connect(session=cli_session(), owner="cli")
+    engine = _engine(args)
     removed = engine.cleanup(session=args.session)
     _emit(
         args,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portbinding.errors import PolicyError
-from portbinding.images import course_repositories
+from portbinding.images import course_repositories, split_image_ref
 from portbinding.ports import PortMapping, parse_publish
 
 # The repositories the course builds (portbinding.images.IMAGES), e.g. "portbinding/notebook"
@@ -293,9 +293,7 @@ def _check_name(name: str, *, allowed: tuple[str, ...]) -> str:
 
 
 def _check_image(image: str, *, allowed: tuple[str, ...]) -> str:
-    # A colon after the last slash starts a tag; one before it is a registry's host:port.
-    slash, colon = image.rfind("/"), image.rfind(":")
-    repository, tag = (image[:colon], image[colon + 1 :]) if colon > slash else (image, None)
+    repository, tag = split_image_ref(image)
     if image not in allowed and repository not in allowed:
         listed = ", ".join(allowed) if allowed else "(none)"
         raise PolicyError(

@@ -13,10 +13,7 @@ removes the container itself when the start fails.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import os
-import re
 import socket
 import threading
 import uuid
@@ -27,23 +24,28 @@ from typing import Any
 
 import docker
 import docker.errors
-import paramiko
-import requests.exceptions
 from docker.models.containers import Container
 
+from portbinding import settings
 from portbinding.command import RunSpec
+from portbinding.discovery import EngineInfo, find_engine
+from portbinding.engine_errors import (
+    ENGINE_ERRORS,
+    conflicting_port,
+    create_error,
+    engine_stopped,
+    explanation,
+)
 from portbinding.errors import (
     ContainerFailed,
     ContainerNotFound,
     EngineError,
-    EngineStopped,
-    EngineUnavailable,
     ImageMissing,
     PortInUse,
 )
-from portbinding.ports import to_docker_ports
+from portbinding.images import short_name
+from portbinding.ports import bracket_host, to_docker_ports
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
-from portbinding.provision import EngineInfo, find_engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,20 +56,11 @@ OWNER_LABEL = "portbinding.owner"
 # "1" when the run line named the container: a diagnosis keeps the name in its fix only then.
 NAMED_LABEL = "portbinding.named"
 RUN_LABEL = "portbinding.run"
-RUN_ENV = "PORTBINDING_RUN_ID"
 
 # Enough for a Jupyter Server; small enough that a runaway exercise cannot hurt the host.
 MEMORY_LIMIT = "512m"
 PIDS_LIMIT = 128
 NANO_CPUS = 1_000_000_000  # one CPU
-
-# paramiko.SSHException: an ssh:// engine whose connection dropped and could not be made again.
-ENGINE_ERRORS = (
-    docker.errors.DockerException,
-    requests.exceptions.RequestException,
-    OSError,
-    paramiko.SSHException,
-)
 
 
 @dataclass(frozen=True)
@@ -80,8 +73,7 @@ class PublishedPort:
     host_port: int
 
     def __str__(self) -> str:
-        host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
-        return f"{self.container_port}/{self.protocol} -> {host}:{self.host_port}"
+        return f"{self.container_port}/{self.protocol} -> {bracket_host(self.host_ip)}:{self.host_port}"
 
 
 @dataclass(frozen=True)
@@ -133,7 +125,7 @@ class Engine:
 
     @classmethod
     def connect(cls, *, session: str | None = None, owner: str = "lesson") -> Engine:
-        """Connect to the first engine that answers (see ``portbinding.provision``)."""
+        """Connect to the first engine that answers (see ``portbinding.discovery``)."""
         client, info = find_engine()
         engine = cls(client, info, session=session, owner=owner)
         engine._owns_client = True
@@ -150,7 +142,16 @@ class Engine:
             self.cleanup(session=self.session)
         except EngineError as error:
             LOGGER.warning("could not remove the session's containers: %s", error)
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection this Engine opened (``Engine.connect``); its containers stay.
+
+        Ending the session -- removing its containers -- is :meth:`cleanup`; ``with`` does both.
+        A client handed in to the constructor stays open for whoever handed it in. Idempotent.
+        """
         if self._owns_client:
+            self._owns_client = False
             self.client.close()
 
     @property
@@ -168,8 +169,8 @@ class Engine:
         labels = {COURSE_LABEL: COURSE, SESSION_LABEL: self.session, OWNER_LABEL: self.owner}
         # A test run (or a grading run) marks everything started under it, lesson kernels
         # included, so it can tell its own leftovers from those of a run beside it.
-        if os.environ.get(RUN_ENV):
-            labels[RUN_LABEL] = os.environ[RUN_ENV]
+        if settings.run_id():
+            labels[RUN_LABEL] = settings.run_id()
         return labels
 
     # ------------------------------------------------------------------------------ running
@@ -193,9 +194,9 @@ class Engine:
                 nano_cpus=NANO_CPUS,
             )
         except docker.errors.APIError as exc:
-            raise self._create_error(spec, exc) from exc
+            raise create_error(spec, exc) from exc
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
         try:
             container.start()
         except docker.errors.APIError as exc:
@@ -205,7 +206,7 @@ class Engine:
         except ENGINE_ERRORS as exc:
             with contextlib.suppress(*ENGINE_ERRORS):
                 container.remove(force=True)
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
         LOGGER.info("started %s (%s)", container.name, spec.to_cli())
         return container
 
@@ -213,29 +214,18 @@ class Engine:
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound:
-            short = image.rsplit("/", 1)[-1].split(":")[0]
             raise ImageMissing(
                 f"The image {image} is not on this engine yet.",
-                hint=f"build it with `portbinding images build {short}` (or the build button in lesson 00)",
+                hint=f"build it with `portbinding images build {short_name(image)}` "
+                "(or the build button in lesson 00)",
             ) from None
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
-
-    def _create_error(self, spec: RunSpec, exc: docker.errors.APIError) -> ContainerFailed:
-        text = _explanation(exc)
-        if "already in use" in text and spec.name:
-            return ContainerFailed(
-                f"A container called {spec.name!r} already exists.",
-                hint=f"remove it (`docker rm -f {spec.name}`) or choose another --name",
-            )
-        return ContainerFailed(
-            f"The engine refused to create the container: {text}", hint="check the run line, then try again"
-        )
+            raise engine_stopped(exc) from exc
 
     def _start_error(self, spec: RunSpec, exc: docker.errors.APIError) -> ContainerFailed | PortInUse:
-        text = _explanation(exc)
+        text = explanation(exc)
         if "port is already allocated" in text or "address already in use" in text:
-            port = _conflicting_port(text, spec)
+            port = conflicting_port(text, spec)
             suggestion = free_port()
             return PortInUse(
                 f"Host port {port} is already taken, so the container could not publish on it "
@@ -248,7 +238,7 @@ class Engine:
         if "privileged port" in text:
             # Rootless engines (Podman's rootlessport, rootless Docker's RootlessKit) listen as an
             # ordinary user, who may not bind host ports below 1024 unless the sysctl allows it.
-            port = _conflicting_port(text, spec)
+            port = conflicting_port(text, spec)
             suggestion = preferred_port(port + 8000) if 0 < port < 1024 else free_port()
             return ContainerFailed(
                 f"Host port {port} is below 1024, and this rootless engine publishes ports as an "
@@ -273,7 +263,7 @@ class Engine:
                 hint="`portbinding ps` (or `docker ps -a`) lists the containers that exist",
             ) from None
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
 
     def ports(self, container: Container) -> list[PublishedPort]:
         """The container's published ports, as ``docker port`` shows them."""
@@ -312,8 +302,7 @@ class Engine:
         host = self.publish_host
         if chosen.host_ip not in ("", "0.0.0.0", "::") and host in ("127.0.0.1", "localhost"):
             host = chosen.host_ip
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{chosen.host_port}{path}"
+        return f"http://{bracket_host(host)}:{chosen.host_port}{path}"
 
     def logs(self, container: Container, *, tail: int = 200) -> str:
         """The last ``tail`` lines of the container's output (stdout and stderr)."""
@@ -325,7 +314,7 @@ class Engine:
                 hint="run it without --rm to keep its logs after it exits",
             ) from None
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
 
     def stream_logs(self, container: Container) -> Iterator[str]:
         """Lines of output as the container writes them, until it stops."""
@@ -340,7 +329,7 @@ class Engine:
         except docker.errors.NotFound:
             return
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
 
     def listeners(self, container: Container) -> list[Listener]:
         """The TCP sockets listening inside ``container`` ([] when it is not running).
@@ -412,7 +401,7 @@ class Engine:
                 hint="start it again; `portbinding ps` lists what is running",
             ) from None
         except docker.errors.APIError as exc:
-            text = _explanation(exc)
+            text = explanation(exc)
             if "is not running" in text:
                 raise ContainerFailed(
                     f"The container {container.name} is not running, so nothing can run inside it.",
@@ -420,7 +409,7 @@ class Engine:
                 ) from None
             return ExecResult(127, text)
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
         return ExecResult(
             int(code if code is not None else -1), bytes(output or b"").decode(errors="replace")
         )
@@ -433,11 +422,11 @@ class Engine:
             try:
                 container.stop(timeout=timeout)
             except docker.errors.APIError as exc:
-                if "no such container" in _explanation(exc).lower():
+                if "no such container" in explanation(exc).lower():
                     return  # removed by someone else meanwhile
-                raise ContainerFailed(f"Could not stop {container.name}: {_explanation(exc)}") from exc
+                raise ContainerFailed(f"Could not stop {container.name}: {explanation(exc)}") from exc
             except ENGINE_ERRORS as exc:
-                raise _unavailable(exc) from exc
+                raise engine_stopped(exc) from exc
 
     def remove(self, container: Container) -> None:
         """Remove the container, running or not; a container already gone is fine."""
@@ -447,13 +436,13 @@ class Engine:
             except docker.errors.APIError as exc:
                 # Removed by someone else meanwhile: the engine may say so without a 404.
                 if (
-                    "already in progress" in _explanation(exc)
-                    or "no such container" in _explanation(exc).lower()
+                    "already in progress" in explanation(exc)
+                    or "no such container" in explanation(exc).lower()
                 ):
                     return
-                raise ContainerFailed(f"Could not remove {container.name}: {_explanation(exc)}") from exc
+                raise ContainerFailed(f"Could not remove {container.name}: {explanation(exc)}") from exc
             except ENGINE_ERRORS as exc:
-                raise _unavailable(exc) from exc
+                raise engine_stopped(exc) from exc
 
     def course_containers(self, *, session: str | None = None) -> list[Container]:
         """Every course-labelled container (of one session, if given), running or not."""
@@ -463,7 +452,7 @@ class Engine:
         try:
             return list(self.client.containers.list(all=True, filters={"label": label}))
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise engine_stopped(exc) from exc
 
     def cleanup(self, session: str | None = None) -> list[str]:
         """Remove every course container (of ``session`` only, if given); returns their names."""
@@ -482,68 +471,4 @@ class Engine:
                 hint="`portbinding ps` lists the containers that exist",
             ) from None
         except ENGINE_ERRORS as exc:
-            raise _unavailable(exc) from exc
-
-
-def _explanation(exc: docker.errors.APIError) -> str:
-    return str(getattr(exc, "explanation", None) or exc)
-
-
-def _conflicting_port(text: str, spec: RunSpec) -> int:
-    """The host port named in the engine's error, else the first fixed host port of the spec."""
-    match = re.search(r"(?:0\.0\.0\.0|\]|[\d.]+):(\d+)", text) or re.search(r"port (\d+)", text)
-    if match:
-        return int(match.group(1))
-    fixed = [m.host_port for m in spec.publish if m.host_port]
-    return fixed[0] if fixed else 0
-
-
-def _unavailable(exc: BaseException) -> EngineUnavailable:
-    return engine_stopped(exc)
-
-
-# What the low-level error says, in words: (text to look for, what it means for the learner).
-_STOPPED_WHY: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("FileNotFoundError", "No such file"), "its socket is gone: the engine is not running"),
-    (("ConnectionRefused", "Connection refused"), "nothing listens on its socket: the engine is not running"),
-    (("timed out", "Timeout"), "it did not reply in time: it may be busy, frozen or shutting down"),
-    (
-        ("Connection aborted", "RemoteDisconnected", "Connection reset", "Connection broken"),
-        "it hung up in the middle of a request: it was stopped or restarted",
-    ),
-)
-
-
-def engine_stopped(exc: BaseException) -> EngineStopped:
-    """The course error for an engine that stopped answering mid-session, in plain words.
-
-    The low-level error stays chained (``raise ... from``) for whoever debugs it.
-    """
-    text = f"{type(exc).__name__}: {exc}"
-    why = next((words for needles, words in _STOPPED_WHY if any(n in text for n in needles)), "")
-    return EngineStopped(
-        "The container engine stopped answering"
-        + (f" ({why})" if why else "")
-        + ". Containers it was running have probably stopped with it.",
-        hint="start it again -- `portbinding doctor --install` on Debian as root, or start Docker "
-        "Desktop / `sudo systemctl start docker` -- then run the command again",
-    )
-
-
-def moved_to_free_port(spec: RunSpec, error: PortInUse) -> RunSpec:
-    """``spec`` with the host port the engine refused replaced by the error's free suggestion.
-
-    Only the mappings on the taken port move (every fixed one, when the engine did not name it).
-    """
-    if error.suggestion is None:
-        raise ValueError("the PortInUse error suggests no free port")
-    taken = {m.host_port for m in spec.publish if m.host_port == error.port} or {
-        m.host_port for m in spec.publish if m.host_port
-    }
-    publish = tuple(
-        dataclasses.replace(m, host_port=error.suggestion, host_port_end=None)
-        if m.host_port in taken and m.host_port
-        else m
-        for m in spec.publish
-    )
-    return spec.replace(publish=publish)
+            raise engine_stopped(exc) from exc

@@ -1,53 +1,46 @@
-"""Building the exercise images, offline when it has to be.
+"""The course's exercise images: what they are called, where their folders are, which tags they get.
 
-Every exercise image takes ``ARG BASE_IMAGE`` (an official slim Python image by default). When
-that base cannot be pulled -- no registry is reachable in some classrooms and on our CI -- a
-local base is built from Debian packages (debootstrap + import) and cached as an image. pip
-inside the builds never touches the network: the wheels are downloaded on the host (which
-trusts this network's TLS proxy) and sent in the build context, so nothing secret is baked in.
-
-A build is tagged only after it succeeds, so a failed or interrupted build never leaves a
-half-built image tagged as if it were good. An image whose context, base and build arguments
-are unchanged is not rebuilt (its ``portbinding.image.context`` label records them).
+This is the catalogue only -- no engine is asked, and the Docker SDK is not imported, so the run
+policy (:mod:`command`) and the process engine can read it cheaply. Building the images is
+:mod:`builder`'s job. Image references are split here once, as Docker splits them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import logging
-import os
-import re
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-import urllib3.exceptions
-
-from portbinding import settings
-from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing, UnknownImage
-from portbinding.paths import cache_dir, images_dir
-
-LOGGER = logging.getLogger(__name__)
+from portbinding.errors import UnknownImage
+from portbinding.paths import images_dir
 
 DEFAULT_BASE = "python:3.12-slim"
 LOCAL_BASE = "portbinding/python-base:bookworm"
+# The label recording what an image was built from (its build context, base and arguments).
 CONTEXT_LABEL = "portbinding.image.context"
-DEBIAN_SUITE = "bookworm"
-# Debian's Python in the local base; recorded as PYTHON_VERSION like the official images do,
-# so the wheelhouse can be downloaded for the right interpreter without starting a container.
-LOCAL_BASE_PYTHON = "3.11"
-_STEP = re.compile(r"Step (\d+)/(\d+) :")
+
+
+def split_image_ref(reference: str) -> tuple[str, str | None]:
+    """``(repository, tag)`` of an image reference; the tag is None when there is none.
+
+    A colon after the last slash starts a tag; one before it is a registry's ``host:port``
+    (``localhost:5000/app`` has no tag), as Docker reads a reference.
+    """
+    slash, colon = reference.rfind("/"), reference.rfind(":")
+    if colon > slash:
+        return reference[:colon], reference[colon + 1 :]
+    return reference, None
+
+
+def tagged(reference: str) -> str:
+    """``reference`` with the tag Docker assumes when there is none: ``:latest``."""
+    repository, tag = split_image_ref(reference)
+    return f"{repository}:{tag or 'latest'}"
+
+
+def short_name(reference: str) -> str:
+    """The last part of the repository, as ``portbinding images build NAME`` takes it."""
+    return split_image_ref(reference)[0].rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -94,7 +87,7 @@ def image_names() -> list[str]:
 
 def course_repositories() -> tuple[str, ...]:
     """Every repository name a course image is tagged with (what the run policy allows)."""
-    repos = (tag.rsplit(":", 1)[0] for image in IMAGES for tag in image.tags)
+    repos = (split_image_ref(tag)[0] for image in IMAGES for tag in image.tags)
     return tuple(dict.fromkeys(repos))
 
 
@@ -112,388 +105,7 @@ def select(names: Sequence[str] | None) -> list[ImageDef]:
     return [image for image in IMAGES if image.name in names]
 
 
-@dataclass(frozen=True)
-class BuildEvent:
-    """Progress of one image build, for a progress bar: step ``step`` of ``steps``."""
-
-    image: str
-    step: int
-    steps: int
-    message: str
-    done: bool = False
-    cached: bool = False
-
-
-ProgressCallback = Callable[[BuildEvent], None]
-
-
-def _ignore(_: BuildEvent) -> None:
-    return None
-
-
-# ---------------------------------------------------------------------------------- the base
-
-
-def resolve_base(client: docker.DockerClient, *, progress: ProgressCallback = _ignore) -> str:
-    """The base image to build on: the official one if present or pullable, else the local one.
-
-    PORTBINDING_BASE_IMAGE overrides the choice (it must already be on the engine).
-    """
-    override = settings.base_image()
-    if override:
-        if not has_image(client, override):
-            raise ImageMissing(
-                f"PORTBINDING_BASE_IMAGE={override} is not on the engine.",
-                hint=f"pull or build it first, or unset PORTBINDING_BASE_IMAGE to use {DEFAULT_BASE}",
-            )
-        return override
-    if has_image(client, DEFAULT_BASE):
-        return DEFAULT_BASE
-    if has_image(client, LOCAL_BASE):
-        return LOCAL_BASE  # built here before because the pull failed: don't try the registry again
-    progress(BuildEvent("base", 0, 1, f"pulling {DEFAULT_BASE}"))
-    try:
-        client.images.pull(DEFAULT_BASE)
-        return DEFAULT_BASE
-    except docker.errors.APIError as exc:
-        LOGGER.info("cannot pull %s (%s); using a local Debian base", DEFAULT_BASE, exc)
-    build_local_base(client, progress=progress)
-    return LOCAL_BASE
-
-
-def build_local_base(client: docker.DockerClient, *, progress: ProgressCallback = _ignore) -> None:
-    """Build ``LOCAL_BASE`` from Debian packages: debootstrap a minimal root, trim it, import it."""
-    if os.geteuid() != 0:
-        raise ImageBuildError(
-            f"{DEFAULT_BASE} cannot be pulled, and building a local base from Debian packages needs root.",
-            hint="run `sudo portbinding images build` once, or load a base image "
-            "(`docker load`) and set PORTBINDING_BASE_IMAGE to it",
-        )
-    debootstrap = shutil.which("debootstrap") or _install_debootstrap()
-    mirror = settings.debian_mirror()
-    progress(BuildEvent("base", 0, 3, "debootstrap: downloading Debian packages (about a minute)"))
-    with tempfile.TemporaryDirectory(prefix="portbinding-base-") as tmp:
-        root = Path(tmp) / "root"
-        log_path = Path(tmp) / "debootstrap.log"
-        with log_path.open("w") as log:
-            result = subprocess.run(
-                [
-                    debootstrap,
-                    "--variant=minbase",
-                    "--include=python3,python3-venv",
-                    DEBIAN_SUITE,
-                    str(root),
-                    mirror,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=900,
-                check=False,
-            )
-        if result.returncode != 0:
-            tail = log_path.read_text(errors="replace").splitlines()[-8:]
-            raise ImageBuildError(
-                "debootstrap could not build the local base image:\n  " + "\n  ".join(tail),
-                hint=f"check that {mirror} is reachable (set PORTBINDING_DEBIAN_MIRROR to another mirror)",
-            )
-        progress(BuildEvent("base", 1, 3, "trimming the root filesystem"))
-        _trim_root(root)
-        progress(BuildEvent("base", 2, 3, f"importing {LOCAL_BASE}"))
-        tar_path = Path(tmp) / "root.tar"
-        subprocess.run(["tar", "-C", str(root), "-cf", str(tar_path), "."], check=True, timeout=600)
-        repository, tag = LOCAL_BASE.rsplit(":", 1)
-        changes = [
-            "ENV LANG=C.UTF-8",
-            f"ENV PYTHON_VERSION={LOCAL_BASE_PYTHON}",
-            'CMD ["python3"]',
-            "LABEL portbinding.image=python-base",
-        ]
-        try:
-            client.api.import_image(src=str(tar_path), repository=repository, tag=tag, changes=changes)
-        except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
-            raise _build_error("the local base", exc) from exc
-    progress(BuildEvent("base", 3, 3, f"built {LOCAL_BASE}", done=True))
-
-
-def _install_debootstrap() -> str:
-    if shutil.which("apt-get") is None:
-        raise ImageBuildError(
-            "debootstrap is not installed and this is not a Debian-like system.",
-            hint="install debootstrap, or provide a base image and set PORTBINDING_BASE_IMAGE",
-        )
-    from portbinding.provision import apt_install  # here: provisioning is rare, keep imports light
-
-    apt_install("debootstrap")
-    return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
-
-
-def _trim_root(root: Path) -> None:
-    """Remove what a container never needs: package caches, indexes, docs, translations."""
-    for relative in (
-        "var/cache/apt/archives",
-        "var/lib/apt/lists",
-        "usr/share/doc",
-        "usr/share/man",
-        "usr/share/locale",
-        "usr/share/info",
-    ):
-        target = root / relative
-        if target.is_dir():
-            for child in target.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-
-
-# ----------------------------------------------------------------------------- the wheelhouse
-
-
-def wheelhouse_for(requirements: Path, python_version: str, *, cache: Path | None = None) -> Path:
-    """Wheels for ``requirements`` and ``python_version``, downloaded once on the host and cached."""
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
-    root = cache or cache_dir()
-    target = root / "wheelhouse" / f"py{python_version}-{digest}"
-    if (target / ".complete").exists():
-        return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--dest", str(partial), "--only-binary=:all:", "--implementation", "cp",
-        "--python-version", python_version,
-        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-        "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-        "-r", str(requirements),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    if result.returncode != 0:
-        raise ImageBuildError(
-            f"Could not download the Python packages in {requirements.name}:\n{result.stderr.strip()[-800:]}",
-            hint="check that PyPI (or your pip index) is reachable from this machine",
-        )
-    (partial / ".complete").touch()
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    return target
-
-
-def wheels_for(image: ImageDef, python_version: str) -> Path | None:
-    """The wheelhouse an image's build context carries (None: the image installs nothing)."""
-    requirements = image.folder / "requirements.txt"
-    return wheelhouse_for(requirements, python_version) if requirements.exists() else None
-
-
-def base_python_version(client: docker.DockerClient, base: str) -> str:
-    """``major.minor`` of the base image's Python, from its PYTHON_VERSION environment variable."""
-    env = client.images.get(base).attrs.get("Config", {}).get("Env") or []
-    for entry in env:
-        if entry.startswith("PYTHON_VERSION="):
-            return ".".join(entry.split("=", 1)[1].split(".")[:2])
-    return LOCAL_BASE_PYTHON
-
-
-# ------------------------------------------------------------------------------- the builds
-
-
-def build_context(image: ImageDef, *, wheels: Path | None) -> tuple[bytes, str]:
-    """The build context as a tar archive, and a digest of everything that shapes the image."""
-    digest = hashlib.sha256()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path in sorted(image.folder.rglob("*")):
-            relative = path.relative_to(image.folder)
-            # READMEs are for people: leaving them out keeps a doc edit from forcing a rebuild.
-            if path.is_dir() or relative.parts[0] == "wheels" or "__pycache__" in relative.parts:
-                continue
-            if relative.name == "README.md":
-                continue
-            _add_bytes(archive, str(relative), path.read_bytes(), digest, executable=os.access(path, os.X_OK))
-        if (image.folder / "wheels").is_dir():
-            _add_bytes(archive, "wheels/README", b"wheelhouse\n", digest)
-            for wheel in sorted(wheels.glob("*.whl") if wheels else []):
-                _add_bytes(archive, f"wheels/{wheel.name}", wheel.read_bytes(), digest)
-    return buffer.getvalue(), digest.hexdigest()
-
-
-def _add_bytes(
-    archive: tarfile.TarFile, name: str, data: bytes, digest: Any, *, executable: bool = False
-) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o755 if executable else 0o644
-    info.mtime = 0  # a fixed time keeps the context (and the build cache) reproducible
-    archive.addfile(info, io.BytesIO(data))
-    digest.update(name.encode() + b"\0" + oct(info.mode).encode() + hashlib.sha256(data).digest())
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    """The outcome of building one image definition."""
-
-    image: ImageDef
-    image_id: str
-    cached: bool
-
-
-def build_images(
-    client: docker.DockerClient,
-    names: Sequence[str] | None = None,
-    *,
-    force: bool = False,
-    progress: ProgressCallback = _ignore,
-) -> list[BuiltImage]:
-    """Build (or confirm up to date) the named exercise images -- all of them by default."""
-    selected = select(names)
-    base = resolve_base(client, progress=progress)
-    base_id = client.images.get(base).id
-    python_version = base_python_version(client, base)
-    results = []
-    for image in selected:
-        wheels = wheels_for(image, python_version)
-        results.append(_build_one(client, image, base, base_id, wheels, force=force, progress=progress))
-    return results
-
-
-def _build_one(
-    client: docker.DockerClient,
-    image: ImageDef,
-    base: str,
-    base_id: str,
-    wheels: Path | None,
-    *,
-    force: bool,
-    progress: ProgressCallback,
-) -> BuiltImage:
-    context, digest = build_context(image, wheels=wheels)
-    buildargs = {"BASE_IMAGE": base, **dict(image.buildargs)}
-    if wheels is not None:
-        buildargs["PIP_NO_INDEX"] = "1"
-    fingerprint = hashlib.sha256(
-        json.dumps([digest, base_id, sorted(buildargs.items())]).encode()
-    ).hexdigest()[:32]
-    label = image.reference
-    if not force and _fingerprint_of(client, image) == fingerprint:
-        progress(BuildEvent(label, 1, 1, "up to date", done=True, cached=True))
-        return BuiltImage(image, client.images.get(image.reference).id, cached=True)
-    image_id = ""
-    step, steps = 0, 1
-    recent: list[str] = []  # the last lines of output: the reason a step failed is usually there
-    try:
-        # No tag here: the image is tagged only once the build has succeeded.
-        stream: Iterator[dict[str, Any]] = client.api.build(
-            fileobj=io.BytesIO(context), custom_context=True, buildargs=buildargs,
-            labels={CONTEXT_LABEL: fingerprint}, rm=True, forcerm=True, pull=False, decode=True,
-        )  # fmt: skip
-        for chunk in stream:
-            if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise _build_error(label, RuntimeError(str(detail)), output=recent)
-            text = str(chunk.get("stream", "")).strip()
-            if text:
-                recent = [*recent[-7:], text]
-            match = _STEP.match(text)
-            if match:
-                step, steps = int(match.group(1)), int(match.group(2))
-                progress(BuildEvent(label, step, steps, text))
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and "ID" in aux:
-                image_id = str(aux["ID"])
-    except (
-        docker.errors.APIError,
-        requests.exceptions.RequestException,
-        urllib3.exceptions.HTTPError,
-    ) as exc:
-        raise _build_error(label, exc, output=recent) from exc
-    if not image_id:
-        raise ImageBuildError(
-            f"The build of {label} ended without producing an image.",
-            hint="run `portbinding images build` again; the engine log may say more",
-        )
-    for tag in image.tags:
-        repository, version = tag.rsplit(":", 1)
-        client.api.tag(image_id, repository, version)
-    progress(BuildEvent(label, steps, steps, "built", done=True))
-    return BuiltImage(image, image_id, cached=False)
-
-
-def _fingerprint_of(client: docker.DockerClient, image: ImageDef) -> str | None:
-    """The context label of every tag of ``image``, when they all agree (else None: rebuild)."""
-    found = set()
-    for tag in image.tags:
-        try:
-            found.add(client.images.get(tag).labels.get(CONTEXT_LABEL))
-        except docker.errors.ImageNotFound:
-            return None
-    return found.pop() if len(found) == 1 else None
-
-
-def _build_error(label: str, exc: BaseException, *, output: Sequence[str] = ()) -> ImageBuildError:
-    """Turn an engine failure during a build into a message that names the likely cause."""
-    text = str(exc)
-    lowered = (text + "\n" + "\n".join(output)).lower()
-    if "no space left on device" in lowered:
-        return ImageBuildError(
-            f"The build of {label} stopped: the disk is full (no space left on device).",
-            hint="free some space (`docker system prune` removes stopped containers and unused "
-            "images), then run `portbinding images build` again",
-        )
-    stopped = (requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError)
-    if isinstance(exc, stopped) or "connection aborted" in lowered or "connection broken" in lowered:
-        return ImageBuildError(
-            f"The container engine stopped answering while building {label}.",
-            hint="start the engine again (`portbinding doctor` does it on Debian as root), then "
-            "run `portbinding images build` again; nothing half-built was tagged",
-        )
-    tail = "".join(f"\n  | {line}" for line in output[-6:])
-    return ImageBuildError(
-        f"The build of {label} failed: {text.strip()[-800:]}{tail}",
-        hint="fix the error above, then run `portbinding images build` again",
-    )
-
-
-# ---------------------------------------------------------------------------------- listing
-
-
-@dataclass(frozen=True)
-class ImageStatus:
-    """Whether a course image is on the engine, and how big it is."""
-
-    reference: str
-    present: bool
-    size_bytes: int = 0
-    image_id: str = ""
-
-
-def list_images(client: docker.DockerClient) -> list[ImageStatus]:
-    """The status of every course image reference on ``client``."""
-    statuses = []
-    for image in IMAGES:
-        try:
-            found = client.images.get(image.reference)
-            statuses.append(
-                ImageStatus(image.reference, True, int(found.attrs.get("Size", 0)), found.short_id)
-            )
-        except docker.errors.ImageNotFound:
-            statuses.append(ImageStatus(image.reference, False))
-    return statuses
-
-
-def missing_images(client: docker.DockerClient, references: Iterable[str] | None = None) -> list[str]:
-    """The course image references not yet on the engine."""
-    wanted = list(references) if references is not None else [image.reference for image in IMAGES]
-    return [reference for reference in wanted if not has_image(client, reference)]
-
-
-def has_image(client: docker.DockerClient, reference: str) -> bool:
-    """Whether ``reference`` is on the engine; EngineUnavailable when the engine does not answer."""
-    try:
-        client.images.get(reference)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise EngineUnavailable(
-            f"The container engine did not answer: {exc}", hint="run `portbinding doctor`"
-        ) from exc
+def find_image(reference: str) -> ImageDef | None:
+    """The course image tagged ``reference`` (no tag means ``:latest``), if there is one."""
+    wanted = tagged(reference)
+    return next((image for image in IMAGES if wanted in image.tags), None)

@@ -30,25 +30,20 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-import docker.errors
-import requests.exceptions
-
-from portbinding.errors import EngineUnavailable, ImageMissing, PodmanUnavailable, PortBindingError
-from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, IMAGES, LOCAL_BASE
-from portbinding.provision import DEFAULT_SOCKET, apt_install, connect
+from portbinding import settings
+from portbinding.discovery import DEFAULT_SOCKET
+from portbinding.errors import PodmanUnavailable, PortBindingError
+from portbinding.host import apt_install, start_service
+from portbinding.podman_images import copy_images, stale_references_between
+from portbinding.probe import wait_until
 
 LOGGER = logging.getLogger(__name__)
 
-PODMAN_USER = os.environ.get("PORTBINDING_PODMAN_USER", "pblpodman")
 PACKAGES = ("podman", "uidmap", "slirp4netns")
-SERVICE_LOG = Path(os.environ.get("PORTBINDING_PODMAN_LOG", "/var/log/portbinding-podman.log"))
 # Serialises set-up between processes (two test runs, a test run and a lesson) on one machine.
 LOCK_FILE = Path("/run/portbinding-podman.lock")
 TUN = Path("/dev/net/tun")
@@ -95,7 +90,7 @@ class PodmanAccount:
 
     @property
     def socket_path(self) -> Path:
-        # The path Podman's own systemd socket unit uses, so provision.candidates() finds it too.
+        # The path Podman's own systemd socket unit uses, so discovery.candidates() finds it too.
         return self.runtime_dir / "podman" / "podman.sock"
 
     @property
@@ -145,19 +140,13 @@ class PodmanAccount:
         ]
 
 
-def account(user: str = PODMAN_USER) -> PodmanAccount | None:
-    """The Podman user's account, or None when it does not exist yet."""
+def account(user: str | None = None) -> PodmanAccount | None:
+    """The Podman user's account (``settings.podman_user()`` by default), or None if it does not exist."""
     try:
-        entry = pwd.getpwnam(user)
+        entry = pwd.getpwnam(user or settings.podman_user())
     except KeyError:
         return None
     return PodmanAccount(entry.pw_name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
-
-
-def socket_url(user: str = PODMAN_USER) -> str | None:
-    """The DOCKER_HOST URL of ``user``'s Podman socket (None when the user does not exist)."""
-    found = account(user)
-    return found.url if found else None
 
 
 def ping(url: str, *, timeout: float = 2.0) -> bool:
@@ -183,7 +172,7 @@ def ping(url: str, *, timeout: float = 2.0) -> bool:
 def ensure_podman(
     *,
     progress: Progress = _quiet,
-    user: str = PODMAN_USER,
+    user: str | None = None,
     docker_url: str = DEFAULT_SOCKET,
     images: bool = True,
     timeout: float = 60.0,
@@ -193,12 +182,14 @@ def ensure_podman(
     Set-up needs root; once it is done, any user who may open the socket gets the URL at once.
     ``docker_url`` is the Docker engine the images are copied from (the default socket, not
     DOCKER_HOST, which may already point at Podman). ``timeout`` bounds the service start.
+    ``user`` defaults to ``settings.podman_user()``.
     """
+    user = user or settings.podman_user()
     existing = account(user)
     # Only root can read the user's home to check the storage set-up; others take it as done.
     configured = existing is not None and (os.geteuid() != 0 or existing.configured())
     if existing is not None and configured and ping(existing.url):
-        stale = _stale(existing, docker_url) if images else []
+        stale = stale_references_between(docker_url, existing.url) if images else []
         if stale == []:
             return existing.url
         if stale is None and os.geteuid() != 0:
@@ -226,10 +217,10 @@ def ensure_podman(
         _ensure_runtime_dir(found)
         _ensure_config(found, progress)
         if not ping(found.url):
-            progress(f"Starting `podman system service` as {found.name} (log: {SERVICE_LOG})...")
+            progress(f"Starting `podman system service` as {found.name} (log: {settings.podman_log()})...")
             _start_service(found, timeout=timeout)
         if images:
-            _copy_images(found, docker_url, progress)
+            copy_images(docker_url, found.url, as_user=found.command, cwd=found.home, progress=progress)
     return found.url
 
 
@@ -241,11 +232,11 @@ def _ensure_user(user: str, progress: Progress) -> PodmanAccount:
     if found is not None:
         return found
     progress(f"Creating the user {user!r} that runs rootless Podman...")
+    options = ["--create-home", "--shell", "/usr/sbin/nologin", "--user-group"]
     _run(
-        ["useradd", "--create-home", "--shell", "/usr/sbin/nologin", "--user-group",
-         "--comment", "Port Binding Lab rootless Podman", user],
+        ["useradd", *options, "--comment", "Port Binding Lab rootless Podman", user],
         what=f"create the user {user}",
-    )  # fmt: skip
+    )
     created = account(user)
     if created is None:
         raise PodmanUnavailable(f"useradd reported success, but there is no user {user!r}.")
@@ -371,14 +362,12 @@ def _stop_service(found: PodmanAccount, *, timeout: float = 30.0) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while ping(found.url, timeout=1.0):
-        if time.monotonic() > deadline:
-            raise PodmanUnavailable(
-                f"The Podman service (process group {group}) did not stop within {timeout:.0f} s.",
-                hint=f"stop it yourself (`kill -TERM -{group}`), then run this again",
-            )
-        time.sleep(0.1)  # polling: the service gives no other sign that it has stopped
+    # Polling: the service gives no other sign that it has stopped.
+    if not wait_until(lambda: not ping(found.url, timeout=1.0), timeout=timeout, max_interval=0.1):
+        raise PodmanUnavailable(
+            f"The Podman service (process group {group}) did not stop within {timeout:.0f} s.",
+            hint=f"stop it yourself (`kill -TERM -{group}`), then run this again",
+        )
     found.pid_file.unlink(missing_ok=True)
 
 
@@ -386,164 +375,18 @@ def _start_service(found: PodmanAccount, *, timeout: float) -> None:
     """Start the API service as the user, in its own session (it outlives us), and wait for it."""
     with contextlib.suppress(FileNotFoundError):
         found.socket_path.unlink()  # a socket left by a service that died: nothing answers on it
-    SERVICE_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with SERVICE_LOG.open("ab") as log:
-        process = subprocess.Popen(
-            found.command(["podman", "system", "service", "--time=0", found.url]),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=found.home,
-            start_new_session=True,
-        )
-    # A new session, so this pid is also the process group of the service and its re-executed child.
-    found.pid_file.write_text(f"{process.pid}\n")
-    deadline = time.monotonic() + timeout
-    interval = 0.05
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise PodmanUnavailable(
-                f"`podman system service` exited with status {process.returncode} while starting:\n"
-                f"{_tail(SERVICE_LOG)}",
-                hint=f"read {SERVICE_LOG}; `podman info` as {found.name} shows what it lacks",
-            )
-        if ping(found.url, timeout=1.0):
-            LOGGER.info("rootless podman answers at %s (pid %s)", found.url, process.pid)
-            return
-        # Polling back-off while the service starts: it signals readiness to nothing we can wait on.
-        time.sleep(interval)
-        interval = min(interval * 2, 0.5)
-    raise PodmanUnavailable(
-        f"`podman system service` did not answer on {found.socket_path} within {timeout:.0f} s:\n"
-        f"{_tail(SERVICE_LOG)}",
-        hint=f"read {SERVICE_LOG}",
-    )
-
-
-# ------------------------------------------------------------------------------ the images
-
-
-def course_references(docker_client: docker.DockerClient) -> list[str]:
-    """Every reference the course runs: each tag of each exercise image, and the base image.
-
-    The base is used on its own as well (a plain ``python3 -m http.server`` to diagnose), so
-    whichever base Docker has goes across with the exercise images.
-    """
-    references = [tag for image in IMAGES for tag in image.tags]
-    for base in (LOCAL_BASE, DEFAULT_BASE):
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            docker_client.images.get(base)
-            references.append(base)
-    return references
-
-
-def stale_references(docker_client: docker.DockerClient, podman_client: docker.DockerClient) -> list[str]:
-    """The course references Podman lacks, or holds as another build than Docker's.
-
-    ``podman load`` keeps Docker's image id (both are the digest of the image config), so equal
-    ids mean the same image; equal build fingerprints (images.CONTEXT_LABEL) mean the same
-    inputs, which is as good.
-    """
-    stale = []
-    for reference in course_references(docker_client):
-        try:
-            source = docker_client.images.get(reference)
-        except docker.errors.ImageNotFound:
-            short = reference.rsplit("/", 1)[-1].split(":")[0]
-            raise ImageMissing(
-                f"{reference} is not on Docker, so it cannot be copied to Podman.",
-                hint=f"build it on Docker first (`portbinding images build {short}`), then run this again",
-            ) from None
-        try:
-            copy = podman_client.images.get(reference)
-        except docker.errors.ImageNotFound:
-            stale.append(reference)
-            continue
-        fingerprint = source.labels.get(CONTEXT_LABEL)
-        if copy.id != source.id and not (fingerprint and copy.labels.get(CONTEXT_LABEL) == fingerprint):
-            stale.append(reference)
-    return stale
-
-
-def _stale(found: PodmanAccount, docker_url: str) -> list[str] | None:
-    """What needs copying; None when an engine cannot be asked (a user without access to Docker)."""
-    try:
-        with (
-            contextlib.closing(connect(docker_url, timeout=10)) as docker_client,
-            contextlib.closing(connect(found.url, timeout=10)) as podman_client,
-        ):
-            return stale_references(docker_client, podman_client)
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        LOGGER.info("cannot compare the course images on Docker and Podman: %s", exc)
-        return None
-
-
-def _copy_images(found: PodmanAccount, docker_url: str, progress: Progress) -> None:
-    """``docker save`` the stale references into ``podman load`` run as the user, in one stream."""
-    try:
-        with (
-            contextlib.closing(connect(docker_url, timeout=10)) as docker_client,
-            contextlib.closing(connect(found.url, timeout=10)) as podman_client,
-        ):
-            stale = stale_references(docker_client, podman_client)
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise EngineUnavailable(
-            f"The course images are copied from Docker ({docker_url}), which did not answer: {exc}",
-            hint="start Docker (`portbinding doctor --install`) and build the images "
-            "(`portbinding images build`), then run this again",
-        ) from exc
-    if not stale:
-        return
-    docker_cli = shutil.which("docker")
-    if docker_cli is None:
-        raise PodmanUnavailable(
-            "The docker command is not installed, so the images cannot be saved from Docker.",
-            hint="install Debian's docker.io (it provides the docker command), then run this again",
-        )
-    progress(f"Copying {len(stale)} image reference(s) from Docker to Podman: {', '.join(stale)}...")
-    with tempfile.TemporaryFile() as save_errors:
-        saver = subprocess.Popen(
-            [docker_cli, "--host", docker_url, "save", *stale],
-            stdout=subprocess.PIPE,
-            stderr=save_errors,
-            stdin=subprocess.DEVNULL,
-        )
-        assert saver.stdout is not None  # for mypy: stdout=PIPE
-        loader = subprocess.Popen(
-            found.command(["podman", "load"]),
-            stdin=saver.stdout,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=found.home,
-        )
-        saver.stdout.close()  # only podman load reads it now, so docker save sees it stop reading
-        try:
-            loaded, _ = loader.communicate(timeout=900)
-            saved = saver.wait(timeout=60)
-        except subprocess.TimeoutExpired as exc:
-            for process in (saver, loader):
-                process.kill()
-                process.wait(timeout=10)
-            raise PodmanUnavailable(
-                "Copying the images from Docker to Podman did not finish within 15 minutes.",
-                hint="check the free disk space (`df -h /home`), then run this again",
-            ) from exc
-        save_errors.seek(0)
-        save_text = save_errors.read().decode(errors="replace").strip()
-    if saved != 0 or loader.returncode != 0:
-        load_text = loaded.decode(errors="replace").strip()
-        raise PodmanUnavailable(
-            f"Copying the images failed: docker save exited {saved} ({save_text[-300:] or 'no output'}), "
-            f"podman load exited {loader.returncode} ({load_text[-300:] or 'no output'}).",
-            hint="read the messages above (a full disk is the usual cause), then run this again",
-        )
-    # A reloaded tag leaves the image it pointed at untagged: drop those, not images in use.
-    subprocess.run(
-        found.command(["podman", "image", "prune", "--force"]),
-        capture_output=True,
+    start_service(
+        found.command(["podman", "system", "service", "--time=0", found.url]),
+        name="`podman system service`",
+        log=settings.podman_log(),
+        answers=lambda: ping(found.url, timeout=1.0),
+        timeout=timeout,
+        exit_hint=f"read {settings.podman_log()}; `podman info` as {found.name} shows what it lacks",
         cwd=found.home,
-        timeout=120,
-        check=False,
+        # A new session, so this pid is also the process group of the service and its re-executed
+        # child: recorded before the wait, so a service slow to answer can still be stopped.
+        started=lambda process: found.pid_file.write_text(f"{process.pid}\n"),
+        error=PodmanUnavailable,
     )
 
 
@@ -554,19 +397,20 @@ def _copy_images(found: PodmanAccount, docker_url: str, progress: Progress) -> N
 def _setup_lock(*, timeout: float) -> Iterator[None]:
     """Hold an exclusive lock on LOCK_FILE, polling for it until ``timeout`` seconds passed."""
     with LOCK_FILE.open("a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def locked() -> bool:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PodmanUnavailable(
-                        f"Another process has been setting up Podman for {timeout:.0f} s (it holds "
-                        f"{LOCK_FILE}).",
-                        hint="wait for it to finish, or stop it, then run this again",
-                    ) from None
-                time.sleep(0.2)  # flock has no timeout of its own: poll
+                return False
+            return True
+
+        # flock has no timeout of its own: poll.
+        if not wait_until(locked, timeout=timeout, max_interval=0.2):
+            raise PodmanUnavailable(
+                f"Another process has been setting up Podman for {timeout:.0f} s (it holds {LOCK_FILE}).",
+                hint="wait for it to finish, or stop it, then run this again",
+            )
         try:
             yield
         finally:
@@ -574,6 +418,7 @@ def _setup_lock(*, timeout: float) -> Iterator[None]:
 
 
 def _run(argv: list[str], *, what: str, cwd: Path | None = None) -> None:
+    LOGGER.debug("podman set-up: %s", argv)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
     if result.returncode != 0:
         raise PodmanUnavailable(
@@ -581,13 +426,6 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None) -> None:
             f"{(result.stderr or result.stdout).strip()[:300]}",
             hint="fix what the message names, then run this again",
         )
-
-
-def _tail(path: Path, lines: int = 8) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def main() -> int:

@@ -12,12 +12,14 @@ tests/engine/test_ports_oracle.py checks all of this against the real CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from portbinding.dockerjson import PortBinding
 from portbinding.errors import PortSpecError
 
 PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "sctp")
@@ -93,11 +95,26 @@ class PortMapping:
         container = str(self.container_port) if self.protocol == "tcp" else self.key
         if self.host_ip:
             # A bare IPv6 address also parses, but only brackets make the host part readable.
-            ip = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
-            return f"{ip}:{self.host_port_text}:{container}"
+            return f"{bracket_host(self.host_ip)}:{self.host_port_text}:{container}"
         if self.host_port is not None:
             return f"{self.host_port_text}:{container}"
         return container
+
+    def with_container_port(self, port: int) -> PortMapping:
+        """The same host side, forwarding to container port ``port`` (the fix for a wrong one)."""
+        return dataclasses.replace(self, container_port=port)
+
+    def with_host_port(self, port: int | None, *, host_ip: str | None = None) -> PortMapping:
+        """The same container side on host port ``port`` (a range becomes that one port);
+        ``host_ip``, when given, replaces the address too."""
+        return dataclasses.replace(
+            self, host_port=port, host_port_end=None, host_ip=self.host_ip if host_ip is None else host_ip
+        )
+
+
+def bracket_host(host: str) -> str:
+    """``host`` as it goes before ``:port`` in a URL or a ``-p`` value: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def validate_port(value: int, *, what: str) -> int:
@@ -169,6 +186,32 @@ def to_docker_ports(mappings: Iterable[PortMapping]) -> dict[str, list[tuple[str
     for mapping in mappings:
         bindings.setdefault(mapping.key, []).append((mapping.host_ip, mapping.host_port_text))
     return bindings
+
+
+def from_bindings(bindings: Mapping[str, Sequence[PortBinding] | None]) -> list[PortMapping]:
+    """Read ``HostConfig.PortBindings`` back into mappings: the inverse of :func:`to_docker_ports`.
+
+    A host port range (``"8000-8010"``, what ``-p 8000-8010:80`` records) stays a range, and an
+    empty host port stays "any free port". Podman lists exposed but unpublished ports with null
+    bindings: those publish nothing.
+    """
+    mappings = []
+    for key, entries in sorted(bindings.items()):
+        number, _, protocol = key.partition("/")
+        if entries is None:
+            continue
+        for entry in entries or [PortBinding()]:  # [] records the port with no binding: any free one
+            first, _, last = str(entry.get("HostPort") or "").partition("-")
+            mappings.append(
+                PortMapping(
+                    int(number),
+                    protocol or "tcp",
+                    str(entry.get("HostIp") or ""),
+                    int(first) if first.isdigit() else None,
+                    int(last) if last.isdigit() and first.isdigit() and int(last) > int(first) else None,
+                )
+            )
+    return mappings
 
 
 def _long_form_to_short(spec: str, *, shown: str) -> str:

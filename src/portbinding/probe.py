@@ -9,6 +9,10 @@ docker-proxy on the host, which accepts every connection on the host port and on
 to reach the container. When the server inside listens on 127.0.0.1 only, the TCP connect
 succeeds and the connection is reset (curl exit 56) or closed empty (curl exit 52) right after.
 Only a real HTTP exchange tells "published and answering" from "published but nobody home".
+
+About 580 lines, on purpose: one bounded attempt over a raw socket and the sentence for every
+way it can end belong together (each failure is described by the phase it happened in), and the
+waits are loops around those attempts. Parsing the reply's bytes is :mod:`httpreply`'s job.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any, Literal, Protocol, TypeAlias
 from urllib.parse import quote, urlsplit
 
 from portbinding import __version__
+from portbinding.httpreply import NotHttp, Reply, body_complete, parse_reply
+from portbinding.ports import bracket_host
 
 LOGGER = logging.getLogger(__name__)
 
@@ -138,8 +144,8 @@ def probe_http(url: str, *, timeout: float = 2.0, expect_status: Container[int] 
     except OSError as exc:
         # Once the headers are in, the application has answered; how the connection ended
         # afterwards (reset, stalled body) does not change what the learner needs to know.
-        reply = _parse_reply(bytes(buffer))
-        if isinstance(reply, _Reply):
+        reply = parse_reply(bytes(buffer))
+        if isinstance(reply, Reply):
             core = _classify_reply(reply, expected, cut_short=True)
         else:
             core = _classify_error(
@@ -271,20 +277,9 @@ def wait_until(
 # Plumbing
 
 
-class _NotHttp:
-    """Marker: the bytes received cannot be the start of an HTTP reply."""
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    reason: str
-    body: bytes
-
-
 def _where(host: str, port: int) -> str:
     """``host:port`` as a learner would type it, with IPv6 addresses in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{bracket_host(host)}:{port}"
 
 
 def _pause(seconds: float) -> None:
@@ -378,7 +373,7 @@ def _read_reply(
     sock: socket.socket, deadline: float, buffer: bytearray, expected: Container[int]
 ) -> _ResultCore:
     """Read until the reply is complete, the peer closes, or the cap; classify what arrived."""
-    reply: _Reply | _NotHttp | None = None
+    reply: Reply | NotHttp | None = None
     closed = False
     while len(buffer) < MAX_REPLY_BYTES:
         _settimeout_or_raise(sock, deadline)
@@ -387,10 +382,10 @@ def _read_reply(
             closed = True
             break
         buffer += chunk
-        reply = _parse_reply(bytes(buffer))
+        reply = parse_reply(bytes(buffer))
         # Stop as soon as the answer is known: a server that ignores "Connection: close"
         # must not turn a perfectly good reply into a timeout.
-        if isinstance(reply, _NotHttp) or (isinstance(reply, _Reply) and _body_complete(bytes(buffer))):
+        if isinstance(reply, NotHttp) or (isinstance(reply, Reply) and body_complete(bytes(buffer))):
             break
     if not buffer:
         return (
@@ -401,11 +396,11 @@ def _read_reply(
             None,
             "",
         )
-    reply = _parse_reply(bytes(buffer))
-    if isinstance(reply, _Reply):
+    reply = parse_reply(bytes(buffer))
+    if isinstance(reply, Reply):
         return _classify_reply(reply, expected, cut_short=False)
     excerpt = _excerpt(bytes(buffer))
-    if isinstance(reply, _NotHttp):
+    if isinstance(reply, NotHttp):
         return (
             "unexpected_response",
             f"something answered, but not in HTTP (it began with {excerpt[:60]!r}): a different kind "
@@ -422,100 +417,6 @@ def _read_reply(
     )
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes] | None:
-    """(head, rest) at the first blank line, or None if the head is not complete yet."""
-    # Servers should end the head with CRLF CRLF; accept bare LF LF as curl does.
-    ends = [(index, len(marker)) for marker in (b"\r\n\r\n", b"\n\n") if (index := data.find(marker)) >= 0]
-    if not ends:
-        return None
-    index, size = min(ends)
-    return data[:index], data[index + size :]
-
-
-def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]] | None:
-    lines = head.decode("latin-1").splitlines()
-    words = lines[0].split(" ", 2) if lines else []
-    if len(words) < 2 or not words[0].startswith("HTTP/") or not (words[1].isdigit() and len(words[1]) == 3):
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return int(words[1]), words[2].strip() if len(words) > 2 else "", headers
-
-
-def _final_response(data: bytes) -> tuple[int, str, dict[str, str], bytes] | _NotHttp | None:
-    """The final (non-1xx) response head and its raw body bytes, skipping interim 1xx replies."""
-    while True:
-        if not b"HTTP/".startswith(data[:5]):
-            return _NotHttp()
-        split = _split_head(data)
-        if split is None:
-            return None
-        head, rest = split
-        parsed = _parse_head(head)
-        if parsed is None:
-            return _NotHttp()
-        status, reason, headers = parsed
-        # 1xx replies (e.g. 103 Early Hints) are interim; the real answer follows them.
-        if 100 <= status < 200 and status != 101:
-            data = rest
-            continue
-        return status, reason, headers, rest
-
-
-def _parse_reply(data: bytes) -> _Reply | _NotHttp | None:
-    """A parsed reply (body possibly partial), _NotHttp, or None while the head is incomplete."""
-    found = _final_response(data)
-    if found is None or isinstance(found, _NotHttp):
-        return found
-    status, reason, headers, raw_body = found
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body, _ = _dechunk(raw_body)
-    else:
-        body = raw_body
-    return _Reply(status=status, reason=reason, body=body)
-
-
-def _body_complete(data: bytes) -> bool:
-    """True when the whole body has arrived as announced (Content-Length or chunked)."""
-    found = _final_response(data)
-    if found is None or isinstance(found, _NotHttp):
-        return False
-    status, _, headers, raw_body = found
-    if status in (204, 304):
-        return True
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        return _dechunk(raw_body)[1]
-    length = headers.get("content-length", "")
-    if length.isdigit():
-        return len(raw_body) >= int(length)
-    return False  # the body ends when the server closes the connection
-
-
-def _dechunk(raw: bytes) -> tuple[bytes, bool]:
-    """Decode a chunked body as far as it goes: (body so far, whether the last chunk was seen)."""
-    body = bytearray()
-    position = 0
-    while True:
-        line_end = raw.find(b"\r\n", position)
-        if line_end < 0:
-            return bytes(body), False
-        size_text = raw[position:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            return bytes(body), False  # not valid chunking; keep what decoded cleanly
-        if size == 0:
-            return bytes(body), True
-        start = line_end + 2
-        body += raw[start : start + size]
-        if len(raw) < start + size + 2:
-            return bytes(body), False
-        position = start + size + 2
-
-
 def _excerpt(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")[:BODY_EXCERPT_CHARS]
 
@@ -528,7 +429,7 @@ def _describe_expected(expected: Container[int]) -> str:
     return "the statuses the check asked for"
 
 
-def _classify_reply(reply: _Reply, expected: Container[int], *, cut_short: bool) -> _ResultCore:
+def _classify_reply(reply: Reply, expected: Container[int], *, cut_short: bool) -> _ResultCore:
     status_text = f"{reply.status} {reply.reason}".strip()
     tail = " (the rest of the reply was cut short)" if cut_short else ""
     excerpt = _excerpt(reply.body)

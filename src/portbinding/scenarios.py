@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from portbinding.command import RunSpec, parse_run
 from portbinding.diagnose import Cause, Expect
 from portbinding.errors import UnknownName
-from portbinding.ports import PortMapping
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,7 @@ class Scenario:
         """
         base = spec or self.run
         publish = tuple(
-            PortMapping(m.container_port, m.protocol, m.host_ip if host_ip is None else host_ip, host_port)
-            if m.host_port
-            else m
-            for m in base.publish
+            m.with_host_port(host_port, host_ip=host_ip) if m.host_port else m for m in base.publish
         )
         return base.replace(publish=publish, name=None)
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 
+from portbinding.builder import build_images, missing_images
 from portbinding.engine import COURSE, COURSE_LABEL, SESSION_LABEL, free_port
-from portbinding.images import build_images, missing_images
 from portbinding.probe import probe_http, wait_for
 
 if TYPE_CHECKING:

@@ -10,9 +10,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from portbinding.builder import BuiltImage, build_images, missing_images
+from portbinding.discovery import find_engine
 from portbinding.engine import Engine, free_port
-from portbinding.images import IMAGES, BuiltImage, build_images, missing_images
-from portbinding.provision import find_engine
+from portbinding.images import IMAGES
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from portbinding.host import apt_install, log_tail
 from portbinding.probe import wait_until
-from portbinding.provision import apt_install
 from tests.engine.scratch_engine import _wait_for_socket
 
 SSHD = Path("/usr/sbin/sshd")
@@ -141,19 +141,30 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
         unix_url = f"unix://{root}/d.sock"
         dockerd = _spawn(
             netns,
-            ["dockerd", "--data-root", str(data), "--exec-root", str(root / "exec"),
-             "--pidfile", str(root / "d.pid"), "--host", unix_url,
-             "--host", f"tcp://{address}:{TCP_PORT}", "--storage-driver=overlay2",
-             # Plain tcp:// on purpose (only this machine can reach the pair); saying so explicitly
-             # skips the 15 s pause dockerd otherwise makes to warn about an unencrypted API.
-             "--tls=false"],
+            [
+                "dockerd",
+                "--data-root",
+                str(data),
+                "--exec-root",
+                str(root / "exec"),
+                "--pidfile",
+                str(root / "d.pid"),
+                "--host",
+                unix_url,
+                "--host",
+                f"tcp://{address}:{TCP_PORT}",
+                "--storage-driver=overlay2",
+                # Plain tcp:// on purpose (only this machine can reach the pair); saying so explicitly
+                # skips the 15 s pause dockerd otherwise makes to warn about an unencrypted API.
+                "--tls=false",
+            ],
             root / "dockerd.log",
-        )  # fmt: skip
+        )
         stack.callback(_stop, dockerd)
         try:
             client = _wait_for_socket(unix_url, dockerd, timeout=60)
         except RuntimeError as exc:  # the log goes with the temp dir: say what it said
-            raise RuntimeError(f"{exc}:\n{_tail(root / 'dockerd.log')}") from exc
+            raise RuntimeError(f"{exc}:\n{log_tail(root / 'dockerd.log', 15)}") from exc
         stack.callback(client.close)
         stack.callback(_remove_all_containers, client)  # a backstop: the tests' own cleanup comes first
         for image in images:
@@ -185,7 +196,7 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
         sshd = _spawn(netns, [str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")], root / "sshd.log")
         stack.callback(_stop, sshd)
         listening = wait_until(lambda: _accepts(address, 22), timeout=20, alive=lambda: sshd.poll() is None)
-        assert listening, f"sshd did not listen on {address}:22:\n{_tail(root / 'sshd.log')}"
+        assert listening, f"sshd did not listen on {address}:22:\n{log_tail(root / 'sshd.log', 15)}"
         yield RemoteHost(netns, address, client, home)
 
 
@@ -204,7 +215,3 @@ def _remove_all_containers(client: docker.DockerClient) -> None:
     with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
         for container in client.containers.list(all=True):
             container.remove(force=True)
-
-
-def _tail(log: Path) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-15:])

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import docker.errors
 import requests.exceptions
 
 from portbinding.images import LOCAL_BASE
+from portbinding.probe import wait_until
 
 
 @dataclass
@@ -49,18 +49,20 @@ class ScratchEngine:
 
 
 def _wait_for_socket(url: str, process: subprocess.Popen[bytes], timeout: float) -> docker.DockerClient:
-    deadline = time.monotonic() + timeout
-    interval = 0.05
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"scratch dockerd exited with {process.returncode}")
+    clients: list[docker.DockerClient] = []
+
+    def connected() -> bool:
         with contextlib.suppress(
             docker.errors.DockerException, requests.exceptions.RequestException, OSError
         ):
             # The SDK asks the daemon for its API version on construction: retry that too.
-            return docker.DockerClient(base_url=url, timeout=120)
-        time.sleep(interval)  # polling back-off while the daemon starts
-        interval = min(interval * 2, 0.5)
+            clients.append(docker.DockerClient(base_url=url, timeout=120))
+        return bool(clients)
+
+    if wait_until(connected, timeout=timeout, alive=lambda: process.poll() is None, max_interval=0.5):
+        return clients[0]
+    if process.poll() is not None:
+        raise RuntimeError(f"scratch dockerd exited with {process.returncode}")
     raise RuntimeError(f"scratch dockerd did not answer within {timeout} s")
 
 
@@ -92,12 +94,24 @@ def start_scratch_engine(
     )
     network = [] if netns is not None else ["--bridge=none", "--iptables=false", "--ip-masq=false"]
     process = subprocess.Popen(
-        [*isolated,
-         "dockerd", "--data-root", str(data), "--exec-root", str(exec_root / "exec"),
-         "--pidfile", str(exec_root / "d.pid"), "--host", f"unix://{socket_path}",
-         *network, "--storage-driver=overlay2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            *isolated,
+            "dockerd",
+            "--data-root",
+            str(data),
+            "--exec-root",
+            str(exec_root / "exec"),
+            "--pidfile",
+            str(exec_root / "d.pid"),
+            "--host",
+            f"unix://{socket_path}",
+            *network,
+            "--storage-driver=overlay2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()  # the daemon has its own copy of the descriptor
     url = f"unix://{socket_path}"
     try:

@@ -28,7 +28,8 @@ import docker
 import pytest
 
 from tests.engine.scratch_engine import ScratchEngine, load_base, start_scratch_engine
-from tests.engine.test_faults import CLI, _as_nobody, _bare_env
+from tests.engine.test_faults import CLI
+from tests.support.staging import bare_env, run_as
 
 pytestmark = pytest.mark.engines("docker", reason="stops and restarts a real dockerd")
 
@@ -99,9 +100,13 @@ def lab(docker_client: docker.DockerClient) -> Iterator[Lab]:
         env = {**os.environ, "DOCKER_HOST": engine.url, "PYTHONPATH": str(REPO)}
         driver = subprocess.Popen(
             ["nsenter", f"--net={netns}", sys.executable, "-m", "tests.engine.test_engine_restart"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            text=True, cwd=REPO, env=env,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
         lab = Lab(engine, netns, exec_root, driver)
         yield lab
         engine = lab.engine
@@ -154,9 +159,9 @@ def test_widgets_and_cli_explain_a_stopped_engine_and_recover_when_it_returns(la
     assert not doctor["doctor_found"], doctor
     _plain_words(doctor["doctor_view"])
 
-    env = _bare_env(DOCKER_HOST=lab.engine.url)
+    env = bare_env(DOCKER_HOST=lab.engine.url)
     for command in (["ps"], ["diagnose", str(first["container"])]):
-        result = _as_nobody([*CLI, *command], env, hide_sockets=True, user=False)
+        result = run_as([*CLI, *command], env, hide_sockets=True, user=None)
         assert result.returncode == 3, (command, result.returncode, result.stdout, result.stderr)
         assert "No container engine answers" in result.stderr, result.stderr
         assert "portbinding doctor --install" in result.stderr and "Traceback" not in result.stderr

@@ -7,7 +7,6 @@ on the engine the rest of the suite uses.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -18,40 +17,15 @@ from pathlib import Path
 import docker
 import pytest
 
+from portbinding.builder import BuildEvent, build_images
 from portbinding.errors import ImageBuildError, ImageMissing
-from portbinding.images import LOCAL_BASE, BuildEvent, build_images
+from portbinding.images import LOCAL_BASE
 from portbinding.paths import images_dir
 from tests.engine.scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
+from tests.support.staging import Staged, bare_env, run_as
 
 CLI = [sys.executable, "-m", "portbinding"]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starting a scratch dockerd needs root")
-
-
-def _as_nobody(
-    args: list[str], env: dict[str, str], *, hide_sockets: bool = False, user: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as the unprivileged user `nobody` (or root: ``user=False``), with a bare environment.
-
-    ``hide_sockets`` runs it in a private mount namespace with an empty /run, so the default
-    Docker socket is not there: a machine with no engine, without stopping ours.
-    """
-    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *args] if user else args
-    if hide_sockets:
-        inner = " ".join(shlex.quote(word) for word in command)
-        command = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            f"mount -t tmpfs tmpfs /run && exec {inner}",
-        ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
-
-
-def _bare_env(**extra: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "XDG_RUNTIME_DIR": "/tmp/pbl-no-runtime", **extra}
 
 
 def test_unknown_image_name_is_a_clear_error_before_any_work(docker_client: docker.DockerClient) -> None:
@@ -64,20 +38,24 @@ def test_unknown_image_name_is_a_clear_error_before_any_work(docker_client: dock
 
 
 @needs_root
-def test_no_engine_and_not_root_says_what_to_install(docker_client: docker.DockerClient) -> None:
+def test_no_engine_and_not_root_says_what_to_install(
+    docker_client: docker.DockerClient, staged: Staged
+) -> None:
     """Without an engine and without root, doctor says what to install and exits 3."""
-    result = _as_nobody([*CLI, "doctor", "--install"], _bare_env(), hide_sockets=True)
+    result = run_as([*staged.cli(), "doctor", "--install"], bare_env(), hide_sockets=True)
     assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
     assert "No container engine answers" in result.stderr, result.stderr
     assert "install Docker" in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 @needs_root
-def test_permission_denied_on_the_socket_is_explained(docker_client: docker.DockerClient) -> None:
+def test_permission_denied_on_the_socket_is_explained(
+    docker_client: docker.DockerClient, staged: Staged
+) -> None:
     """A user outside the docker group is told about the group (or rootless Podman), exit 3."""
     if not Path("/var/run/docker.sock").exists():
         pytest.fail("the default Docker socket should exist while the engine runs")
-    result = _as_nobody([*CLI, "doctor"], _bare_env())
+    result = run_as([*staged.cli(), "doctor"], bare_env())
     assert result.returncode == 3, (result.returncode, result.stderr)
     assert "permission denied" in result.stderr and "docker` group" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -159,6 +137,6 @@ def test_image_build_cli_shows_a_friendly_message_when_the_engine_is_gone(
     docker_client: docker.DockerClient,
 ) -> None:
     """`portbinding images build` with no engine: exit 3, a message, no traceback."""
-    result = _as_nobody([*CLI, "images", "build"], _bare_env(), hide_sockets=True, user=False)
+    result = run_as([*CLI, "images", "build"], bare_env(), hide_sockets=True, user=None)
     assert result.returncode == 3, result.stderr
     assert "No container engine answers" in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -7,10 +7,11 @@ import time
 import pytest
 from docker.models.containers import Container
 
+from portbinding.builder import BuiltImage, build_images
 from portbinding.command import parse_run
 from portbinding.diagnose import look_inside
 from portbinding.engine import Engine
-from portbinding.images import IMAGES, BuiltImage, build_images
+from portbinding.images import IMAGES
 from portbinding.probe import is_jupyter, probe_http, wait_until, wait_until_ready
 
 

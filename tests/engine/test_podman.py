@@ -32,13 +32,13 @@ import pytest
 from docker.models.containers import Container
 
 from portbinding import podman
+from portbinding.builder import missing_images
 from portbinding.command import parse_run
 from portbinding.diagnose import diagnose, look_inside, spec_from_container
+from portbinding.discovery import connect
 from portbinding.engine import COURSE_LABEL, OWNER_LABEL, SESSION_LABEL, Engine, free_port
 from portbinding.errors import ContainerFailed, PortInUse
-from portbinding.images import missing_images
 from portbinding.probe import OUTCOME_CLASS, ProbeResult, probe_http, wait_until
-from portbinding.provision import connect
 
 on_podman = pytest.mark.engines("podman", reason="measures rootless Podman's own behaviour")
 CLI = [sys.executable, "-m", "portbinding"]

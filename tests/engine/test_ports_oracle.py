@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from portbinding.errors import PortSpecError
-from portbinding.ports import parse_publish, to_docker_ports
+from portbinding.ports import from_bindings, parse_publish, to_docker_ports
 
 IMAGE = "portbinding-test/empty:oracle"
 SESSION_LABEL = "portbinding.session=oracle"
@@ -58,6 +58,10 @@ SPECS = [
     "1.2.3.4:8000-8002:80-82",
     "8000-8010:80",
     "8000-8010:80/udp",
+    "1234-1235:80",
+    "127.0.0.1:1234-1235:80",
+    "[::1]:1234-1235:80",
+    "0.0.0.0:1234-1235:80/udp",
     "8000-8000:80",
     "80-80",
     "80-81-82",
@@ -207,3 +211,8 @@ def test_parse_publish_agrees_with_docker_cli(spec: str, empty_image: str) -> No
     except PortSpecError as error:
         pytest.fail(f"Docker accepts -p {spec!r} (recorded {recorded}) but parse_publish refused it: {error}")
     assert ours == recorded, f"-p {spec!r}: Docker recorded {recorded}, parse_publish gives {ours}"
+    read_back = from_bindings(json.loads(inspected.stdout))
+    expected = sorted(parse_publish(spec), key=lambda m: m.key)
+    assert read_back == expected, (
+        f"-p {spec!r}: what Docker recorded reads back as {read_back}, not {expected}"
+    )

@@ -15,13 +15,13 @@ import pytest
 
 from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose
+from portbinding.discovery import connect, engine_info
 from portbinding.engine import Engine, free_port
 from portbinding.errors import ContainerFailed
 from portbinding.images import LOCAL_BASE
 from portbinding.ports import parse_publish
 from portbinding.probe import OUTCOME_CLASS, probe_http
 from portbinding.process import launch
-from portbinding.provision import connect, engine_info
 from portbinding.scenarios import SCENARIOS, Scenario
 from tests.engine.settle import settle
 

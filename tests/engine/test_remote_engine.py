@@ -18,13 +18,14 @@ import docker
 import docker.errors
 import pytest
 
+from portbinding.builder import BuiltImage
 from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose
+from portbinding.discovery import connect, find_engine
 from portbinding.engine import SESSION_LABEL, Engine, free_port
-from portbinding.images import BuiltImage
 from portbinding.ports import PortMapping
 from portbinding.probe import probe_http, wait_until, wait_until_ready
-from portbinding.provision import PUBLISH_HOST_ENV, connect, find_engine
+from portbinding.settings import PUBLISH_HOST_ENV
 from tests.engine.netns import RemoteHost, remote_host
 
 pytestmark = pytest.mark.engines("docker", reason="starts a second dockerd in its own network namespace")

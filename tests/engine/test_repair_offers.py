@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from portbinding import images
+from portbinding.builder import BuiltImage
 from portbinding.engine import Engine
 from portbinding.errors import ImageMissing, PortInUse
 from portbinding.scenarios import scenario
@@ -84,7 +85,7 @@ def test_drill_explains_a_taken_port_and_runs_on_the_offered_one(engine: Engine,
 
 
 def test_cli_run_prints_the_command_on_a_free_port(
-    session_engine: Engine, held_port: int, course_images: list[images.BuiltImage]
+    session_engine: Engine, held_port: int, course_images: list[BuiltImage]
 ) -> None:
     """`portbinding run` on a held port: exit 4, why, and the exact command on a free port -- which works."""
     session = f"test-{uuid.uuid4().hex[:8]}"
@@ -103,8 +104,11 @@ def test_cli_run_prints_the_command_on_a_free_port(
         assert "Traceback" not in refused.stderr
         ran = subprocess.run(
             [*CLI, "run", "--json", "--", *shlex.split(match.group(1))],
-            capture_output=True, text=True, timeout=120, env=env,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert ran.returncode == 0, (ran.stdout, ran.stderr)
         assert '"outcome": "ok"' in ran.stdout and f":{match.group(2)}" in ran.stdout, ran.stdout
     finally:

@@ -10,10 +10,10 @@ import docker
 import pytest
 from docker.models.containers import Container
 
+from portbinding.discovery import EngineInfo
 from portbinding.engine import Engine
 from portbinding.errors import EngineUnavailable
 from portbinding.probe import wait_until
-from portbinding.provision import EngineInfo
 from portbinding.scenarios import scenario
 from portbinding.widgets import (
     ConceptDrill,

@@ -17,12 +17,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from portbinding.discovery import find_engine
 from portbinding.engine import Engine
 from portbinding.grading import CheckResult, check_config, check_fix, check_image
 from portbinding.grading.door import Door
 from portbinding.grading.judge import Judge
 from portbinding.grading.protocol import DOOR_ENV
-from portbinding.provision import find_engine
 
 LOOPBACK = "portbinding/notebook-loopback:1.0"
 NOTEBOOK = "portbinding/notebook:1.0"

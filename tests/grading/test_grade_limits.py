@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from portbinding.grading.course import Course, nbgrader_env, run_nbgrader
+from tests.support.staging import Staged, bare_env, run_as
 
 REPO = Path(__file__).resolve().parents[2]
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
@@ -68,12 +69,12 @@ def test_an_unreadable_notebook_is_graded_zero_with_the_reason(
     assert (course.root / "feedback" / "broken" / EX01 / f"{EX01}.html").is_file()
 
 
-def test_grading_without_root_is_refused_with_what_to_do(grading_host: Any, tmp_path: Path) -> None:
+def test_grading_without_root_is_refused_with_what_to_do(grading_host: Any, staged: Staged) -> None:
     """As an ordinary user, portbinding grade refuses and says a root grading machine is needed."""
-    env = {**nbgrader_env(), "HOME": str(tmp_path)}
-    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PORTBINDING, "grade", EX01,
-               "--course", str(REPO / "grader")]  # fmt: skip
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    # The staged copy: the checkout and its venv may be where uid 65534 cannot read them.
+    env = bare_env(PATH=f"{staged.venv / 'bin'}:/usr/bin:/bin")
+    command = [*staged.cli(), "grade", EX01, "--course", str(staged.checkout / "grader")]
+    result = run_as(command, env, user="65534", timeout=120)
     assert result.returncode == 4, (result.returncode, result.stderr)
     assert "needs root" in result.stderr and "dedicated grading machine" in result.stderr, result.stderr
     assert os.geteuid() == 0

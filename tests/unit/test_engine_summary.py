@@ -7,12 +7,12 @@ from typing import Any, cast
 import docker.errors
 
 from portbinding.command import parse_run
+from portbinding.discovery import EngineInfo, EngineKind
 from portbinding.engine import Engine
-from portbinding.provision import EngineInfo
 from portbinding.widgets.session import engine_summary
 
 
-def _engine(kind: str, *, publish_host: str = "127.0.0.1", rootless: bool = False) -> Engine:
+def _engine(kind: EngineKind, *, publish_host: str = "127.0.0.1", rootless: bool = False) -> Engine:
     info = EngineInfo(
         url="unix:///x.sock",
         source="test",

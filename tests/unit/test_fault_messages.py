@@ -8,7 +8,7 @@ import urllib3.exceptions
 
 from portbinding.cli import EXIT_NO_ENGINE, _exit_code
 from portbinding.command import parse_run
-from portbinding.engine import engine_stopped, moved_to_free_port
+from portbinding.engine_errors import engine_stopped, moved_to_free_port
 from portbinding.errors import EngineStopped, EngineUnavailable, PortBindingError, PortInUse
 from portbinding.widgets._base import FixOffer, course_image
 from portbinding.widgets._ui import RECONNECT_HINT, MessageArea, error_text

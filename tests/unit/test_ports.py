@@ -9,8 +9,16 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from portbinding.dockerjson import PortBinding, PortMap
 from portbinding.errors import PortSpecError
-from portbinding.ports import PortMapping, parse_publish, to_docker_ports, validate_port
+from portbinding.ports import (
+    PortMapping,
+    bracket_host,
+    from_bindings,
+    parse_publish,
+    to_docker_ports,
+    validate_port,
+)
 
 VALID = [
     ("8888:8888", [PortMapping(8888, "tcp", "", 8888)]),
@@ -192,6 +200,17 @@ def _check_round_trip_of_accepted(spec: str) -> None:
         return
     for mapping in mappings:
         assert parse_publish(mapping.to_spec()) == [mapping], f"{spec!r} -> {mapping.to_spec()!r}"
+    recorded = as_engine_json(to_docker_ports(mappings))
+    assert from_bindings(recorded) == sorted(mappings, key=lambda m: m.key), (
+        f"{spec!r}: read back from {recorded}"
+    )
+
+
+def as_engine_json(ports: dict[str, list[tuple[str, str]]]) -> PortMap:
+    """to_docker_ports' shape as the engine records it in HostConfig.PortBindings."""
+    return {
+        key: [PortBinding(HostIp=ip, HostPort=port) for ip, port in pairs] for key, pairs in ports.items()
+    }
 
 
 @given(st.text())
@@ -235,3 +254,35 @@ def mappings(draw: st.DrawFn) -> PortMapping:
 def test_valid_mapping_round_trips_through_its_spec(mapping: PortMapping) -> None:
     """parse_publish(m.to_spec()) gives back exactly m."""
     assert parse_publish(mapping.to_spec()) == [mapping], f"spec was {mapping.to_spec()!r}"
+
+
+def test_a_host_range_for_one_container_port_is_kept_as_docker_keeps_it() -> None:
+    """-p 1234-1235:80: the engine picks one of the two, so the range stays whole, there and back."""
+    [mapping] = parse_publish("1234-1235:80")
+    assert (mapping.host_port, mapping.host_port_end) == (1234, 1235), mapping
+    assert to_docker_ports([mapping]) == {"80/tcp": [("", "1234-1235")]}, "the engine must be given the range"
+    assert from_bindings({"80/tcp": [{"HostIp": "", "HostPort": "1234-1235"}]}) == [mapping], (
+        "read back whole"
+    )
+    assert mapping.to_spec() == "1234-1235:80", mapping.to_spec()
+
+
+def test_bindings_read_back_leave_out_unpublished_ports_and_keep_any_free_port() -> None:
+    """Podman's null bindings publish nothing; an empty host port means any free port."""
+    read = from_bindings({"80/tcp": None, "81/udp": [{"HostIp": "::1", "HostPort": ""}], "82/tcp": []})
+    assert read == [PortMapping(81, "udp", "::1", None), PortMapping(82, "tcp", "", None)], read
+
+
+def test_remapping_one_side_keeps_the_other() -> None:
+    mapping = PortMapping(8888, "tcp", "127.0.0.1", 8000, 8010)
+    assert mapping.with_container_port(9999) == PortMapping(9999, "tcp", "127.0.0.1", 8000, 8010)
+    assert mapping.with_host_port(8005) == PortMapping(8888, "tcp", "127.0.0.1", 8005), "a range becomes one"
+    assert mapping.with_host_port(None, host_ip="") == PortMapping(8888, "tcp", "", None)
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]"), ("[::1]", "[::1]"), ("localhost", "localhost"), ("", "")],
+)
+def test_bracket_host_puts_ipv6_addresses_in_brackets_once(host: str, shown: str) -> None:
+    assert bracket_host(host) == shown, f"{host!r} should be shown as {shown!r}"

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portbinding.ports import bracket_host
 from portbinding.probe import (
     OUTCOME_CLASS,
     Outcome,
@@ -333,8 +334,7 @@ def test_non_positive_timeout_raises() -> None:
     port=st.integers(min_value=0, max_value=65535),
 )
 def test_probes_never_raise_on_loopback(host: str, port: int) -> None:
-    authority = f"[{host}]" if ":" in host else host
-    http_result = probe_http(f"http://{authority}:{port}/", timeout=0.2)
+    http_result = probe_http(f"http://{bracket_host(host)}:{port}/", timeout=0.2)
     tcp_result = probe_tcp(host, port, timeout=0.2)
     assert http_result.outcome in OUTCOME_CLASS
     assert tcp_result.outcome in OUTCOME_CLASS

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from portbinding.engine import free_port
-from portbinding.process.daemon import SHIM_DIR
+from portbinding.process.container import SHIM_DIR
 from portbinding.process.netview import ContainerNet
 
 TRY_BIND = """

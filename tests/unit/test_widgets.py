@@ -24,9 +24,11 @@ from portbinding.widgets._ui import MessageArea, button
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.portmap import PortMap
 
-CARDS = [("What does -p 8888:8888 do?", "Publishes host port 8888 to container port 8888."),
-         ("What is 127.0.0.1 inside a container?", "The container's own loopback."),
-         ("Does EXPOSE publish a port?", "No: it only documents it.")]  # fmt: skip
+CARDS = [
+    ("What does -p 8888:8888 do?", "Publishes host port 8888 to container port 8888."),
+    ("What is 127.0.0.1 inside a container?", "The container's own loopback."),
+    ("Does EXPOSE publish a port?", "No: it only documents it."),
+]
 
 QUESTIONS = [
     InterviewQuestion("beginner", "What does -p do?", "It publishes a container port on the host."),
@@ -262,10 +264,14 @@ def test_worker_call_shows_and_reraises() -> None:
 
 def test_ports_column_reads_like_docker_ps() -> None:
     """Published bindings as ip:host->port/proto; exposed but unpublished ports bare."""
-    attrs = {"NetworkSettings": {"Ports": {
-        "8888/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8888"}, {"HostIp": "::", "HostPort": "8888"}],
-        "9000/tcp": None,
-    }}}  # fmt: skip
+    attrs = {
+        "NetworkSettings": {
+            "Ports": {
+                "8888/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8888"}, {"HostIp": "::", "HostPort": "8888"}],
+                "9000/tcp": None,
+            }
+        }
+    }
     assert _live.ports_column(attrs) == "0.0.0.0:8888->8888/tcp, [::]:8888->8888/tcp, 9000/tcp"
     assert _live.ports_column({"NetworkSettings": {"Ports": {}}}) == ""
 
@@ -287,8 +293,16 @@ def test_status_text_reads_like_docker_ps() -> None:
 def _port_map(listeners: tuple[Listener, ...], *, running: bool = True) -> PortMap:
     from portbinding.engine import PublishedPort
 
-    return PortMap("web", 8888, running, None if running else 1, "127.0.0.1",
-                   (PublishedPort(8888, "tcp", "0.0.0.0", 8888),), "172.17.0.2", listeners)  # fmt: skip
+    return PortMap(
+        "web",
+        8888,
+        running,
+        None if running else 1,
+        "127.0.0.1",
+        (PublishedPort(8888, "tcp", "0.0.0.0", 8888),),
+        "172.17.0.2",
+        listeners,
+    )
 
 
 def test_port_map_marks_a_loopback_listener_as_the_broken_hop() -> None:
@@ -331,7 +345,7 @@ def test_end_lesson_without_an_engine_says_there_is_nothing_to_do(capsys: pytest
 
 def test_doctor_build_progress_has_one_bar_per_image() -> None:
     """BuildEvents feed one IntProgress per image; a finished build turns its bar green."""
-    from portbinding.images import BuildEvent
+    from portbinding.builder import BuildEvent
     from portbinding.widgets import DoctorPanel
 
     doctor = DoctorPanel()

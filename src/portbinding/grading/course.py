@@ -114,6 +114,7 @@ def nbgrader_env(**extra: str) -> dict[str, str]:
 
 def run_nbgrader(args: list[str], *, cwd: Path, timeout: float = COMMAND_TIMEOUT_S) -> None:
     """Run one nbgrader command; CourseError with the end of its log if it fails."""
+    LOGGER.debug("nbgrader %s (in %s)", " ".join(args), cwd)
     result = subprocess.run(
         [*nbgrader_command(), *args],
         cwd=cwd,

@@ -25,8 +25,9 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from portbinding.builder import has_image
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing, PolicyError
-from portbinding.images import DEFAULT_BASE, LOCAL_BASE, has_image
+from portbinding.images import DEFAULT_BASE, LOCAL_BASE
 
 LOGGER = logging.getLogger(__name__)
 

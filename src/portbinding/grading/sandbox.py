@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from portbinding.discovery import find_engine
 from portbinding.engine import Engine
 from portbinding.errors import EngineUnavailable, PortBindingError
 from portbinding.grading.door import Door, Ledger
 from portbinding.grading.judge import Judge, Limits
 from portbinding.grading.protocol import DOOR_ENV
-from portbinding.provision import find_engine
 
 LOGGER = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""The process engine's daemon: the part of the Docker Engine API the course uses, on a Unix socket.
+"""The process engine's daemon: its containers' lifecycle, and serving the API on a Unix socket.
 
-Containers are process groups started from a course image's recipe (see the package docstring).
+Containers are process groups started from a course image's recipe (see the package docstring
+and :mod:`container`); :mod:`api` answers the part of the Docker Engine API the course uses.
 Like dockerd without live-restore, the daemon's containers end when it ends.
 
 Run ``python -m portbinding.process.daemon --socket PATH`` (``launch.ensure_running`` does).
@@ -10,215 +11,42 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import io
-import json
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
 import socketserver
-import struct
 import subprocess
-import sys
 import tarfile
-import termios
 import threading
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
-from portbinding.process.launch import COMPONENT
+from portbinding.ports import PortMapping, from_bindings
+from portbinding.process.api import Handler
+from portbinding.process.container import (
+    CONTAINER_ENV,
+    NEVER,
+    ApiError,
+    ProcessContainer,
+    environment,
+    in_root,
+    now,
+    populate,
+    resolve,
+)
 from portbinding.process.netview import MAX_CONTAINERS, ContainerNet, host_addresses
+from portbinding.process.output import Output, read_into
 from portbinding.process.publisher import PortTaken, Publisher
 from portbinding.process.recipes import Recipe, RecipeError, find, from_dockerfile, recipes
 
 LOGGER = logging.getLogger(__name__)
-API_VERSION = "1.41"
-SHIM_DIR = Path(__file__).resolve().parent / "shim"
 EXEC_TIMEOUT = 120.0  # a backstop; Engine.exec bounds every command itself with `timeout`
-NEVER = "0001-01-01T00:00:00Z"
-_VERSIONED = re.compile(r"^/v\d+\.\d+")
 _PROC_NET = ("/proc/net/tcp", "/proc/net/tcp6")
-CONTAINER_ENV = "PORTBINDING_PROCESS_CONTAINER"  # every process of a container inherits it
-
-
-class ApiError(Exception):
-    """An error answered as the Docker API does: a status code and {"message": ...}."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def image_id(recipe: Recipe) -> str:
-    return recipe.ident
-
-
-# ------------------------------------------------------------------------------ output
-
-
-class Output:
-    """A container's stdout and stderr as Docker keeps them: frames of (stream, bytes)."""
-
-    def __init__(self) -> None:
-        self.frames: list[tuple[int, bytes]] = []
-        self.closed = False
-        self.changed = threading.Condition()
-
-    def add(self, stream: int, data: bytes) -> None:
-        with self.changed:
-            self.frames.append((stream, data))
-            self.changed.notify_all()
-
-    def close(self) -> None:
-        with self.changed:
-            self.closed = True
-            self.changed.notify_all()
-
-    def follow(self, start: int) -> Iterator[tuple[int, bytes]]:
-        """Frames from index ``start`` on, waiting for new ones until the output closes."""
-        index = start
-        while True:
-            with self.changed:
-
-                def ready(at: int = index) -> bool:
-                    return len(self.frames) > at or self.closed
-
-                self.changed.wait_for(ready, timeout=1.0)
-                batch = self.frames[index:]
-                done = self.closed and len(self.frames) == index + len(batch)
-            yield from batch
-            index += len(batch)
-            if done:
-                return
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    """One frame of Docker's multiplexed stream: stream, 3 zero bytes, big-endian length."""
-    return struct.pack(">BxxxL", stream, len(data)) + data
-
-
-# ------------------------------------------------------------------------------ containers
-
-
-@dataclass
-class ProcessContainer:
-    """One container: a recipe, a run configuration, and (once started) a process group."""
-
-    id: str
-    name: str
-    image: str  # the reference it was created from, as the run line named it
-    recipe: Recipe
-    command: list[str]
-    env: dict[str, str]
-    labels: dict[str, str]
-    port_bindings: dict[str, list[dict[str, str]]]
-    publish_all: bool
-    auto_remove: bool
-    net: ContainerNet
-    root: Path
-    created: str = field(default_factory=_now)
-    process: subprocess.Popen[bytes] | None = None
-    status: str = "created"
-    exit_code: int = 0
-    started_at: str = NEVER
-    finished_at: str = NEVER
-    error: str = ""
-    publishers: dict[tuple[int, str], Publisher] = field(default_factory=dict)
-    output: Output = field(default_factory=Output)
-
-    @property
-    def argv(self) -> list[str]:
-        return [*self.recipe.entrypoint, *(self.command or self.recipe.cmd)]
-
-    def inspect(self) -> dict[str, Any]:
-        running = self.status == "running"
-        ports: dict[str, Any] = {f"{p}/tcp": None for p in self.recipe.exposed}  # exposed only: null
-        for (port, host_ip), publisher in self.publishers.items():
-            bindings = ports.get(f"{port}/tcp") or []
-            ports[f"{port}/tcp"] = [*bindings, {"HostIp": host_ip, "HostPort": str(publisher.port)}]
-        return {
-            "Id": self.id,
-            "Name": f"/{self.name}",
-            "Created": self.created,
-            "Path": self.argv[0] if self.argv else "",
-            "Args": self.argv[1:],
-            "Image": image_id(self.recipe),
-            "State": {
-                "Status": self.status,
-                "Running": running,
-                "Paused": False,
-                "Restarting": False,
-                "OOMKilled": False,
-                "Dead": False,
-                "Pid": self.process.pid if running and self.process else 0,
-                "ExitCode": self.exit_code,
-                "Error": self.error,
-                "StartedAt": self.started_at,
-                "FinishedAt": self.finished_at,
-            },
-            "Config": {
-                "Hostname": self.id[:12],
-                "Image": self.image,
-                "Cmd": self.command or list(self.recipe.cmd),
-                "Entrypoint": list(self.recipe.entrypoint) or None,
-                "Env": [f"{k}={v}" for k, v in self.env.items()],
-                "ExposedPorts": {f"{p}/tcp": {} for p in self.recipe.exposed},
-                "Labels": self.labels,
-                "WorkingDir": self.recipe.workdir,
-                "Tty": False,
-                "User": "",
-            },
-            "HostConfig": {
-                # No limits are applied to a process (no cgroups without root), so none are shown.
-                "Memory": 0,
-                "NanoCpus": 0,
-                "PidsLimit": None,
-                "PortBindings": self.port_bindings,
-                "PublishAllPorts": self.publish_all,
-                "AutoRemove": self.auto_remove,
-            },
-            "NetworkSettings": {
-                "IPAddress": self.net.eth if running else "",
-                "Gateway": "127.0.0.1" if running else "",
-                "Ports": ports if running else {},
-                "Networks": {
-                    "bridge": {"IPAddress": self.net.eth if running else "", "Gateway": "127.0.0.1"}
-                },
-            },
-        }
-
-    def summary(self) -> dict[str, Any]:
-        attrs = self.inspect()
-        return {
-            "Id": self.id,
-            "Names": [f"/{self.name}"],
-            "Image": attrs["Config"]["Image"],
-            "ImageID": attrs["Image"],
-            "Command": " ".join(self.argv),
-            "Created": int(time.time()),
-            "State": self.status,
-            "Status": self.status,
-            "Labels": attrs["Config"]["Labels"],
-            "Ports": [
-                {"PrivatePort": port, "PublicPort": p.port, "IP": ip, "Type": "tcp"}
-                for (port, ip), p in self.publishers.items()
-            ],
-        }
 
 
 class Daemon:
@@ -327,7 +155,7 @@ class Daemon:
                 root=root,
             )
             self.containers[ident] = container
-        _populate(container)
+        populate(container)
         return container
 
     def start(self, container: ProcessContainer) -> None:
@@ -335,13 +163,13 @@ class Daemon:
             if container.status == "running":
                 return
             container.net.ports_file.unlink(missing_ok=True)
-            env = _environment(container)
-            argv = _resolve(container, env)  # before publishing: a bad command leaves no port open
+            env = environment(container)
+            argv = resolve(container, env)  # before publishing: a bad command leaves no port open
             self._publish(container)
             try:
                 container.process = subprocess.Popen(
                     argv,
-                    cwd=_in_root(container, container.recipe.workdir),
+                    cwd=in_root(container, container.recipe.workdir),
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
@@ -353,10 +181,11 @@ class Daemon:
                 container.status, container.exit_code = "exited", 127
                 container.error = str(exc)
                 raise ApiError(400, f"failed to start the container's process: {exc}") from exc
-            container.status, container.started_at, container.finished_at = "running", _now(), NEVER
+            container.status, container.started_at, container.finished_at = "running", now(), NEVER
             container.output = Output() if container.output.closed else container.output
+            LOGGER.info("started %s (%s): %s", container.name, container.id[:12], argv)
         readers = [
-            threading.Thread(target=_read, args=(stream, number, container.output), daemon=True)
+            threading.Thread(target=read_into, args=(stream, number, container.output), daemon=True)
             for number, stream in ((1, container.process.stdout), (2, container.process.stderr))
         ]
         for reader in readers:
@@ -366,22 +195,20 @@ class Daemon:
         ).start()
 
     def _publish(self, container: ProcessContainer) -> None:
-        wanted: list[tuple[int, str, int]] = []
-        for key, bindings in container.port_bindings.items():
-            port = int(key.split("/")[0])
-            for binding in bindings or [{}]:
-                given = str(binding.get("HostPort") or "")
-                wanted.append((port, str(binding.get("HostIp") or ""), int(given) if given.isdigit() else 0))
+        wanted = from_bindings(container.port_bindings)
         if container.publish_all:
-            published = {port for port, _, _ in wanted}
-            wanted += [(port, "", 0) for port in container.recipe.exposed if port not in published]
+            published = {m.container_port for m in wanted}
+            exposed = [port for port in container.recipe.exposed if port not in published]
+            wanted += [PortMapping(port, "tcp", "", None) for port in exposed]
         try:
-            for port, host_ip, host_port in wanted:
-                if ":" in host_ip:
-                    raise ApiError(400, f"the process engine publishes on IPv4 addresses only, not {host_ip}")
-                addresses = host_addresses() if host_ip in ("", "0.0.0.0") else [host_ip]
-                container.publishers[(port, host_ip or "0.0.0.0")] = Publisher(
-                    addresses, host_port, _target(container.net, port)
+            for mapping in wanted:
+                if ":" in mapping.host_ip:
+                    raise ApiError(
+                        400, f"the process engine publishes on IPv4 addresses only, not {mapping.host_ip}"
+                    )
+                port = mapping.container_port
+                container.publishers[(port, mapping.host_ip or "0.0.0.0")] = _publisher(
+                    mapping, _target(container.net, port)
                 )
         except PortTaken as exc:
             self._unpublish(container)
@@ -413,9 +240,10 @@ class Daemon:
             container.status, container.exit_code, container.finished_at = (
                 "exited",
                 _exit_status(code),
-                _now(),
+                now(),
             )
             container.output.close()
+            LOGGER.info("%s (%s) exited with %s", container.name, container.id[:12], container.exit_code)
             if container.auto_remove:
                 self._forget(container)
 
@@ -432,11 +260,9 @@ class Daemon:
         self.wait_exited(container, 10)
 
     def wait_exited(self, container: ProcessContainer, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        """Wait until the container is no longer running (its watcher closes the output then)."""
         with container.output.changed:
-            container.output.changed.wait_for(
-                lambda: container.status != "running" or time.monotonic() > deadline, timeout=timeout
-            )
+            container.output.changed.wait_for(lambda: container.status != "running", timeout=timeout)
 
     def remove(self, container: ProcessContainer, force: bool) -> None:
         if container.status == "running":
@@ -467,11 +293,11 @@ class Daemon:
         command = _without_timeout(argv)
         if command[:1] == ["cat"] and command[1:] and set(command[1:]) <= set(_PROC_NET):
             return 0, container.net.proc_net_tcp().encode()
-        env = _environment(container)
+        env = environment(container)
         try:
             done = subprocess.run(
-                _resolve(container, env, argv),
-                cwd=_in_root(container, container.recipe.workdir),
+                resolve(container, env, argv),
+                cwd=in_root(container, container.recipe.workdir),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -486,7 +312,25 @@ class Daemon:
         return _exit_status(done.returncode), done.stdout
 
 
-def _target(net: ContainerNet, port: int) -> Any:
+def _publisher(mapping: PortMapping, target: Callable[[], tuple[str, int] | None]) -> Publisher:
+    """Publish ``mapping``: on every host address or its own; a host range takes its first free port.
+
+    Docker's port allocator hands out the first port of a range it has not handed out itself;
+    here the first one that can be bound stands in for that.
+    """
+    addresses = host_addresses() if mapping.host_ip in ("", "0.0.0.0") else [mapping.host_ip]
+    first = mapping.host_port or 0
+    last = mapping.host_port_end or first
+    for candidate in range(first, last + 1):
+        try:
+            return Publisher(addresses, candidate, target)
+        except PortTaken:
+            if candidate == last:
+                raise
+    raise AssertionError("unreachable: range(first, last + 1) is never empty")
+
+
+def _target(net: ContainerNet, port: int) -> Callable[[], tuple[str, int] | None]:
     def target() -> tuple[str, int] | None:
         return (net.eth, net.real_eth_port(port)) if net.listens_on_eth(port) else None
 
@@ -517,11 +361,6 @@ def _kill_marked(container_id: str) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
 
 
-def _read(stream: Any, number: int, output: Output) -> None:
-    for chunk in iter(lambda: stream.read1(65536), b""):
-        output.add(number, chunk)
-
-
 def _without_timeout(argv: list[str]) -> list[str]:
     """``argv`` without coreutils' ``timeout [-s SIG] DURATION`` in front (Engine.exec adds it)."""
     if argv[:1] != ["timeout"]:
@@ -530,341 +369,6 @@ def _without_timeout(argv: list[str]) -> list[str]:
     while rest and rest[0].startswith("-"):
         rest = rest[2:] if rest[0] in ("-s", "--signal", "-k", "--kill-after") else rest[1:]
     return rest[1:]
-
-
-# ------------------------------------------------------------------------------ the filesystem
-
-
-def _populate(container: ProcessContainer) -> None:
-    """The image's files under the container's root, where its Dockerfile COPYs them."""
-    recipe, root = container.recipe, container.root
-    for source, destination in recipe.copies:  # in Dockerfile order: a later COPY wins
-        target = root / destination.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-    for folder in (recipe.workdir, "/home/learner", "/tmp"):
-        (root / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    _quiet_jupyter_extensions(root / "home/learner/.jupyter")
-
-
-def _quiet_jupyter_extensions(config_dir: Path) -> None:
-    """Turn off the server extensions of the course's own environment for the container.
-
-    The image's Jupyter Server has no extensions; the course's environment has JupyterLab,
-    nbgrader and more enabled for every server it starts. The user-level config (highest
-    priority) switches them off, so the container's server starts as lean as the image's.
-    """
-    enabled: dict[str, bool] = {}
-    for folder in (Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d",):
-        for path in sorted(folder.glob("*.json")):
-            with contextlib.suppress(OSError, ValueError):
-                names = json.loads(path.read_text()).get("ServerApp", {}).get("jpserver_extensions", {})
-                enabled.update({name: False for name in names})
-    config_dir.mkdir(parents=True, exist_ok=True)
-    # The image runs as the unprivileged `learner`; a daemon run by root (a test machine) runs its
-    # containers' servers as root, which Jupyter refuses without this.
-    config = {"ServerApp": {"jpserver_extensions": enabled, "allow_root": os.geteuid() == 0}}
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-
-
-def _in_root(container: ProcessContainer, path: str) -> str:
-    """An absolute path inside the container, on the host: under its root when the image has it."""
-    inside = container.root / path.lstrip("/")
-    return str(inside) if inside.exists() or (inside.parent.exists() and path != "/") else path
-
-
-def _relocated(container: ProcessContainer, value: str) -> str:
-    return _in_root(container, value) if value.startswith("/") and value != "/" else value
-
-
-def _environment(container: ProcessContainer) -> dict[str, str]:
-    root = container.root
-    env = {
-        "PATH": os.pathsep.join(
-            [str(root / "usr/local/bin"), str(Path(sys.executable).parent), "/usr/bin:/bin"]
-        ),
-        "HOME": str(root / "home/learner"),
-        "HOSTNAME": container.id[:12],
-        "LANG": "C.UTF-8",
-        "TMPDIR": str(root / "tmp"),
-        "PYTHONPATH": str(SHIM_DIR),
-        "JUPYTER_CONFIG_DIR": str(root / "home/learner/.jupyter"),
-        "JUPYTER_CONFIG_PATH": str(root / "etc/jupyter"),
-        "JUPYTER_DATA_DIR": str(root / "home/learner/.local/share/jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(root / "tmp/jupyter-runtime"),
-    }
-    env.update({k: _relocated(container, v) for k, v in container.env.items()})
-    env.update(container.net.env())
-    env[CONTAINER_ENV] = container.id
-    return env
-
-
-def _resolve(container: ProcessContainer, env: dict[str, str], argv: list[str] | None = None) -> list[str]:
-    """``argv`` (default: the container's command) with its paths and program found in ``env``."""
-    words = [_relocated(container, word) for word in (argv if argv is not None else container.argv)]
-    if not words:
-        raise ApiError(400, "no command specified")
-    if "/" not in words[0]:
-        found = shutil.which(words[0], path=env["PATH"])
-        if found is None:
-            raise ApiError(400, f'exec: "{words[0]}": executable file not found in $PATH')
-        words[0] = found
-    return words
-
-
-# ------------------------------------------------------------------------------ the API
-
-
-class Handler(BaseHTTPRequestHandler):
-    """One API connection. Routes by method and path, answers JSON or a raw stream."""
-
-    protocol_version = "HTTP/1.1"
-    server: Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        LOGGER.debug("api: " + format, *args)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
-
-    def _dispatch(self, method: str) -> None:
-        url = urlparse(self.path)
-        path = _VERSIONED.sub("", unquote(url.path))
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            self._body = raw
-            is_json = "json" in (self.headers.get("Content-Type") or "application/json")
-            body = json.loads(raw) if raw.strip() and is_json else {}  # a build's body is a tar
-            self._route(method, path, query, body)
-        except ApiError as exc:
-            self._json(exc.status, {"message": exc.message})
-        except (ValueError, KeyError) as exc:
-            self._json(400, {"message": f"bad request: {exc}"})
-        except Exception as exc:  # a bug here must reach the client as an answer, not a hang-up
-            LOGGER.exception("%s %s failed", method, path)
-            self._json(500, {"message": f"the process engine failed: {type(exc).__name__}: {exc}"})
-
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> None:
-        daemon = self.server.daemon
-        parts = [p for p in path.split("/") if p]
-        if path == "/_ping":
-            return self._text(200, "OK")
-        if path == "/version":
-            return self._json(200, _version())
-        if path == "/info":
-            return self._json(
-                200,
-                {
-                    "Name": "process-engine",
-                    "OperatingSystem": "processes",
-                    "Containers": len(daemon.containers),
-                },
-            )
-        if parts == ["build"] and method == "POST":
-            return self._build(query)
-        if parts[:1] == ["images"]:
-            return self._images(method, parts, query)
-        if parts == ["containers", "json"]:
-            return self._json(200, [c.summary() for c in _filtered(daemon, query)])
-        if parts == ["containers", "create"] and method == "POST":
-            created = daemon.create(query.get("name"), body)
-            return self._json(201, {"Id": created.id, "Warnings": []})
-        if parts[:1] == ["containers"] and len(parts) >= 2:
-            return self._container(method, daemon.container(parts[1]), parts[2:], query, body)
-        if parts[:1] == ["exec"] and len(parts) == 3:
-            return self._exec(parts[1], parts[2], body)
-        raise ApiError(404, f"page not found: the process engine does not offer {method} {path}")
-
-    def _images(self, method: str, parts: list[str], query: dict[str, str]) -> None:
-        daemon = self.server.daemon
-        if parts == ["images", "json"]:
-            wanted = json.loads(query.get("filters") or "{}").get("label") or []
-            unique = {image_id(r): r for r in daemon.catalogue.values()}
-            listed = [_image_summary(r) for r in unique.values() if _labels_match(r.labels, wanted)]
-            return self._json(200, listed)
-        if len(parts) >= 3 and parts[-1] == "json" and method == "GET":
-            return self._json(200, _image_inspect(daemon.recipe("/".join(parts[1:-1]))))
-        if method == "DELETE" and len(parts) >= 2:
-            return self._json(200, daemon.remove_image("/".join(parts[1:])))
-        if parts[1:2] == ["create"]:
-            raise ApiError(501, "the process engine cannot pull images: it runs the course's own")
-        raise ApiError(404, "page not found")
-
-    def _build(self, query: dict[str, str]) -> None:
-        """POST /build: follow the Dockerfile of the context (a tar) into a new recipe."""
-        daemon = self.server.daemon
-        tags = tuple(_with_tag(t) for t in [query.get("t", "")] if t) or (
-            f"process-build:{uuid.uuid4().hex[:8]}",
-        )
-        events: list[dict[str, Any]] = []
-        try:
-            recipe = daemon.build(
-                self._body,
-                tags,
-                dockerfile=query.get("dockerfile") or "Dockerfile",
-                build_args=json.loads(query.get("buildargs") or "{}"),
-                labels=json.loads(query.get("labels") or "{}"),
-                gzip="gzip" in (self.headers.get("Content-Encoding") or ""),
-            )
-        except RecipeError as exc:
-            events.append({"errorDetail": {"message": str(exc)}, "error": str(exc)})
-        else:
-            events += [
-                {"stream": f"Step {n}/{len(recipe.copies) or 1} : followed by the process engine\n"}
-                for n in (1,)
-            ]
-            events.append({"stream": f"Successfully built {recipe.ident.removeprefix('sha256:')[:12]}\n"})
-            events += [{"stream": f"Successfully tagged {tag}\n"} for tag in recipe.tags]
-        self._raw(200, b"".join(json.dumps(e).encode() + b"\r\n" for e in events), "application/json")
-
-    def _container(
-        self, method: str, container: ProcessContainer, action: list[str], query: dict[str, str], body: Any
-    ) -> None:
-        daemon = self.server.daemon
-        if method == "GET" and action == ["json"]:
-            return self._json(200, container.inspect())
-        if method == "DELETE" and not action:
-            daemon.remove(container, force=query.get("force", "").lower() in ("1", "true"))
-            return self._empty(204)
-        if method == "POST" and action == ["start"]:
-            if container.status == "running":
-                return self._empty(304)
-            daemon.start(container)
-            return self._empty(204)
-        if method == "POST" and action in (["stop"], ["kill"], ["restart"]):
-            if action == ["kill"]:
-                sig = getattr(
-                    signal, "SIG" + query.get("signal", "KILL").upper().removeprefix("SIG"), signal.SIGKILL
-                )
-                daemon.stop(container, 10, sig)
-            else:
-                daemon.stop(container, float(query.get("t") or 10))
-            if action == ["restart"]:
-                daemon.start(container)
-            return self._empty(204)
-        if method == "POST" and action == ["wait"]:
-            daemon.wait_exited(container, 3600)
-            return self._json(200, {"StatusCode": container.exit_code, "Error": None})
-        if method == "GET" and action == ["logs"]:
-            return self._logs(container, query)
-        if method == "POST" and action == ["exec"]:
-            if container.status != "running":
-                raise ApiError(409, f"Container {container.id} is not running")
-            ident = uuid.uuid4().hex
-            with daemon.lock:
-                daemon.execs[ident] = {
-                    "container": container.id,
-                    "argv": [str(a) for a in body.get("Cmd") or []],
-                    "ExitCode": None,
-                    "Running": False,
-                }
-            return self._json(201, {"Id": ident})
-        raise ApiError(404, f"page not found: the process engine does not offer {method} {'/'.join(action)}")
-
-    def _logs(self, container: ProcessContainer, query: dict[str, str]) -> None:
-        streams = {
-            n for n, key in ((1, "stdout"), (2, "stderr")) if query.get(key, "0").lower() in ("1", "true")
-        }
-        tail = query.get("tail", "all")
-        with container.output.changed:
-            frames = [f for f in container.output.frames if f[0] in streams]
-            start = len(container.output.frames)
-        if tail.isdigit():
-            frames = _tail(frames, int(tail))
-        if query.get("follow", "0").lower() not in ("1", "true"):
-            return self._raw(200, b"".join(frame(n, data) for n, data in frames))
-        self._stream_head()
-        self._send(b"".join(frame(n, data) for n, data in frames))
-        for number, data in container.output.follow(start):
-            if number in streams and not self._send(frame(number, data)):
-                return  # the reader stopped following: so do we
-
-    def _exec(self, ident: str, action: str, body: Any) -> None:
-        daemon = self.server.daemon
-        with daemon.lock:
-            record = daemon.execs.get(ident)
-        if record is None:
-            raise ApiError(404, f"No such exec instance: {ident}")
-        if action == "json":
-            return self._json(
-                200, {"ID": ident, "Running": record["Running"], "ExitCode": record["ExitCode"]}
-            )
-        if action != "start":
-            raise ApiError(404, "page not found")
-        container = daemon.container(record["container"])
-        self._stream_head()
-        record["Running"] = True
-        code, output = daemon.exec_run(container, record["argv"])
-        record.update(Running=False, ExitCode=code)
-        if output:
-            self._send(frame(1, output))
-
-    # -------------------------------------------------------------------- answers
-
-    def _json(self, status: int, payload: Any) -> None:
-        self._raw(status, json.dumps(payload).encode(), "application/json")
-
-    def _text(self, status: int, text: str) -> None:
-        self._raw(status, text.encode(), "text/plain")
-
-    def _empty(self, status: int) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _raw(self, status: int, data: bytes, kind: str = "application/vnd.docker.raw-stream") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _stream_head(self) -> None:
-        """Headers of a raw stream that ends when the connection closes.
-
-        docker-py reads such a stream from the socket under its HTTP reader; bytes that arrive
-        together with the headers would be buffered by that reader and lost. So the stream
-        waits until the client has taken the headers off the socket (SIOCOUTQ: bytes the peer
-        has not read yet) before the first frame.
-        """
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.docker.raw-stream")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.flush()
-        deadline = time.monotonic() + 5
-        while _unread(self.connection) and time.monotonic() < deadline:
-            time.sleep(0.0005)  # polling a condition (the peer's read), with a deadline
-
-    def _send(self, data: bytes) -> bool:
-        """Write ``data`` to the client; False once the client has gone."""
-        try:
-            self.wfile.write(data)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-        return True
-
-
-def _unread(connection: socket.socket) -> int:
-    buffer = bytearray(4)
-    try:
-        fcntl.ioctl(connection.fileno(), termios.TIOCOUTQ, buffer)
-    except OSError:
-        return 0
-    return int.from_bytes(buffer, sys.byteorder)
 
 
 def _extract(archive: tarfile.TarFile, into: Path) -> None:
@@ -884,80 +388,6 @@ def _extract(archive: tarfile.TarFile, into: Path) -> None:
         if source is not None:
             target.write_bytes(source.read())
             target.chmod(0o755 if member.mode & 0o111 else 0o644)
-
-
-def _with_tag(reference: str) -> str:
-    return reference if ":" in reference.rsplit("/", 1)[-1] else f"{reference}:latest"
-
-
-def _tail(frames: list[tuple[int, bytes]], lines: int) -> list[tuple[int, bytes]]:
-    """The last ``lines`` lines of the output, split per line as Docker's log driver keeps it."""
-    split = [(n, line) for n, data in frames for line in data.splitlines(keepends=True)]
-    return split[-lines:] if lines else []
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, _, value = item.partition("=")
-        if key not in labels or ("=" in item and labels[key] != value):
-            return False
-    return True
-
-
-def _filtered(daemon: Daemon, query: dict[str, str]) -> list[ProcessContainer]:
-    filters = json.loads(query.get("filters") or "{}")
-    wanted = filters.get("label") or []
-    if isinstance(wanted, dict):  # the older {"label": {"k=v": true}} form
-        wanted = list(wanted)
-    show_all = query.get("all", "0").lower() in ("1", "true")
-    with daemon.lock:
-        return [
-            c
-            for c in daemon.containers.values()
-            if (show_all or c.status == "running")
-            and _labels_match(c.labels, wanted)
-            and (not filters.get("name") or any(n in c.name for n in filters["name"]))
-        ]
-
-
-def _image_inspect(recipe: Recipe) -> dict[str, Any]:
-    return {
-        "Id": image_id(recipe),
-        "RepoTags": list(recipe.tags),
-        "Created": "1970-01-01T00:00:00Z",
-        "Size": 0,
-        "Config": {
-            "Cmd": list(recipe.cmd),
-            "Entrypoint": list(recipe.entrypoint) or None,
-            "Env": [f"{k}={v}" for k, v in recipe.env.items()],
-            "ExposedPorts": {f"{p}/tcp": {} for p in recipe.exposed},
-            "Labels": recipe.labels,
-            "WorkingDir": recipe.workdir,
-        },
-    }
-
-
-def _image_summary(recipe: Recipe) -> dict[str, Any]:
-    return {
-        "Id": image_id(recipe),
-        "RepoTags": list(recipe.tags),
-        "Labels": recipe.labels,
-        "Size": 0,
-        "Created": 0,
-    }
-
-
-def _version() -> dict[str, Any]:
-    from portbinding import __version__
-
-    return {
-        "Version": __version__,
-        "ApiVersion": API_VERSION,
-        "MinAPIVersion": "1.24",
-        "Os": "linux",
-        "Arch": os.uname().machine,
-        "Components": [{"Name": COMPONENT, "Version": __version__}],
-    }
 
 
 class Server(socketserver.ThreadingUnixStreamServer):

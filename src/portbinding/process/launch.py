@@ -6,15 +6,15 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
+from portbinding import settings
 from portbinding.errors import EngineUnavailable
+from portbinding.host import start_service
 from portbinding.paths import cache_dir
 from portbinding.probe import wait_until
 
-ENGINE_ENV = "PORTBINDING_ENGINE"
 # How the daemon names itself in /version, so `doctor` can tell it from Docker and Podman.
 COMPONENT = "Port Binding Lab process engine"
 START_TIMEOUT = 20.0
@@ -22,7 +22,7 @@ START_TIMEOUT = 20.0
 
 def selected() -> bool:
     """Whether the learner (or binder/start) chose the process engine."""
-    return os.environ.get(ENGINE_ENV, "").strip().lower() == "process"
+    return settings.engine_choice() == "process"
 
 
 def state_dir() -> Path:
@@ -53,26 +53,24 @@ def ensure_running(state: Path | None = None, *, timeout: float = START_TIMEOUT)
     state = state or state_dir()
     if answers(state):
         return url(state)
-    log = state / "daemon.log"
     command = [sys.executable, "-m", "portbinding.process.daemon", "--socket", str(socket_path(state))]
     try:
         state.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as output:
-            daemon = subprocess.Popen(
-                [*command, "--state", str(state)],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                start_new_session=True,
-            )
-        (state / "daemon.pid").write_text(str(daemon.pid))
+        start_service(
+            [*command, "--state", str(state)],
+            name="The process engine",
+            log=state / "daemon.log",
+            answers=lambda: answers(state),
+            timeout=timeout,
+            exit_hint=f"read {state / 'daemon.log'}",
+            started=lambda daemon: (state / "daemon.pid").write_text(str(daemon.pid)),
+        )
     except OSError as exc:
         raise EngineUnavailable(
             f"The process engine could not start: {exc}.",
-            hint="it keeps its files in ~/.cache/portbinding (or $PORTBINDING_CACHE): make that writable",
+            hint=f"it keeps its files in {cache_dir()} ({settings.CACHE_ENV} chooses another folder): "
+            "make that writable",
         ) from exc
-    if not wait_until(lambda: answers(state), timeout=timeout, alive=lambda: daemon.poll() is None):
-        raise EngineUnavailable(f"The process engine did not start within {timeout:g} s.", hint=f"read {log}")
     return url(state)
 
 

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portbinding.images import IMAGES, LOCAL_BASE, ImageDef
+from portbinding.images import IMAGES, LOCAL_BASE, ImageDef, tagged
 
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)\s+(.*)$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -230,7 +230,4 @@ def recipes() -> dict[str, Recipe]:
 
 def find(reference: str, catalogue: dict[str, Recipe]) -> Recipe | None:
     """The recipe for ``reference``; a reference without a tag means ``:latest`` as in Docker."""
-    last = reference.rsplit("/", 1)[-1]
-    if ":" not in last:
-        reference += ":latest"
-    return catalogue.get(reference)
+    return catalogue.get(tagged(reference))

@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 
-from portbinding import images
+from portbinding import builder, images
 from portbinding.command import RunSpec
-from portbinding.engine import Engine, moved_to_free_port
+from portbinding.engine import Engine
+from portbinding.engine_errors import moved_to_free_port
 from portbinding.errors import ImageMissing, PortBindingError, PortInUse, UnknownImage
 from portbinding.widgets._ui import BuildBars, MessageArea, button
 from portbinding.widgets._worker import Worker
@@ -80,9 +81,7 @@ class FixOffer(widgets.VBox):  # type: ignore[misc]
 
 def course_image(reference: str) -> images.ImageDef | None:
     """The course image definition tagged ``reference`` (no tag means ``:latest``), if any."""
-    slash, colon = reference.rfind("/"), reference.rfind(":")
-    tagged = reference if colon > slash else f"{reference}:latest"
-    return next((image for image in images.IMAGES if tagged in image.tags), None)
+    return images.find_image(reference)
 
 
 class WorkerBacked:
@@ -150,7 +149,7 @@ class WorkerBacked:
 
         def build_then_rerun() -> object:
             self._message.busy(f"Building {spec.image}: the first build takes a minute or two…")
-            images.build_images(self.engine.client, [definition.name], progress=self._offer.bars.update)
+            builder.build_images(self.engine.client, [definition.name], progress=self._offer.bars.update)
             return rerun(spec)
 
         self._offer.offer(

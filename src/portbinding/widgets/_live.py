@@ -9,7 +9,6 @@ the CLI would.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 import time
@@ -20,9 +19,8 @@ from typing import Any
 from docker.models.containers import Container
 
 from portbinding.engine import Engine
+from portbinding.ports import bracket_host
 from portbinding.procnet import Listener
-
-LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,11 +84,8 @@ def ports_column(attrs: dict[str, Any]) -> str:
             parts.append(key)
             continue
         for binding in bindings:
-            host_ip = str(binding.get("HostIp", ""))
-            host = (
-                f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:"
-            )  # docker ps 20.10: [::]:8888->8888/tcp
-            parts.append(f"{host}{binding.get('HostPort', '')}->{key}")
+            host = bracket_host(str(binding.get("HostIp", "")))  # docker ps 20.10: [::]:8888->8888/tcp
+            parts.append(f"{host}:{binding.get('HostPort', '')}->{key}")
     return ", ".join(parts)
 
 

@@ -7,16 +7,13 @@ of learner-visible text is escaped in one place.
 from __future__ import annotations
 
 import html
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Literal, TypeAlias
 
 import ipywidgets as widgets
 
+from portbinding.builder import BuildEvent
 from portbinding.errors import EngineStopped, PortBindingError
-from portbinding.images import BuildEvent
-
-LOGGER = logging.getLogger(__name__)
 
 GREEN = "#2e7d32"
 AMBER = "#f9a825"

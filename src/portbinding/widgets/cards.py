@@ -156,10 +156,14 @@ class InterviewCards(widgets.VBox):  # type: ignore[misc]
         self._previous.on_click(self._on_previous_click)
         self._reveal.on_click(self._on_reveal_click)
         self._next.on_click(self._on_next_click)
-        super().__init__(children=[
-            self._level, self._question,
-            widgets.HBox([self._previous, self._reveal, self._next, self._progress]), self._answer,
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                self._level,
+                self._question,
+                widgets.HBox([self._previous, self._reveal, self._next, self._progress]),
+                self._answer,
+            ]
+        )
         self.add_class("pbl-interview")
         self._render()
 

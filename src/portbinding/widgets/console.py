@@ -5,6 +5,9 @@ forbidden option is explained at once, even with no engine at all. The console s
 CLI equivalent of what it runs, follows the container's logs, and has ``docker ps`` /
 ``docker port`` / ``docker inspect`` views of the live state. It manages one container at a
 time: Run replaces the container it started before, so a fix can reuse the same host port.
+
+About 530 lines, on purpose: one composite widget whose Run, Stop, Remove and live views share
+one container and one worker thread; rendering the views' text is :mod:`_live`'s job.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from portbinding.command import RunSpec, parse_run
 from portbinding.diagnose import Expect
 from portbinding.engine import Engine, preferred_port
 from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortBindingError, PortInUse
+from portbinding.images import split_image_ref
 from portbinding.scenarios import SCENARIOS, Scenario
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
@@ -87,13 +91,16 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         )
         self._scenarios = widgets.Dropdown(
             options=[("— choose a scenario —", None)] + [(f"{s.title} ({s.id})", s.id) for s in scenarios],
-            value=None, description="Scenario", layout=widgets.Layout(width="auto", min_width="420px"),
-        )  # fmt: skip
+            value=None,
+            description="Scenario",
+            layout=widgets.Layout(width="auto", min_width="420px"),
+        )
         self._scenarios.add_class("pbl-scenario")
         self._line = widgets.Text(
-            placeholder="docker run -d -p 8888:8888 portbinding/notebook:1.0", description="Run line",
+            placeholder="docker run -d -p 8888:8888 portbinding/notebook:1.0",
+            description="Run line",
             layout=widgets.Layout(width="98%"),
-        )  # fmt: skip
+        )
         self._line.add_class("pbl-run-line")
         self._run = button(
             "Run",
@@ -141,11 +148,20 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._remove.on_click(self._on_remove_click)
         self._views.observe(self._on_views_selected_index, names="selected_index")
 
-        super().__init__(children=[
-            self._title, self._scenarios, self._line,
-            widgets.HBox([self._run, self._stop, self._remove]),
-            self._message, self._offer, self._cli, self._status, self._views, self._session,
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                self._title,
+                self._scenarios,
+                self._line,
+                widgets.HBox([self._run, self._stop, self._remove]),
+                self._message,
+                self._offer,
+                self._cli,
+                self._status,
+                self._views,
+                self._session,
+            ]
+        )
         self.add_class("pbl-console")
         if initial is not None:
             self._scenarios.value = initial  # fills the run line (observer)
@@ -370,7 +386,12 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _service(self, spec: RunSpec, scenario: Scenario | None) -> tuple[int | None, str, Expect]:
         """Which container port to probe, on which path, expecting what."""
         known = scenario or next(
-            (s for s in self._catalogue.values() if _repository(s.run.image) == _repository(spec.image)), None
+            (
+                s
+                for s in self._catalogue.values()
+                if split_image_ref(s.run.image)[0] == split_image_ref(spec.image)[0]
+            ),
+            None,
         )
         tcp = [m.container_port for m in spec.publish if m.protocol == "tcp"]
         port = tcp[0] if tcp else (known.container_port if known else None)
@@ -523,9 +544,3 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _show_views_placeholder(self) -> None:
         for view, name in ((self._ps, "ps"), (self._port, "port"), (self._inspect, "inspect")):
             view.value = pre(f"(run a container to see `docker {name}` here)")
-
-
-def _repository(image: str) -> str:
-    """``portbinding/notebook`` for ``portbinding/notebook:1.0`` (a colon after the last slash is a tag)."""
-    slash, colon = image.rfind("/"), image.rfind(":")
-    return image[:colon] if colon > slash else image

@@ -8,15 +8,16 @@ The panel reports problems instead of raising them: it is where a learner goes w
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import ipywidgets as widgets
 
-from portbinding.engine import ENGINE_ERRORS, Engine, engine_stopped
+from portbinding.builder import BuildEvent, ImageStatus, build_images, list_images, missing_images
+from portbinding.discovery import EngineInfo
+from portbinding.engine import Engine
+from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import PortBindingError
-from portbinding.images import IMAGES, BuildEvent, ImageStatus, build_images, list_images, missing_images
-from portbinding.provision import EngineInfo
+from portbinding.images import IMAGES
 from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import (
     GREEN,
@@ -33,8 +34,6 @@ from portbinding.widgets._ui import (
 )
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.session import lesson_engine
-
-LOGGER = logging.getLogger(__name__)
 
 # One line per lesson, shown in the panel and in lesson 00.
 COURSE_OUTLINE: tuple[tuple[str, str], ...] = (
@@ -114,14 +113,20 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         help_rows = table(
             ["", ""], [[code(what), esc(text)] for what, text in HELP_LINES], css_class="pbl-help"
         )
-        super().__init__(children=[
-            widgets.HTML(heading("Course doctor", level=3)),
-            widgets.HTML(heading("1. Container engine")), self._engine_view,
-            widgets.HTML(heading("2. Exercise images")), self._images_view,
-            widgets.HBox([self._refresh, self._build]), self._progress, self._message,
-            widgets.HTML(heading("3. What the course covers") + outline),
-            widgets.HTML(heading("4. Getting help") + help_rows),
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                widgets.HTML(heading("Course doctor", level=3)),
+                widgets.HTML(heading("1. Container engine")),
+                self._engine_view,
+                widgets.HTML(heading("2. Exercise images")),
+                self._images_view,
+                widgets.HBox([self._refresh, self._build]),
+                self._progress,
+                self._message,
+                widgets.HTML(heading("3. What the course covers") + outline),
+                widgets.HTML(heading("4. Getting help") + help_rows),
+            ]
+        )
         self.add_class("pbl-doctor")
         self._sync_buttons()
 

@@ -9,7 +9,6 @@ diagnoses it, shows prediction against reality and why, and removes the containe
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -19,14 +18,12 @@ from portbinding.command import RunSpec
 from portbinding.diagnose import Cause, diagnose
 from portbinding.engine import Engine, preferred_port
 from portbinding.errors import ImageMissing, PortBindingError, PortInUse
-from portbinding.ports import PortMapping, validate_port
+from portbinding.ports import PortMapping, bracket_host, validate_port
 from portbinding.probe import ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import LINE_HEIGHT, MessageArea, badge, button, code, esc, table
 from portbinding.widgets._worker import Worker
-
-LOGGER = logging.getLogger(__name__)
 
 Address: TypeAlias = Literal["0.0.0.0", "127.0.0.1"]
 JUPYTER_PORT = 8888
@@ -176,14 +173,26 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._run.on_click(self._on_run_click)
         for item in (self._host_port, self._container_port, self._bind, self._publish):
             item.observe(self._on_setting_value, names="value")
-        super().__init__(children=[
-            widgets.HTML(f"<b>Concept drill</b> — Jupyter in these images listens on port {JUPYTER_PORT}. "
-                         "Choose, predict, then run the real container."),
-            self._host_port, self._container_port, self._bind, self._publish, self._cli,
-            self._predict, self._predict_network, widgets.HBox([self._run]), self._message, self._offer,
-            self._result,
-            self._score,
-        ])  # fmt: skip
+        super().__init__(
+            children=[
+                widgets.HTML(
+                    f"<b>Concept drill</b> — Jupyter in these images listens on port {JUPYTER_PORT}. "
+                    "Choose, predict, then run the real container."
+                ),
+                self._host_port,
+                self._container_port,
+                self._bind,
+                self._publish,
+                self._cli,
+                self._predict,
+                self._predict_network,
+                widgets.HBox([self._run]),
+                self._message,
+                self._offer,
+                self._result,
+                self._score,
+            ]
+        )
         self.add_class("pbl-drill")
         self._preview()
 
@@ -267,7 +276,9 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                     hint="run the drill again; if it keeps happening, run `portbinding doctor`",
                 )
             self._message.busy("Probing from this machine and from the network…")
-            local = probe_http(f"http://{_host(engine.publish_host)}:{settings.host_port}/api", timeout=2.0)
+            local = probe_http(
+                f"http://{bracket_host(engine.publish_host)}:{settings.host_port}/api", timeout=2.0
+            )
             address = _live.lan_address() if engine.publish_host in ("127.0.0.1", "localhost") else None
             network = (
                 probe_http(f"http://{address}:{settings.host_port}/api", timeout=2.0) if address else None
@@ -318,10 +329,6 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
 def _answered(result: ProbeResult) -> bool:
     return result.ok and is_jupyter(result)
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _said(prediction: bool | None) -> str:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 import ipywidgets as widgets
 from docker.models.containers import Container
 
+from portbinding.builder import has_image
 from portbinding.diagnose import Cause, Diagnosis, Expect, diagnose
 from portbinding.engine import Engine
 from portbinding.errors import ImageMissing, PortBindingError
-from portbinding.images import has_image
 from portbinding.probe import Outcome, ProbeResult, is_jupyter, probe_http
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked

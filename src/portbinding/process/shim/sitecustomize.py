@@ -38,7 +38,6 @@ PORTS_FILE = os.environ.get("PORTBINDING_PROCESS_PORTS", "")
 
 _bind = socket.socket.bind
 _connect = socket.socket.connect
-_connect_ex = socket.socket.connect_ex
 _getsockname = socket.socket.getsockname
 _requested: weakref.WeakKeyDictionary[socket.socket, tuple[str, int]] = weakref.WeakKeyDictionary()
 
