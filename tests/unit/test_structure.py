@@ -170,7 +170,12 @@ HELPERS = {
     "IPv6 [host] bracketing (ports.bracket_host)": (
         re.compile(r"""f"\[\{[^}]+\}\]"\s+if\s+":"\s+in"""),
         {"portbinding/ports.py"},
-        {"portbinding/diagnose.py", "portbinding/procnet.py", "portbinding/widgets/portmap.py"},
+        {
+            "portbinding/diagnose/__init__.py",
+            "portbinding/diagnose/ladder.py",
+            "portbinding/procnet.py",
+            "portbinding/widgets/portmap.py",
+        },
     ),
     "splitting an image reference (images.split_image_ref)": (
         re.compile(r"""rfind\(":"\)|rsplit\(":", 1\)"""),
@@ -180,14 +185,22 @@ HELPERS = {
     "reading what listens inside a container (Engine.listeners)": (
         re.compile(r"LISTEN_COMMAND\)"),
         {"portbinding/engine.py"},
-        {"portbinding/diagnose.py", "portbinding/grading/judge.py"},
+        {
+            "portbinding/diagnose/__init__.py",
+            "portbinding/diagnose/ladder.py",
+            "portbinding/grading/judge.py",
+        },
     ),
     "remapping a -p port (PortMapping.with_container_port / with_host_port)": (
         re.compile(
             r"PortMapping\(\s*\w+,\s*m\.protocol|PortMapping\(mapping\.container_port, mapping\.protocol"
         ),
         set(),
-        {"portbinding/diagnose.py", "portbinding/grading/judge.py"},
+        {
+            "portbinding/diagnose/__init__.py",
+            "portbinding/diagnose/ladder.py",
+            "portbinding/grading/judge.py",
+        },
     ),
     "a hand-written polling deadline (probe.wait_until)": (
         re.compile(r"deadline = time\.monotonic\(\) \+"),
