@@ -35,6 +35,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from portbinding import images, settings
+from portbinding.dockerjson import image_inspect
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing
 from portbinding.host import apt_install, log_tail
 from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, LOCAL_BASE, ImageDef, select, split_image_ref
@@ -219,7 +220,7 @@ def wheels_for(image: ImageDef, python_version: str) -> Path | None:
 
 def base_python_version(client: docker.DockerClient, base: str) -> str:
     """``major.minor`` of the base image's Python, from its PYTHON_VERSION environment variable."""
-    env = client.images.get(base).attrs.get("Config", {}).get("Env") or []
+    env = (image_inspect(client.images.get(base).attrs).get("Config") or {}).get("Env") or []
     for entry in env:
         if entry.startswith("PYTHON_VERSION="):
             return ".".join(entry.split("=", 1)[1].split(".")[:2])
@@ -411,7 +412,7 @@ def list_images(client: docker.DockerClient) -> list[ImageStatus]:
         try:
             found = client.images.get(image.reference)
             statuses.append(
-                ImageStatus(image.reference, True, int(found.attrs.get("Size", 0)), found.short_id)
+                ImageStatus(image.reference, True, image_inspect(found.attrs).get("Size", 0), found.short_id)
             )
         except docker.errors.ImageNotFound:
             statuses.append(ImageStatus(image.reference, False))

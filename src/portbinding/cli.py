@@ -316,6 +316,7 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _ps(args: argparse.Namespace) -> int:
+    from portbinding.dockerjson import container_inspect
     from portbinding.engine import SESSION_LABEL
 
     engine = _engine(args)
@@ -325,7 +326,7 @@ def _ps(args: argparse.Namespace) -> int:
         rows.append(
             {
                 "name": container.name,
-                "image": container.attrs["Config"]["Image"],
+                "image": (container_inspect(container.attrs).get("Config") or {}).get("Image", ""),
                 "status": container.status,
                 "session": container.labels.get(SESSION_LABEL),
                 "ports": ports,

@@ -25,6 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from portbinding import settings
+from portbinding.dockerjson import version_info
 from portbinding.errors import EngineUnavailable
 from portbinding.host import debian_like
 from portbinding.process import launch as process_engine
@@ -215,9 +216,9 @@ def _unavailable(failures: list[str], denied: list[str]) -> EngineUnavailable:
     return EngineUnavailable(f"No container engine answers.\nTried:\n{tried}", hint=hint)
 
 
-def _describe(url: str, source: str, version: dict[str, Any], client: docker.DockerClient) -> EngineInfo:
-    components = version.get("Components") or []
-    names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
+def _describe(url: str, source: str, answer: dict[str, Any], client: docker.DockerClient) -> EngineInfo:
+    version = version_info(answer)
+    names = " ".join(str(c.get("Name", "")) for c in version.get("Components") or [])
     kind: EngineKind = "docker"
     if process_engine.COMPONENT in names:
         kind = "process"

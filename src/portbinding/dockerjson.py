@@ -22,6 +22,10 @@ class PortBinding(TypedDict, total=False):
 PortMap = dict[str, list[PortBinding] | None]  # "8888/tcp" -> bindings (None: exposed, not published)
 
 
+class Health(TypedDict, total=False):
+    Status: str  # starting, healthy, unhealthy
+
+
 class ContainerState(TypedDict, total=False):
     Status: str  # created, running, exited, ...
     Running: bool
@@ -30,6 +34,7 @@ class ContainerState(TypedDict, total=False):
     OOMKilled: bool
     StartedAt: str
     FinishedAt: str
+    Health: Health | None
 
 
 class ContainerConfig(TypedDict, total=False):
@@ -47,9 +52,14 @@ class HostConfig(TypedDict, total=False):
     PublishAllPorts: bool
 
 
+class EndpointSettings(TypedDict, total=False):
+    IPAddress: str
+
+
 class NetworkSettings(TypedDict, total=False):
     IPAddress: str
     Ports: PortMap | None
+    Networks: dict[str, EndpointSettings | None] | None
 
 
 class ContainerInspect(TypedDict, total=False):
@@ -58,6 +68,7 @@ class ContainerInspect(TypedDict, total=False):
     Id: str
     Name: str
     Created: str
+    Image: str  # the image id
     State: ContainerState
     Config: ContainerConfig
     HostConfig: HostConfig

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import docker
 import docker.errors
@@ -29,6 +28,7 @@ from docker.models.containers import Container
 from portbinding import settings
 from portbinding.command import RunSpec
 from portbinding.discovery import EngineInfo, find_engine
+from portbinding.dockerjson import ContainerState, container_inspect
 from portbinding.engine_errors import (
     ENGINE_ERRORS,
     conflicting_port,
@@ -342,10 +342,10 @@ class Engine:
             return []
         return listeners_from_proc(*split_cat_output(raw.output))
 
-    def state(self, container: Container) -> dict[str, Any]:
+    def state(self, container: Container) -> ContainerState:
         """The container's State block (Status, ExitCode, Health, StartedAt, ...)."""
         self._reload(container)
-        return dict(container.attrs.get("State", {}))
+        return (container_inspect(container.attrs).get("State") or ContainerState()).copy()
 
     def is_running(self, container: Container) -> bool:
         """Whether the container is still running (False once it exited or was removed)."""

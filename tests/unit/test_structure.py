@@ -205,11 +205,7 @@ HELPERS = {
     "a hand-written polling deadline (probe.wait_until)": (
         re.compile(r"deadline = time\.monotonic\(\) \+"),
         {"portbinding/probe.py"},
-        {
-            "portbinding/grading/protocol.py",
-            "portbinding/grading/dockerfile.py",
-            "portbinding/widgets/_live.py",
-        },
+        {"portbinding/grading/protocol.py", "portbinding/grading/dockerfile.py"},
     ),
     "the tail of a log file (host.log_tail)": (
         re.compile(r"read_text\(errors=\"replace\"\)\.splitlines\(\)\[-"),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from portbinding.dockerjson import ContainerInspect, ContainerState
 from portbinding.errors import EngineUnavailable, PortBindingError
 from portbinding.procnet import Listener
 from portbinding.widgets import (
@@ -264,7 +265,7 @@ def test_worker_call_shows_and_reraises() -> None:
 
 def test_ports_column_reads_like_docker_ps() -> None:
     """Published bindings as ip:host->port/proto; exposed but unpublished ports bare."""
-    attrs = {
+    attrs: ContainerInspect = {
         "NetworkSettings": {
             "Ports": {
                 "8888/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8888"}, {"HostIp": "::", "HostPort": "8888"}],
@@ -279,13 +280,13 @@ def test_ports_column_reads_like_docker_ps() -> None:
 def test_status_text_reads_like_docker_ps() -> None:
     """Up N seconds (with health), Exited (code) N ago, Created."""
     now = datetime(2026, 1, 1, 12, 0, 10, tzinfo=UTC)
-    running = {
+    running: ContainerState = {
         "Status": "running",
         "StartedAt": "2026-01-01T12:00:05.123456789Z",
         "Health": {"Status": "starting"},
     }
     assert _live.status_text(running, now=now) == "Up 4 seconds (health: starting)"
-    exited = {"Status": "exited", "ExitCode": 1, "FinishedAt": "2026-01-01T11:58:10Z"}
+    exited: ContainerState = {"Status": "exited", "ExitCode": 1, "FinishedAt": "2026-01-01T11:58:10Z"}
     assert _live.status_text(exited, now=now) == "Exited (1) 2 minutes ago"
     assert _live.status_text({"Status": "created"}, now=now) == "Created"
 

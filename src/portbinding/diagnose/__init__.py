@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -358,7 +358,7 @@ def _first_port(listeners: list[Listener], *, outside: bool = False) -> int | No
     return pool[0].port if pool else None
 
 
-def _running_for(state: dict[str, object]) -> float | None:
+def _running_for(state: Mapping[str, object]) -> float | None:
     started = str(state.get("StartedAt") or "")
     if not started or started.startswith("0001"):
         return None

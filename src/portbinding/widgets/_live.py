@@ -12,14 +12,17 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from docker.models.containers import Container
 
+from portbinding.dockerjson import ContainerInspect, ContainerState, container_inspect
 from portbinding.engine import Engine
 from portbinding.ports import bracket_host
+from portbinding.probe import wait_until
 from portbinding.procnet import Listener
 
 
@@ -53,28 +56,28 @@ def wait_listening(
     """
     stop = stop or threading.Event()
     started = time.monotonic()
-    deadline = started + timeout
-    interval = 0.05
-    while True:
+    outcome: list[Settled] = []
+
+    def settled() -> bool:
         state = engine.state(container)
         if state.get("Status") != "running":
-            return Settled(False, (), time.monotonic() - started, int(state.get("ExitCode", 0)))
-        found = listeners(engine, container)
-        if found:
-            return Settled(True, tuple(found), time.monotonic() - started)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return Settled(True, (), time.monotonic() - started)
-        # Polling back-off: nothing signals us when a process inside calls listen().
-        if stop.wait(min(interval, remaining)):
-            return Settled(True, (), time.monotonic() - started)
-        interval = min(interval * 2, 0.4)
+            outcome.append(Settled(False, (), time.monotonic() - started, int(state.get("ExitCode", 0))))
+        elif found := engine.listeners(container):
+            outcome.append(Settled(True, tuple(found), time.monotonic() - started))
+        return bool(outcome)
+
+    # Polling back-off: nothing signals us when a process inside calls listen().
+    if wait_until(
+        settled, timeout=timeout, alive=lambda: not stop.is_set(), first_interval=0.05, max_interval=0.4
+    ):
+        return outcome[-1]
+    return Settled(True, (), time.monotonic() - started)
 
 
 # ------------------------------------------------------------------------------ CLI-like views
 
 
-def ports_column(attrs: dict[str, Any]) -> str:
+def ports_column(attrs: ContainerInspect) -> str:
     """The PORTS column of ``docker ps``: ``0.0.0.0:8888->8888/tcp, [::]:8888->8888/tcp`` or ``8888/tcp``."""
     ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
     parts: list[str] = []
@@ -89,7 +92,7 @@ def ports_column(attrs: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def status_text(state: dict[str, Any], *, now: datetime | None = None) -> str:
+def status_text(state: ContainerState, *, now: datetime | None = None) -> str:
     """The STATUS column of ``docker ps``: ``Up 5 seconds``, ``Exited (1) 3 seconds ago``, ``Created``."""
     now = now or datetime.now(UTC)
     status = str(state.get("Status", "unknown"))
@@ -106,7 +109,7 @@ def ps_rows(containers: list[Container]) -> list[list[str]]:
     """``docker ps -a`` rows (id, image, status, ports, name) for the given containers."""
     rows = []
     for container in containers:
-        attrs = container.attrs
+        attrs = container_inspect(container.attrs)
         rows.append(
             [
                 str(container.id)[:12],
@@ -119,7 +122,7 @@ def ps_rows(containers: list[Container]) -> list[list[str]]:
     return rows
 
 
-def inspect_view(attrs: dict[str, Any]) -> str:
+def inspect_view(attrs: ContainerInspect) -> str:
     """The parts of ``docker inspect`` that decide reachability, as pretty JSON."""
     state = attrs.get("State") or {}
     network = attrs.get("NetworkSettings") or {}
@@ -130,7 +133,7 @@ def inspect_view(attrs: dict[str, Any]) -> str:
             for key in ("Status", "Running", "ExitCode", "StartedAt", "FinishedAt", "Error")
             if key in state
         }
-        | ({"Health": {"Status": state["Health"].get("Status")}} if state.get("Health") else {}),
+        | ({"Health": {"Status": health.get("Status")}} if (health := state.get("Health")) else {}),
         "Config": {"ExposedPorts": (attrs.get("Config") or {}).get("ExposedPorts")},
         "HostConfig": {"PortBindings": (attrs.get("HostConfig") or {}).get("PortBindings")},
         "NetworkSettings": {"IPAddress": network.get("IPAddress"), "Ports": network.get("Ports")},
@@ -138,7 +141,7 @@ def inspect_view(attrs: dict[str, Any]) -> str:
     return json.dumps(view, indent=2)
 
 
-def container_ip(attrs: dict[str, Any]) -> str:
+def container_ip(attrs: Mapping[str, Any]) -> str:
     """The container's address on its network (where the engine forwards published ports)."""
     network = attrs.get("NetworkSettings") or {}
     address = str(network.get("IPAddress") or "")
