@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from portbinding.builder import BuiltImage, build_images, missing_images
 from portbinding.discovery import find_engine
-from portbinding.engine import Engine, free_port
+from portbinding.engine import Engine
 from portbinding.images import IMAGES
 
 
@@ -54,9 +55,17 @@ def engine(session_engine: Engine, course_images: list[BuiltImage]) -> Iterator[
 
 
 @pytest.fixture
-def host_port() -> int:
-    """A host port that is free right now, so no test depends on 8888 being free."""
-    return free_port()
+def host_port() -> Iterator[int]:
+    """A free host port, held for this test until the container takes it (docker-stacks' way).
+
+    The socket is bound with SO_REUSEADDR and never listens: the kernel hands the port to no
+    other test or program meanwhile, and the engine's proxy (which also sets SO_REUSEADDR) can
+    still bind it. So no test depends on 8888 being free, and none races another for a port.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("0.0.0.0", 0))
+        yield int(holder.getsockname()[1])
 
 
 # ------------------------------------------------------------------ which engine the suite runs on

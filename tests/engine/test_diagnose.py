@@ -12,7 +12,7 @@ from portbinding.engine import Engine, free_port
 from portbinding.ports import parse_publish
 from portbinding.probe import wait_until, wait_until_ready
 from portbinding.scenarios import SCENARIOS, Scenario
-from tests.engine.settle import settle
+from tests.support.settle import settle
 
 
 def _with_free_host_ports(spec: RunSpec, item: Scenario) -> RunSpec:

@@ -14,7 +14,7 @@ from portbinding.discovery import EngineInfo
 from portbinding.engine import COURSE_LABEL, OWNER_LABEL, SESSION_LABEL, Engine, free_port
 from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortInUse
 from portbinding.probe import wait_until_ready
-from tests.engine.scratch_engine import scratch_engine
+from tests.support.scratch_engine import scratch_engine
 
 
 @pytest.mark.engines(

@@ -27,13 +27,13 @@ from typing import Any
 import docker
 import pytest
 
-from tests.engine.scratch_engine import ScratchEngine, load_base, start_scratch_engine
 from tests.engine.test_faults import CLI
+from tests.support.checkout import REPO
+from tests.support.scratch_engine import ScratchEngine, load_base, start_scratch_engine
 from tests.support.staging import bare_env, run_as
 
 pytestmark = pytest.mark.engines("docker", reason="stops and restarts a real dockerd")
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = "portbinding/scoring-api:1.0"
 HOST_PORT = 18000  # the namespace is empty: any port is free there
 JOB_TIMEOUT = 60.0
@@ -52,7 +52,7 @@ class Lab:
 
     def send(self, **command: Any) -> dict[str, Any]:
         """One command to the driver; its JSON reply (the widgets' state after it)."""
-        assert self.driver.stdin is not None and self.driver.stdout is not None
+        assert self.driver.stdin is not None and self.driver.stdout is not None, "the driver has no pipes"
         self.driver.stdin.write(json.dumps(command) + "\n")
         self.driver.stdin.flush()
         line = _read_line(self.driver, REPLY_TIMEOUT)
@@ -70,7 +70,7 @@ class Lab:
 
 def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
     """The driver's next line, or a failure naming what it wrote to stderr."""
-    assert process.stdout is not None
+    assert process.stdout is not None, "the driver has no stdout pipe"
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         if not selector.select(timeout):
@@ -164,12 +164,14 @@ def test_widgets_and_cli_explain_a_stopped_engine_and_recover_when_it_returns(la
         result = run_as([*CLI, *command], env, hide_sockets=True, user=None)
         assert result.returncode == 3, (command, result.returncode, result.stdout, result.stderr)
         assert "No container engine answers" in result.stderr, result.stderr
-        assert "portbinding doctor --install" in result.stderr and "Traceback" not in result.stderr
+        assert "portbinding doctor --install" in result.stderr and "Traceback" not in result.stderr, (
+            result.stderr
+        )
 
     lab.restart()
     again = lab.send(do="run", line=_line())
     assert again["container"] and "Started" in again["messages"]["console"], again
-    assert again["container"] != first["container"]
+    assert again["container"] != first["container"], f"the same container came back: {again}"
     assert lab.send(do="probe")["light"] == "green", "the same light probes the new container"
     back = lab.send(do="doctor")
     assert back["doctor_found"], back

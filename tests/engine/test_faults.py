@@ -21,7 +21,7 @@ from portbinding.builder import BuildEvent, build_images
 from portbinding.errors import ImageBuildError, ImageMissing
 from portbinding.images import LOCAL_BASE
 from portbinding.paths import images_dir
-from tests.engine.scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
+from tests.support.scratch_engine import ScratchEngine, load_base, scratch_engine, start_scratch_engine
 from tests.support.staging import Staged, bare_env, run_as
 
 CLI = [sys.executable, "-m", "portbinding"]
@@ -123,7 +123,7 @@ def test_the_engine_dying_during_a_build_is_explained_and_nothing_is_tagged(
     with pytest.raises(ImageBuildError, match="stopped answering") as caught:
         build_images(scratch.client, ["slow-start"], progress=progress)
     assert killed.is_set(), "the build never reached the step where the engine is killed"
-    assert "nothing half-built was tagged" in str(caught.value)
+    assert "nothing half-built was tagged" in str(caught.value), str(caught.value)
     restarted = start_scratch_engine(scratch.root, size_mb=400)
     try:
         assert not any("slow-start" in tag for tag in _tags(restarted.client)), _tags(restarted.client)

@@ -130,7 +130,8 @@ def test_scoring_api_scores_a_json_payload_and_explains_bad_input(engine: Engine
     import urllib.request
 
     container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 scoring-api:2.0"))
-    assert wait_until_ready(engine, container, 8000, path="/health", timeout=15).ok
+    ready = wait_until_ready(engine, container, 8000, path="/health", timeout=15)
+    assert ready.ok, f"the scoring API never answered: {ready.detail}"
     url = f"http://127.0.0.1:{host_port}/score"
     body = json.dumps({"features": {"tenure_months": 3, "monthly_spend": 90, "support_tickets": 4}}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
@@ -142,4 +143,5 @@ def test_scoring_api_scores_a_json_payload_and_explains_bad_input(engine: Engine
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(bad, timeout=5)
     assert refused.value.code == 400, refused.value.code
-    assert "features" in json.loads(refused.value.read())["error"]
+    reason = json.loads(refused.value.read())["error"]
+    assert "features" in reason, f"the 400 does not say what is wrong with the body: {reason}"

@@ -240,7 +240,7 @@ def test_ensure_podman_gives_a_socket_with_every_course_image_and_is_fast_the_se
     finally:
         client.close()
     started = time.monotonic()
-    assert podman.ensure_podman() == podman_url
+    assert podman.ensure_podman() == podman_url, "a second ensure_podman() must find the same socket"
     assert time.monotonic() - started < 10, "an idempotent ensure_podman() should not redo the set-up"
 
 

@@ -58,7 +58,8 @@ def published(engine: Engine):  # type: ignore[no-untyped-def]
         container = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{port}:8888 {image}"))
         assert wait_until(lambda: _listening(engine, container), timeout=30), "Jupyter never listened"
         if situation == "ok":
-            assert wait_until_ready(engine, container, 8888, path="/api", timeout=30).ok
+            ready = wait_until_ready(engine, container, 8888, path="/api", timeout=30)
+            assert ready.ok, f"Jupyter never answered on the published port: {ready.detail}"
         return f"http://127.0.0.1:{port}/api"
 
     return start

@@ -23,7 +23,7 @@ from portbinding.ports import parse_publish
 from portbinding.probe import OUTCOME_CLASS, probe_http
 from portbinding.process import launch
 from portbinding.scenarios import SCENARIOS, Scenario
-from tests.engine.settle import settle
+from tests.support.settle import settle
 
 pytestmark = pytest.mark.engines("docker", reason="compares the process engine with Docker side by side")
 

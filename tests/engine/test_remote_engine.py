@@ -26,7 +26,7 @@ from portbinding.engine import SESSION_LABEL, Engine, free_port
 from portbinding.ports import PortMapping
 from portbinding.probe import probe_http, wait_until, wait_until_ready
 from portbinding.settings import PUBLISH_HOST_ENV
-from tests.engine.netns import RemoteHost, remote_host
+from tests.support.netns import RemoteHost, remote_host
 
 pytestmark = pytest.mark.engines("docker", reason="starts a second dockerd in its own network namespace")
 
@@ -70,18 +70,22 @@ def test_published_port_is_reached_at_the_engines_host_not_localhost(
     """Engine.connect() finds the remote engine; its container answers at the namespace address only."""
     host_port = free_port()  # free here too, so nothing of ours can answer on 127.0.0.1
     with Engine.connect(owner="tests") as engine:
-        assert (engine.info.url, engine.info.source) == (docker_host, "DOCKER_HOST")
-        assert engine.publish_host == remote.address
-        assert f"reached at {remote.address} (the engine's host, not localhost" in engine.info.describe()
+        assert (engine.info.url, engine.info.source) == (docker_host, "DOCKER_HOST"), engine.info
+        assert engine.publish_host == remote.address, f"ports publish at {engine.publish_host}"
+        described = engine.info.describe()
+        assert f"reached at {remote.address} (the engine's host, not localhost" in described, described
         container = engine.run(_spec(host_port))
-        assert remote.client.containers.get(str(container.id)).status == "running"  # there, not here
+        status = remote.client.containers.get(str(container.id)).status
+        assert status == "running", f"the container runs on the remote engine, not here: {status}"
 
         answer = wait_until_ready(engine, container, PORT, path="/health", timeout=30)
         assert answer.ok, answer.detail
-        assert engine.url(container, PORT, "/health") == f"http://{remote.address}:{host_port}/health"
+        url = engine.url(container, PORT, "/health")
+        assert url == f"http://{remote.address}:{host_port}/health", url
         local = probe_http(f"http://127.0.0.1:{host_port}/health", timeout=2)
         assert not local.reachable, f"127.0.0.1:{host_port} answered: {local.detail}"
-    assert _left_on(remote, engine) == []
+    left = _left_on(remote, engine)
+    assert left == [], f"the session left containers on the remote engine: {left}"
 
 
 def test_loopback_server_on_the_remote_engine_is_diagnosed(docker_host: str, remote: RemoteHost) -> None:
@@ -96,9 +100,11 @@ def test_loopback_server_on_the_remote_engine_is_diagnosed(docker_host: str, rem
         assert listening, engine.logs(container)
         found = diagnose(engine, container, container_port=PORT, expect="http", path="/health")
         assert found.cause == "loopback_only", found.explain()
-        assert found.evidence.host_probe is not None
-        assert str(found.evidence.host_probe["target"]).startswith(f"http://{remote.address}:")
-    assert _left_on(remote, engine) == []
+        probe = found.evidence.host_probe
+        assert probe is not None, "the diagnosis did not probe from the host"
+        assert str(probe["target"]).startswith(f"http://{remote.address}:"), probe
+    left = _left_on(remote, engine)
+    assert left == [], f"the session left containers on the remote engine: {left}"
 
 
 def test_doctor_reports_the_remote_host(docker_host: str, remote: RemoteHost) -> None:
@@ -112,8 +118,8 @@ def test_doctor_reports_the_remote_host(docker_host: str, remote: RemoteHost) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     engine = json.loads(result.stdout)["engine"]
-    assert (engine["url"], engine["publish_host"]) == (docker_host, remote.address)
-    assert engine["publish_host_reason"].startswith("the engine's host, not localhost")
+    assert (engine["url"], engine["publish_host"]) == (docker_host, remote.address), engine
+    assert engine["publish_host_reason"].startswith("the engine's host, not localhost"), engine
 
 
 def test_ssh_config_alias_publishes_on_the_hostname_it_names(
@@ -127,7 +133,7 @@ def test_ssh_config_alias_publishes_on_the_hostname_it_names(
     monkeypatch.delenv(PUBLISH_HOST_ENV, raising=False)
     client, info = find_engine()
     client.close()
-    assert (info.url, info.publish_host) == ("ssh://remote-box", remote.address)
+    assert (info.url, info.publish_host) == ("ssh://remote-box", remote.address), info
 
 
 def test_unknown_ssh_host_key_is_refused_with_a_clear_error(

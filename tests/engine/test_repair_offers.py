@@ -101,7 +101,7 @@ def test_cli_run_prints_the_command_on_a_free_port(
             r"portbinding run -- (docker run -d -p 127\.0\.0\.1:(\d+):8888 \S+)", refused.stderr
         )
         assert match and int(match.group(2)) != held_port, refused.stderr
-        assert "Traceback" not in refused.stderr
+        assert "Traceback" not in refused.stderr, refused.stderr
         ran = subprocess.run(
             [*CLI, "run", "--json", "--", *shlex.split(match.group(1))],
             capture_output=True,
@@ -147,7 +147,7 @@ def test_console_offers_to_build_a_missing_image_then_runs_it(
     assert (
         f"“Build {unbuilt_image}”" in console.message
         and "portbinding images build scoring-api" in console.message
-    )
+    ), console.message
 
     console.offer._button.click()
     assert console.wait_idle(BUILD_TIMEOUT), "the build and re-run did not finish"

@@ -72,7 +72,7 @@ def test_learner_path_loopback_probe_diagnose_fix_probe(engine: Engine, host_por
 
     _click_and_wait(light, "_probe")
     assert _outcome(light) in ("reset", "empty_reply", "refused"), f"probe: {light.result}"
-    assert _colour(light) == "red" and 'data-light="red"' in light._lamp.value
+    assert _colour(light) == "red" and 'data-light="red"' in light._lamp.value, light.result
 
     _click_and_wait(light, "_diagnose")
     found = light.last_diagnosis
@@ -101,7 +101,7 @@ def test_console_views_show_ps_port_inspect_and_logs(engine: Engine, host_port: 
     """ps has the PORTS column, port reads like docker port, inspect is JSON, logs stream in."""
     console = _console(engine, host_port)
     container = console.run_line(_loopback_line(host_port))
-    assert console.wait_idle(5)
+    assert console.wait_idle(5), f"the console is still busy: {console.message}"
     ps = console._ps.value
     host_ip = console.target.spec.publish[0].host_ip if console.target else ""
     published = f"{host_ip or '0.0.0.0'}:{host_port}"
@@ -109,20 +109,21 @@ def test_console_views_show_ps_port_inspect_and_logs(engine: Engine, host_port: 
     assert f"8888/tcp -&gt; {published}" in console._port.value, console._port.value
     inspect_text = console._inspect.value.split(">", 1)[1].rsplit("</pre>", 1)[0]
     view = json.loads(html.unescape(inspect_text))
-    assert view["State"]["Status"] == "running" and "8888/tcp" in view["Config"]["ExposedPorts"]
-    assert view["NetworkSettings"]["Ports"]["8888/tcp"][0]["HostPort"] == str(host_port)
+    assert view["State"]["Status"] == "running" and "8888/tcp" in view["Config"]["ExposedPorts"], view
+    assert view["NetworkSettings"]["Ports"]["8888/tcp"][0]["HostPort"] == str(host_port), view
     # The log stream can still be catching up when the run is idle (seen on Podman): wait for it.
     logged = wait_until(
         lambda: any("http://127.0.0.1:8888/" in line for line in console.log_lines), timeout=10
     )
     assert logged, console.log_lines
-    assert "docker run -d -p" in console._cli.value
+    assert "docker run -d -p" in console._cli.value, console._cli.value
 
     console.stop()
     assert engine.state(container)["Status"] == "exited", "Stop stops it"
-    assert "Exited" in console._ps.value
+    assert "Exited" in console._ps.value, console._ps.value
     console.remove()
-    assert console.container is None and container.id not in {c.id for c in engine.course_containers()}
+    left = {c.id for c in engine.course_containers()}
+    assert console.container is None and container.id not in left, "Remove removes the container"
     assert console._stop.disabled and console._remove.disabled, "nothing left to stop or remove"
 
 
@@ -136,13 +137,13 @@ def test_buttons_are_disabled_while_the_worker_runs(engine: Engine, host_port: i
         started.set()
         release.wait(30)
 
-    assert console.worker.submit(hold, label="Holding the worker")
+    assert console.worker.submit(hold, label="Holding the worker"), "the idle worker refused a job"
     assert started.wait(10), "the job never started"
-    assert console._run.disabled and console._stop.disabled and console._remove.disabled
+    assert console._run.disabled and console._stop.disabled and console._remove.disabled, "buttons stay live"
     console._run.click()
     assert "Still busy: Holding the worker" in console.message, console.message
     release.set()
-    assert console.wait_idle(10)
+    assert console.wait_idle(10), f"the worker did not finish: {console.message}"
     assert not console._run.disabled and console.container is None, "the refused click ran nothing"
     _click_and_wait(console, "_run")
     assert console.container is not None and not console._remove.disabled, console.message
@@ -165,9 +166,10 @@ def test_engine_unavailable_inside_a_job_is_a_friendly_message() -> None:
     def fail() -> None:
         raise EngineUnavailable("No container engine answers.", hint="start Docker, then run the cell again")
 
-    assert console.worker.submit(fail, label="Checking the engine")
-    assert console.wait_idle(10)
-    assert console.message == "No container engine answers.\nNext step: start Docker, then run the cell again"
+    assert console.worker.submit(fail, label="Checking the engine"), "the idle worker refused a job"
+    assert console.wait_idle(10), f"the worker did not finish: {console.message}"
+    expected = "No container engine answers.\nNext step: start Docker, then run the cell again"
+    assert console.message == expected, console.message
 
 
 def test_a_crashed_scenario_is_explained(engine: Engine, host_port: int) -> None:
@@ -177,9 +179,11 @@ def test_a_crashed_scenario_is_explained(engine: Engine, host_port: int) -> None
     light.follow(console)
     container = console.run_line(scenario("crashed").with_host_port(host_port).to_cli())
     assert "exited" in console.message, console.message
-    assert light.probe().outcome == "refused" and light.light == "red"
-    assert light.diagnose().cause == "crashed"
-    assert engine.state(container)["ExitCode"] != 0
+    probed = light.probe()
+    assert probed.outcome == "refused" and light.light == "red", (probed, light.light)
+    found = light.diagnose()
+    assert found.cause == "crashed", found.explain()
+    assert engine.state(container)["ExitCode"] != 0, engine.state(container)
 
 
 def test_a_server_that_is_still_starting_gets_the_amber_light(engine: Engine) -> None:
@@ -192,7 +196,8 @@ def test_a_server_that_is_still_starting_gets_the_amber_light(engine: Engine) ->
     result = light.probe()
     assert result.outcome in ("reset", "empty_reply", "refused"), result
     assert _colour(light) == "amber" and 'data-light="amber"' in light._lamp.value, light.result
-    assert light.diagnose().cause == "still_starting"
+    found = light.diagnose()
+    assert found.cause == "still_starting", found.explain()
 
 
 def test_concept_drill_runs_a_prediction_and_removes_its_container(engine: Engine, host_port: int) -> None:
@@ -205,10 +210,10 @@ def test_concept_drill_runs_a_prediction_and_removes_its_container(engine: Engin
     _click_and_wait(drill, "_run")
     result = drill.result
     assert result is not None, drill.message
-    assert not result.reachable_local and result.local.outcome in ("reset", "empty_reply", "refused")
+    assert not result.reachable_local and result.local.outcome in ("reset", "empty_reply", "refused"), result
     assert result.cause == "loopback_only" and result.correct, result
-    assert "own loopback" in " ".join(result.reasons)
-    assert 'data-correct="true"' in drill._result.value and "1 / 1" in drill._score.value
+    assert "own loopback" in " ".join(result.reasons), result.reasons
+    assert 'data-correct="true"' in drill._result.value and "1 / 1" in drill._score.value, drill._score.value
     after = {c.id for c in engine.course_containers(session=engine.session)}
     assert after == before, "the drill removed its container"
 
@@ -217,7 +222,7 @@ def test_concept_drill_needs_a_prediction(engine: Engine) -> None:
     """Run without a prediction asks for one and starts nothing."""
     drill = ConceptDrill(engine=engine)
     _click_and_wait(drill, "_run")
-    assert "Make your prediction first" in drill.message and drill.result is None
+    assert "Make your prediction first" in drill.message and drill.result is None, drill.message
 
 
 def test_doctor_panel_reports_the_engine_and_the_built_images(engine: Engine) -> None:
@@ -225,10 +230,11 @@ def test_doctor_panel_reports_the_engine_and_the_built_images(engine: Engine) ->
     doctor = DoctorPanel(engine=engine)
     report = doctor.refresh()
     assert report.ready, report
-    assert "Engine found" in doctor._engine_view.value and engine.publish_host in doctor._engine_view.value
-    assert "All exercise images are built" in doctor._images_view.value
+    engine_view = doctor._engine_view.value
+    assert "Engine found" in engine_view and engine.publish_host in engine_view, engine_view
+    assert "All exercise images are built" in doctor._images_view.value, doctor._images_view.value
     assert doctor._build.disabled, "nothing to build"
-    assert doctor.build_missing() == [] and "nothing to do" in doctor.message
+    assert doctor.build_missing() == [] and "nothing to do" in doctor.message, doctor.message
 
 
 def test_lesson_engine_is_shared_and_end_lesson_removes_its_containers(
@@ -241,9 +247,12 @@ def test_lesson_engine_is_shared_and_end_lesson_removes_its_containers(
     try:
         assert session.lesson_engine() is lesson, "one engine per kernel"
         started = lesson.run(scenario("ok").with_host_port(host_port))
-        assert session.end_lesson() == [started.name]
-        assert "Removed 1 container(s)" in capsys.readouterr().out
-        assert lesson.course_containers(session=lesson.session) == []
+        removed = session.end_lesson()
+        assert removed == [started.name], f"end_lesson removed {removed}, not {started.name}"
+        said = capsys.readouterr().out
+        assert "Removed 1 container(s)" in said, said
+        left = lesson.course_containers(session=lesson.session)
+        assert left == [], f"the lesson's containers outlived end_lesson: {left}"
     finally:
         lesson.cleanup(session=lesson.session)
         lesson.client.close()

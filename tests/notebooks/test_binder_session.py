@@ -72,7 +72,7 @@ def _run_session(staged: Staged, user: pwd.struct_passwd, home: Path) -> dict[st
         "mount -t tmpfs -o mode=755 tmpfs /run && ip link set lo up && exec setpriv "
         f"--reuid={user.pw_uid} --regid={user.pw_gid} --clear-groups --reset-env -- env "
         + " ".join(f"{k}={v}" for k, v in env.items())
-        + f" {staged.python} {staged.checkout / 'tests' / 'notebooks' / 'binder_session.py'} "
+        + f" {staged.python} {staged.checkout / 'tests' / 'support' / 'binder_session.py'} "
         + " ".join(str(staged.checkout / p) for p in LESSONS)
     )
     done = subprocess.run(

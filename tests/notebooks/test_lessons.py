@@ -25,7 +25,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.checkout import REPO
+
 NOTEBOOKS = REPO / "notebooks"
 README = NOTEBOOKS / "README.md"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.checkout import REPO
 
 
 @pytest.fixture(scope="module")

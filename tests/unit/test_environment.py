@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.checkout import REPO
 
 
 def _normalised(requirements: list[str]) -> dict[str, str]:

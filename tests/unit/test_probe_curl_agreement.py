@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 import pytest
 
 from portbinding.probe import OUTCOME_CLASS, Outcome, probe_http
-from tests.unit.test_probe import (
+from tests.support.local_server import (
     JUPYTER,
     Handler,
     close_without_reply,

@@ -29,7 +29,7 @@ import requests.exceptions
 
 from portbinding.host import apt_install, log_tail
 from portbinding.probe import wait_until
-from tests.engine.scratch_engine import _wait_for_socket
+from tests.support.scratch_engine import _wait_for_socket
 
 SSHD = Path("/usr/sbin/sshd")
 TCP_PORT = 2375
