@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     from portbinding.grading.cli import add_grading_commands
 
     add_grading_commands(commands, command)
+    from portbinding.challenge.cli import add_challenge_commands
+
+    add_challenge_commands(commands, command)
     return parser
 
 

@@ -1,0 +1,195 @@
+"""One rung of the ladder, looked at: the command a learner would type and what it shows.
+
+The widget's rung buttons and ``portbinding challenge look`` run these. They gather through
+the Engine API (so they work on every engine kind) and print what the CLI would print: the
+``docker ps`` row, ``docker port`` lines, the LISTEN rows of /proc/net/tcp, a GET from inside,
+curl's own words from the host. Looking never changes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from urllib.parse import urlsplit
+from dataclasses import dataclass
+
+from docker.models.containers import Container
+
+from portbinding.challenge.ladder import RUNG, Layer, commands, inside_get, program_for
+from portbinding.challenge.services import Service
+from portbinding.engine import Engine
+from portbinding.errors import ContainerFailed
+from portbinding.probe import ProbeResult, probe_http
+from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
+from portbinding.widgets._live import ps_rows
+
+LOGGER = logging.getLogger(__name__)
+
+# Every listener's answer to one GET, from inside, in one exec (slim images have python3, not curl).
+_INSIDE_ALL = r"""
+import json, sys, urllib.request, urllib.error
+out = {}
+for url in sys.argv[1:]:
+    try:
+        reply = urllib.request.urlopen(url, timeout=3)
+        out[url] = "%d %s" % (reply.status, reply.read(300).decode("utf-8", "replace"))
+    except urllib.error.HTTPError as exc:
+        out[url] = "%d %s" % (exc.code, exc.read(300).decode("utf-8", "replace"))
+    except Exception as exc:
+        out[url] = "ERROR %s: %s" % (type(exc).__name__, exc)
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class RungView:
+    """What looking at one rung showed."""
+
+    layer: Layer
+    subject: str  # the container looked at ("" when none is left)
+    commands: list[str]
+    output: str
+
+    @property
+    def title(self) -> str:
+        rung = RUNG[self.layer]
+        return f"Rung {rung.number}: {rung.title}"
+
+    def text(self) -> str:
+        """The commands with their output, as a terminal would show them."""
+        shown = "\n".join(f"$ {line}" for line in self.commands)
+        return f"{shown}\n{self.output}".rstrip()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"layer": self.layer, "title": self.title, "subject": self.subject, "commands": self.commands,
+                "output": self.output}  # fmt: skip
+
+
+def curl_says(result: ProbeResult) -> str:
+    """What ``curl`` prints for the situation ``result`` found (the probe and curl agree on it)."""
+    if result.http_status is not None:
+        body = result.body_excerpt.strip()
+        return f"< HTTP/1.1 {result.http_status}\n{body}" if body else f"< HTTP/1.1 {result.http_status}"
+    where = urlsplit(result.target if "://" in result.target else f"http://{result.target}")
+    words = {
+        "refused": f"curl: (7) Failed to connect to {where.hostname} port {where.port}: Connection refused",
+        "reset": "curl: (56) Recv failure: Connection reset by peer",
+        "empty_reply": "curl: (52) Empty reply from server",
+        "timeout": "curl: (28) Operation timed out",
+        "unresolved": "curl: (6) Could not resolve host",
+    }
+    return words.get(result.outcome, result.detail)
+
+
+def proc_hex(listener: Listener) -> str:
+    """How /proc/net/tcp spells an IPv4 listener (little-endian address, port in hex); "" for IPv6."""
+    if listener.family != "ipv4":
+        return ""
+    packed = bytes(int(part) for part in listener.address.split("."))[::-1]
+    return f"{packed.hex().upper()}:{listener.port:04X}"
+
+
+def look(
+    engine: Engine,
+    layer: Layer,
+    subject: Container | None,
+    *,
+    url: str,
+    host_port: int,
+    expected: Service,
+) -> RungView:
+    """Look at ``layer`` of ``subject`` (the container meant to serve ``url``; None if none is left)."""
+    program = program_for(engine.info.kind)
+    name = str(subject.name) if subject is not None else "NAME"
+    listed = commands(layer, name=name, host_url=url, inside_url=f"http://127.0.0.1:PORT{expected.path}",
+                      program=program)  # fmt: skip
+    if layer == "host":
+        result = probe_http(url, timeout=3.0)
+        return RungView(layer, name, listed, curl_says(result))
+    if subject is None:
+        holders = _holders(engine, host_port)
+        why = f"No container is meant to publish host port {host_port} any more."
+        return RungView(layer, "", [f"{program} ps -a --filter publish={host_port}"], f"{why}\n{holders}")
+    if layer == "state":
+        return RungView(layer, name, listed, _state(engine, subject))
+    if layer == "published":
+        return RungView(layer, name, listed, _published(engine, subject, host_port))
+    if layer == "listening":
+        return RungView(layer, name, listed, _listening(engine, subject))
+    answers, urls = _inside(engine, subject, expected)
+    inside_commands = [
+        f"{program} exec {shlex.quote(name)} python3 -c {shlex.quote(inside_get(one))}" for one in urls
+    ] or listed
+    return RungView(layer, name, inside_commands, answers)
+
+
+def _state(engine: Engine, container: Container) -> str:
+    engine.state(container)  # reloads its attributes
+    header = f"{'CONTAINER ID':14}{'IMAGE':32}{'STATUS':28}{'PORTS':34}NAMES"
+    row = ps_rows([container])[0]
+    line = f"{row[0]:14}{row[1]:32}{row[2]:28}{row[3]:34}{row[4]}"
+    logs = engine.logs(container, tail=15).rstrip()
+    return f"{header}\n{line}\n\n{logs or '(the container has written no output)'}"
+
+
+def _published(engine: Engine, container: Container, host_port: int) -> str:
+    lines = [str(port) for port in engine.ports(container)]
+    text = "\n".join(lines) or "(no output: nothing of this container is published)"
+    error = str((container.attrs.get("State") or {}).get("Error") or "")
+    if error:
+        text += f"\n\nWhy it is not running (docker inspect --format '{{{{.State.Error}}}}'):\n{error}"
+    return f"{text}\n\nWho publishes host port {host_port}:\n{_holders(engine, host_port)}"
+
+
+def _holders(engine: Engine, host_port: int) -> str:
+    try:
+        found = engine.client.containers.list(filters={"publish": f"{host_port}/tcp"})
+    except Exception:  # a listing is extra detail: never fail a look over it
+        LOGGER.debug("could not list the holders of %s", host_port, exc_info=True)
+        return "(could not list the containers)"
+    rows = ps_rows(found)
+    return "\n".join(f"{r[4]}  {r[1]}  {r[2]}  {r[3]}" for r in rows) or "(no running container publishes it)"
+
+
+def _listening(engine: Engine, container: Container) -> str:
+    try:
+        raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
+    except ContainerFailed as error:
+        return f"Error: {error.message}"
+    tcp, tcp6 = split_cat_output(raw.output)
+    rows = [line for line in (tcp + tcp6).splitlines() if len(line.split()) > 3 and line.split()[3] == "0A"]
+    found = listeners_from_proc(tcp, tcp6)
+    if not found:
+        return "(no LISTEN rows -- state 0A -- in either table: nothing listens yet)"
+    decoded = "\n".join(
+        f"  {proc_hex(item) or item.family:>15}  =  {item}"
+        + ("   (loopback: inside only)" if item.is_loopback else "")
+        for item in found
+    )
+    return "LISTEN rows (st = 0A):\n" + "\n".join(rows[:12]) + "\n\nDecoded (address:port, hex):\n" + decoded
+
+
+def _inside(engine: Engine, container: Container, expected: Service) -> tuple[str, list[str]]:
+    found = engine.listeners(container)
+    if not found:
+        return "(nothing listens inside, so there is nothing to ask)", []
+    urls = [f"http://{_reach(item)}:{item.port}{expected.path}" for item in found]
+    try:
+        result = engine.exec(container, ["python3", "-c", _INSIDE_ALL, *urls], timeout=10)
+    except ContainerFailed as error:
+        return f"Error: {error.message}", urls
+    try:
+        replies = json.loads(result.output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return (
+            f"(could not ask from inside: {result.output.strip()[:200] or 'no python3 in the image'})",
+            urls,
+        )
+    return "\n".join(f"{url}\n  -> {str(replies.get(url, ''))[:240]}" for url in urls), urls
+
+
+def _reach(listener: Listener) -> str:
+    if listener.is_wildcard:
+        return "127.0.0.1"  # '::' is dual-stack, and [::1] is switched off in Docker's default bridge
+    return f"[{listener.address}]" if listener.family == "ipv6" else listener.address
