@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from docker.models.containers import Container
 
 from portbinding.challenge.ladder import LAYER_OF, RUNG, Layer, program_for
-from portbinding.challenge.rungs import curl_says, look, proc_hex
+from portbinding.challenge.rungs import curl_says, inside_answers, look, proc_hex
 from portbinding.challenge.services import Service
 from portbinding.challenge.stage import CHALLENGE_LABEL, mapping_for, port_taken_error
 from portbinding.command import RunSpec
@@ -130,7 +130,7 @@ def hint(
                     [], subject=name)  # fmt: skip
     if number == 2:
         view = look(engine, finding.layer, finding.subject, url=url, host_port=host_port, expected=expected)
-        notice = _notice(finding, host_port)
+        notice = _notice(engine, finding, host_port, expected)
         return Hint(2, rung.layer, f"{rung.title}: {notice}\n\n{view.text()}", view.commands, subject=name)
     text, line = _fix(engine, finding, url=url, host_port=host_port, expected=expected)
     return Hint(3, rung.layer, text + (f"\n\nPaste into a terminal:\n  {line}" if line else ""), [line] if line else [],
@@ -191,7 +191,7 @@ def _listener_words(listeners: list[str]) -> str:
     return "; ".join(words) or "nothing yet"
 
 
-def _notice(finding: Finding, host_port: int) -> str:
+def _notice(engine: Engine, finding: Finding, host_port: int, expected: Service) -> str:
     """The one sentence of evidence the rung's output below backs up."""
     subject = str(finding.subject.name) if finding.subject is not None else ""
     if finding.cause == "nothing":
@@ -202,7 +202,9 @@ def _notice(finding: Finding, host_port: int) -> str:
         held = (
             f"{holder.name} publishes host port {host_port}" if holder is not None else "the port is free now"
         )
-        return f"{subject} is Created, never started: {state.get('Error') or 'it was not started'}. Meanwhile {held}."
+        error = str(state.get("Error") or "")
+        said = error[error.find("Bind for") :] if "Bind for" in error else error or "it was never started"
+        return f"{subject} is Created, never started ({said}); {held}."
     if finding.cause == "other_service":
         return f"through host port {host_port}, {subject} answers -- {curl_says(finding.at_url)[:160]}"
     assert finding.diagnosis is not None
@@ -219,8 +221,10 @@ def _notice(finding: Finding, host_port: int) -> str:
         last = next((line for line in reversed(ev.log_tail) if line.strip()), "")
         said = f"; its log says: {last.strip()}" if last and not ev.listeners else ""
         return f"listening inside: {_listener_words(ev.listeners)}{since}{said}."
-    answers = "; ".join(f"{where} answers {reply}" for where, reply in ev.inside.items()) or "nothing answers"
-    return f"asked from inside, {answers} (the rung's output shows the bodies)."
+    assert finding.subject is not None
+    replies = inside_answers(engine, finding.subject, expected)
+    said = "; ".join(f"{url.split('//', 1)[-1]} says {reply[:80]}" for url, reply in replies)
+    return f"asked from inside, {said or 'nothing answers'}."
 
 
 # ------------------------------------------------------------------------------ hint 3

@@ -170,23 +170,29 @@ def _listening(engine: Engine, container: Container) -> str:
     return "LISTEN rows (st = 0A):\n" + "\n".join(rows[:12]) + "\n\nDecoded (address:port, hex):\n" + decoded
 
 
-def _inside(engine: Engine, container: Container, expected: Service) -> tuple[str, list[str]]:
+def inside_answers(engine: Engine, container: Container, expected: Service) -> list[tuple[str, str]]:
+    """Each listener's answer to a GET of ``expected.path`` from inside: ``(url, "status body")``."""
     found = engine.listeners(container)
-    if not found:
-        return "(nothing listens inside, so there is nothing to ask)", []
-    urls = [f"http://{_reach(item)}:{item.port}{expected.path}" for item in found]
+    urls = list(dict.fromkeys(f"http://{_reach(item)}:{item.port}{expected.path}" for item in found))
+    if not urls:
+        return []
     try:
         result = engine.exec(container, ["python3", "-c", _INSIDE_ALL, *urls], timeout=10)
     except ContainerFailed as error:
-        return f"Error: {error.message}", urls
+        return [(url, f"(could not ask: {error.message})") for url in urls]
     try:
         replies = json.loads(result.output.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return (
-            f"(could not ask from inside: {result.output.strip()[:200] or 'no python3 in the image'})",
-            urls,
-        )
-    return "\n".join(f"{url}\n  -> {str(replies.get(url, ''))[:240]}" for url in urls), urls
+        why = result.output.strip()[:200] or "no python3 in the image"
+        return [(url, f"(could not ask from inside: {why})") for url in urls]
+    return [(url, str(replies.get(url, "")).strip()[:240]) for url in urls]
+
+
+def _inside(engine: Engine, container: Container, expected: Service) -> tuple[str, list[str]]:
+    answers = inside_answers(engine, container, expected)
+    if not answers:
+        return "(nothing listens inside, so there is nothing to ask)", []
+    return "\n".join(f"{url}\n  -> {reply}" for url, reply in answers), [url for url, _ in answers]
 
 
 def _reach(listener: Listener) -> str:
