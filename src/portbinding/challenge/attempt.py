@@ -13,7 +13,6 @@ the time to fix are known. Each record says which of these it has (``rungs_obser
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -194,8 +193,3 @@ def _layer(layer: str) -> Layer:
         if known == layer:
             return known
     raise UnknownName(f"There is no rung called {layer!r}.", hint=f"choose one of: {', '.join(LAYERS)}")
-
-
-def median(values: list[float]) -> float | None:
-    """The median of ``values``, None when there are none."""
-    return statistics.median(values) if values else None
