@@ -13,10 +13,20 @@ from portbinding.errors import PortBindingError, UnknownName
 T0 = 1_000_000.0
 
 
-def attempt(cause: str = "loopback_only", **more: object) -> Attempt:
-    return Attempt(id="abc123", learner="ada", seed=7, cause=cause, service="notebook", variant="v",
-                   host_port=23456, url="http://127.0.0.1:23456/api", container="pbl-abc123",
-                   image="portbinding/challenge:abc123", started_at=T0, **more)  # type: ignore[arg-type]  # fmt: skip
+def attempt(cause: str = "loopback_only") -> Attempt:
+    return Attempt(
+        id="abc123",
+        learner="ada",
+        seed=7,
+        cause=cause,
+        service="notebook",
+        variant="v",
+        host_port=23456,
+        url="http://127.0.0.1:23456/api",
+        container="pbl-abc123",
+        image="portbinding/challenge:abc123",
+        started_at=T0,
+    )
 
 
 def test_time_on_a_rung_runs_until_the_next_step() -> None:

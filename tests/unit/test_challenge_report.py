@@ -35,8 +35,19 @@ CLASS = [
 def simulate(folder: Path) -> None:
     """Write the class's records the way the challenge does: one file per learner, a line per snapshot."""
     for index, (learner, cause, committed, rungs, hints, solved) in enumerate(CLASS):
-        a = Attempt(id=f"{index:06x}", learner=learner, seed=index, cause=cause, service="notebook", variant="v",
-                    host_port=20000 + index, url="u", container="c", image="i", started_at=T0)  # fmt: skip
+        a = Attempt(
+            id=f"{index:06x}",
+            learner=learner,
+            seed=index,
+            cause=cause,
+            service="notebook",
+            variant="v",
+            host_port=20000 + index,
+            url="u",
+            container="c",
+            image="i",
+            started_at=T0,
+        )
         now = T0
         for layer, seconds in rungs:
             now += 1

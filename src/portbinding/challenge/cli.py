@@ -39,7 +39,7 @@ def add_challenge_commands(commands: Any, command: CommandMaker) -> None:
     steps = challenge.add_subparsers(dest="step", required=True)
 
     def step(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
-        sub = steps.add_parser(name, help=text, description=text)
+        sub: argparse.ArgumentParser = steps.add_parser(name, help=text, description=text)
         sub.add_argument("--json", action="store_true", help="print JSON with stable keys")
         sub.set_defaults(handler=handler)
         return sub
@@ -61,8 +61,12 @@ def add_challenge_commands(commands: Any, command: CommandMaker) -> None:
     commit = step("commit", _commit, "Commit to the failing layer and the cause (before any hint).")
     commit.add_argument("id")
     commit.add_argument("--layer", required=True, choices=LAYERS, help=rungs)
-    commit.add_argument("--cause", required=True, choices=CHALLENGE_CAUSES,
-                        help="; ".join(f"{c}: {w}" for c, w in CAUSE_WORDS.items()))  # fmt: skip
+    commit.add_argument(
+        "--cause",
+        required=True,
+        choices=CHALLENGE_CAUSES,
+        help="; ".join(f"{c}: {w}" for c, w in CAUSE_WORDS.items()),
+    )
 
     hint = step("hint", _hint, "The next hint: 1 the rung to look at, 2 its evidence, 3 the fix.")
     hint.add_argument("id")
@@ -70,13 +74,20 @@ def add_challenge_commands(commands: Any, command: CommandMaker) -> None:
     check = step("check", _check, "Is the right server answering at the challenge's URL? (exit 0 yes, 1 no)")
     check.add_argument("id")
     check.add_argument("--watch", action="store_true", help="keep checking until it is solved")
-    check.add_argument("--timeout", type=float, default=DEFAULT_WATCH_S,
-                       help=f"with --watch: give up after this many seconds (default {DEFAULT_WATCH_S:g})")  # fmt: skip
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WATCH_S,
+        help=f"with --watch: give up after this many seconds (default {DEFAULT_WATCH_S:g})",
+    )
 
     end = step("end", _end, "End the challenge: remove what it started (your own containers only if asked).")
     end.add_argument("id")
-    end.add_argument("--remove-mine", action="store_true",
-                     help="also remove your own containers on the challenge's port or image")  # fmt: skip
+    end.add_argument(
+        "--remove-mine",
+        action="store_true",
+        help="also remove your own containers on the challenge's port or image",
+    )
 
     listing = step("list", _list, "List your challenges (in progress; --all for ended ones too).")
     listing.add_argument("--all", action="store_true")
@@ -178,10 +189,21 @@ def _list(args: argparse.Namespace) -> int:
     from portbinding.challenge import store
 
     rows = [a for a in store.saved() if args.all or a.ended_at is None]
-    payload = {"challenges": [{"id": a.id, "url": a.url, "container": a.container, "solved": a.solved_at is not None,
-                               "ended": a.ended_at is not None} for a in rows]}  # fmt: skip
+    payload = {
+        "challenges": [
+            {
+                "id": a.id,
+                "url": a.url,
+                "container": a.container,
+                "solved": a.solved_at is not None,
+                "ended": a.ended_at is not None,
+            }
+            for a in rows
+        ]
+    }
     text = "\n".join(
-        f"{a.id}  {a.url:32} {a.container:14} {'solved' if a.solved_at else 'open'}{' (ended)' if a.ended_at else ''}"
+        f"{a.id}  {a.url:32} {a.container:14} {'solved' if a.solved_at else 'open'}"
+        + (" (ended)" if a.ended_at else "")
         for a in rows
     )
     _emit(args, payload, text or "No challenges. `portbinding challenge new` starts one.")

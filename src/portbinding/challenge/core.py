@@ -42,6 +42,10 @@ CHECK_TIMEOUT_S = 2.0
 # The watcher's pace: a probe of a closed or resetting port costs well under a millisecond,
 # so asking ten times a second keeps the lag to "solved" far below the 1 s promised.
 WATCH_INTERVAL_S = 0.1
+# While a container is being wired up, docker-proxy can accept and then wait a full second for
+# the container's SYN to be answered (TCP's first retransmit): a watcher with a long probe
+# timeout would sit that out. A short one gives up and asks again.
+WATCH_PROBE_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -185,13 +189,18 @@ class Challenge:
         stop = stop or threading.Event()
 
         def solved() -> bool:
-            checks.append(self.check(timeout=min(CHECK_TIMEOUT_S, max(timeout, 0.1)), via=via))
+            checks.append(self.check(timeout=WATCH_PROBE_TIMEOUT_S, via=via))
             if on_check is not None:
                 on_check(checks[-1])
             return checks[-1].solved
 
-        wait_until(solved, timeout=timeout, alive=lambda: not stop.is_set(),
-                   first_interval=WATCH_INTERVAL_S / 4, max_interval=WATCH_INTERVAL_S)  # fmt: skip
+        wait_until(
+            solved,
+            timeout=timeout,
+            alive=lambda: not stop.is_set(),
+            first_interval=WATCH_INTERVAL_S / 4,
+            max_interval=WATCH_INTERVAL_S,
+        )
         return checks[-1]
 
     def _check_from(self, result: ProbeResult, solved: bool) -> Check:
@@ -211,8 +220,14 @@ class Challenge:
         """Look at one rung of the container meant to serve the URL (recorded with its time)."""
         rung = layer_of(layer)
         self._mutate(lambda a: a.look(rung, at=time.time(), via=via))
-        return look(self.engine, rung, self._subject(), url=self.url, host_port=self._attempt.host_port,
-                    expected=self.expected)  # fmt: skip
+        return look(
+            self.engine,
+            rung,
+            self._subject(),
+            url=self.url,
+            host_port=self._attempt.host_port,
+            expected=self.expected,
+        )
 
     def commit(self, layer: str, cause: str, *, via: str = "cli") -> dict[str, Any]:
         """Commit to a failing layer and a cause; recorded before anything is revealed."""
@@ -234,8 +249,14 @@ class Challenge:
             )
         number = min(self._attempt.hints_used + 1, MAX_HINTS)
         finding = self.finding()
-        given = hints.hint(self.engine, finding, number, url=self.url, host_port=self._attempt.host_port,
-                           expected=self.expected)  # fmt: skip
+        given = hints.hint(
+            self.engine,
+            finding,
+            number,
+            url=self.url,
+            host_port=self._attempt.host_port,
+            expected=self.expected,
+        )
         if finding.cause != "ok":
             self._mutate(lambda a: a.hint_given(number, given.layer, at=time.time(), via=via))
         return given
@@ -243,8 +264,14 @@ class Challenge:
     def finding(self) -> hints.Finding:
         """The live diagnosis of what stands between the URL and the expected service."""
         a = self._attempt
-        return hints.find(self.engine, container=a.container, host_port=a.host_port, url=a.url,
-                          expected=self.expected, since=a.started_at)  # fmt: skip
+        return hints.find(
+            self.engine,
+            container=a.container,
+            host_port=a.host_port,
+            url=a.url,
+            expected=self.expected,
+            since=a.started_at,
+        )
 
     def note_fix(self, *, via: str) -> None:
         """The learner ran a fixing command (the widget's command box knows; a terminal does not)."""
@@ -268,9 +295,11 @@ class Challenge:
         program = program_for(self.engine.info.kind)
         advice = ""
         if left:
-            advice = (f"Your own container(s) {', '.join(left)} still run (the challenge does not remove what "
-                      f"you started): `{program} rm -f {' '.join(left)}` removes them, or "
-                      f"`portbinding challenge end {self.id} --remove-mine`.")  # fmt: skip
+            advice = (
+                f"Your own container(s) {', '.join(left)} still run (the challenge does not remove what "
+                f"you started): `{program} rm -f {' '.join(left)}` removes them, or "
+                f"`portbinding challenge end {self.id} --remove-mine`."
+            )
         elif kept:
             advice = (
                 f"The image {self._attempt.image} is still used by a container; remove that, then the image."
@@ -281,7 +310,7 @@ class Challenge:
         """The learner's own containers on the challenge's port or image (not labelled by it)."""
         found = {}
         try:
-            for item in self.engine.client.containers.list(all=True):
+            for item in self.engine.client.containers.list(all=True, ignore_removed=True):
                 labels = item.labels or {}
                 image = str((item.attrs.get("Config") or {}).get("Image") or "")
                 on_port = mapping_for(item, self._attempt.host_port) is not None

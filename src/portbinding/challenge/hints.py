@@ -67,8 +67,16 @@ class Hint:
     subject: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return {"hint": self.number, "of": 3, "layer": self.layer, "rung": RUNG[self.layer].number,
-                "text": self.text, "commands": self.commands, "line": self.line, "subject": self.subject}  # fmt: skip
+        return {
+            "hint": self.number,
+            "of": 3,
+            "layer": self.layer,
+            "rung": RUNG[self.layer].number,
+            "text": self.text,
+            "commands": self.commands,
+            "line": self.line,
+            "subject": self.subject,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,13 @@ def find(
     if subject is None:
         return Finding("nothing", None, None, None, at_url)
     mapping = mapping_for(subject, host_port)
-    diagnosis = diagnose(engine, subject, container_port=mapping.container_port if mapping else None,
-                         expect=expected.expect, path=expected.path)  # fmt: skip
+    diagnosis = diagnose(
+        engine,
+        subject,
+        container_port=mapping.container_port if mapping else None,
+        expect=expected.expect,
+        path=expected.path,
+    )
     if diagnosis.cause == "ok":
         return Finding("other_service", subject, subject, diagnosis, at_url)
     return Finding(diagnosis.cause, subject, where.holder, diagnosis, at_url)
@@ -126,15 +139,26 @@ def hint(
         )
     if number == 1:
         about = f" Look at {name}: it is the container meant to serve {url}." if name else ""
-        return Hint(1, rung.layer, f"Look at rung {rung.number}, {rung.title.lower()}: {rung.question}{about}",
-                    [], subject=name)  # fmt: skip
+        return Hint(
+            1,
+            rung.layer,
+            f"Look at rung {rung.number}, {rung.title.lower()}: {rung.question}{about}",
+            [],
+            subject=name,
+        )
     if number == 2:
         view = look(engine, finding.layer, finding.subject, url=url, host_port=host_port, expected=expected)
         notice = _notice(engine, finding, host_port, expected)
         return Hint(2, rung.layer, f"{rung.title}: {notice}\n\n{view.text()}", view.commands, subject=name)
     text, line = _fix(engine, finding, url=url, host_port=host_port, expected=expected)
-    return Hint(3, rung.layer, text + (f"\n\nPaste into a terminal:\n  {line}" if line else ""), [line] if line else [],
-                line=line, subject=name)  # fmt: skip
+    return Hint(
+        3,
+        rung.layer,
+        text + (f"\n\nPaste into a terminal:\n  {line}" if line else ""),
+        [line] if line else [],
+        line=line,
+        subject=name,
+    )
 
 
 # ------------------------------------------------------------------------------ finding
@@ -142,7 +166,7 @@ def hint(
 
 def _holder(engine: Engine, host_port: int) -> Container | None:
     try:
-        running = engine.client.containers.list(filters={"publish": f"{host_port}/tcp"})
+        running = engine.client.containers.list(filters={"publish": f"{host_port}/tcp"}, ignore_removed=True)
     except ENGINE_ERRORS as exc:
         raise engine_stopped(exc) from exc
     return running[0] if running else None
@@ -151,7 +175,7 @@ def _holder(engine: Engine, host_port: int) -> Container | None:
 def _candidates(engine: Engine, container: str, host_port: int, since: float) -> list[Container]:
     """The challenge's own container and every container made since it started, newest first."""
     try:
-        listed = engine.client.containers.list(all=True, sparse=True)
+        listed = engine.client.containers.list(all=True, sparse=True, ignore_removed=True)
     except ENGINE_ERRORS as exc:
         raise engine_stopped(exc) from exc
     found: list[Container] = []
@@ -214,8 +238,10 @@ def _notice(engine: Engine, finding: Finding, host_port: int, expected: Service)
         last = next((line for line in reversed(ev.log_tail) if line.strip()), "(no output)")
         return f"{subject} is {ev.status}{code}; its log ends with: {last.strip()}"
     if finding.layer == "published":
-        return (f"published: {', '.join(ev.published) or 'nothing'}; listening inside: "
-                f"{_listener_words(ev.listeners)}.")  # fmt: skip
+        return (
+            f"published: {', '.join(ev.published) or 'nothing'}; listening inside: "
+            f"{_listener_words(ev.listeners)}."
+        )
     if finding.layer == "listening":
         since = f" -- it has been running {ev.running_for_s:.0f} s" if ev.running_for_s is not None else ""
         last = next((line for line in reversed(ev.log_tail) if line.strip()), "")
@@ -237,14 +263,17 @@ def _fix(engine: Engine, finding: Finding, *, url: str, host_port: int, expected
     subject = str(finding.subject.name) if finding.subject is not None else ""
     known_good = _on_port(expected.known_good, host_port, host_ip, expected.container_port)
     if finding.cause == "nothing":
-        return (f"Run {expected.title} with its port published on host port {host_port}.",
-                known_good.to_cli(program=program))  # fmt: skip
+        return (
+            f"Run {expected.title} with its port published on host port {host_port}.",
+            known_good.to_cli(program=program),
+        )
     if finding.cause == "port_taken":
         if finding.holder is None:
             return f"Host port {host_port} is free now: start {subject} again.", f"{program} start {subject}"
         holder = str(finding.holder.name)
         return (
-            f"{holder} holds host port {host_port}, so {subject} cannot publish it. Remove (or stop) {holder}, then "
+            f"{holder} holds host port {host_port}, so {subject} cannot publish it. "
+            f"Remove (or stop) {holder}, then "
             f"start {subject}.",
             f"{program} rm -f {shlex.quote(holder)} && {program} start {shlex.quote(subject)}",
         )
@@ -265,8 +294,11 @@ def _fix(engine: Engine, finding: Finding, *, url: str, host_port: int, expected
         wait = f"curl --retry 300 --retry-delay 1 --retry-all-errors --max-time 5 -sS {shlex.quote(url)}"
         return f"{fix.summary} From a terminal, let curl do the polling:", wait
     holds = mapping_for(finding.subject, host_port) is not None and _status(finding.subject) == "running"
-    why = (f"{subject} holds host port {host_port}, so remove it first" if holds
-           else f"{subject} is not serving; removing it keeps `{program} ps -a` tidy")  # fmt: skip
+    why = (
+        f"{subject} holds host port {host_port}, so remove it first"
+        if holds
+        else f"{subject} is not serving; removing it keeps `{program} ps -a` tidy"
+    )
     line = f"{program} rm -f {shlex.quote(subject)} && {wanted.to_cli(program=program)}"
     return f"{fix.summary} ({why}.)", line
 

@@ -99,7 +99,8 @@ def program_for(kind: str) -> str:
 
 def inside_get(url: str) -> str:
     """A one-line GET run with the container's own python3 (slim images have no curl)."""
-    return f"import urllib.request as u; r = u.urlopen({url!r}, timeout=3); print(r.status, r.read(300).decode())"
+    opened = f"u.urlopen({url!r}, timeout=3)"
+    return f"import urllib.request as u; r = {opened}; print(r.status, r.read(300).decode())"
 
 
 def commands(

@@ -95,8 +95,10 @@ class ClassReport:
         lines += ["", "Per real cause:"]
         lines.append(f"{'cause':22}{'attempts':>9}{'solved':>8}{'right':>7}{'hints':>7}{'fix (median)':>14}")
         for c in self.causes:
-            lines.append(f"{c.cause:22}{c.attempts:>9}{c.solved:>8}{c.right_first:>7}{c.mean_hints:>7.1f}"
-                         f"{_secs(c.median_fix_s):>14}")  # fmt: skip
+            lines.append(
+                f"{c.cause:22}{c.attempts:>9}{c.solved:>8}{c.right_first:>7}{c.mean_hints:>7.1f}"
+                f"{_secs(c.median_fix_s):>14}"
+            )
         if self.skipped_lines:
             lines.append(f"\n({self.skipped_lines} unreadable line(s) skipped)")
         return "\n".join(lines)
@@ -107,7 +109,8 @@ def load_records(folder: Path) -> tuple[list[dict[str, Any]], int]:
     if not folder.is_dir():
         raise PortBindingError(
             f"{folder} is not a folder.",
-            hint="collect the learners' challenges.jsonl files (one per learner) into one folder and pass that",
+            hint="collect the learners' challenges.jsonl files (one per learner) into one folder, "
+            "and pass that",
         )
     latest: dict[str, dict[str, Any]] = {}
     skipped = 0
@@ -203,8 +206,14 @@ def plot(report: ClassReport, path: Path) -> Path:
     for y, row in enumerate(grid):
         for x, value in enumerate(row):
             if value:
-                left.text(x, y, str(value), ha="center", va="center",
-                          color="white" if value > max(map(max, grid)) / 2 else "black")  # fmt: skip
+                left.text(
+                    x,
+                    y,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    color="white" if value > max(map(max, grid)) / 2 else "black",
+                )
     left.set_xlabel("committed cause (first call)")
     left.set_title("Committed vs real cause")
 
@@ -212,8 +221,13 @@ def plot(report: ClassReport, path: Path) -> Path:
     medians = [s.median_s or 0.0 for s in report.rungs]
     bars = middle.barh(titles, medians, color="#4c72b0")
     for bar, stat in zip(bars, report.rungs, strict=True):
-        middle.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f"  longest for {stat.stalled}",
-                    va="center", fontsize=8)  # fmt: skip
+        middle.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f"  longest for {stat.stalled}",
+            va="center",
+            fontsize=8,
+        )
     middle.invert_yaxis()
     middle.set_xlabel("median seconds on the rung")
     middle.set_title("Where learners stall")
@@ -243,7 +257,15 @@ def _secs(value: float | None) -> str:
 
 
 def _short(cause: str) -> str:
-    words = {"loopback_only": "loopback", "wrong_container_port": "wrongport", "not_published": "unpubl",
-             "still_starting": "starting", "wrong_service": "wrongsvc", "port_retried": "retried",
-             "port_taken": "taken", "crashed": "crashed", NONE: "none"}  # fmt: skip
+    words = {
+        "loopback_only": "loopback",
+        "wrong_container_port": "wrongport",
+        "not_published": "unpubl",
+        "still_starting": "starting",
+        "wrong_service": "wrongsvc",
+        "port_retried": "retried",
+        "port_taken": "taken",
+        "crashed": "crashed",
+        NONE: "none",
+    }
     return words.get(cause, cause[:9])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from urllib.parse import urlsplit
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from docker.models.containers import Container
 
@@ -62,8 +62,13 @@ class RungView:
         return f"{shown}\n{self.output}".rstrip()
 
     def to_dict(self) -> dict[str, object]:
-        return {"layer": self.layer, "title": self.title, "subject": self.subject, "commands": self.commands,
-                "output": self.output}  # fmt: skip
+        return {
+            "layer": self.layer,
+            "title": self.title,
+            "subject": self.subject,
+            "commands": self.commands,
+            "output": self.output,
+        }
 
 
 def curl_says(result: ProbeResult) -> str:
@@ -102,8 +107,9 @@ def look(
     """Look at ``layer`` of ``subject`` (the container meant to serve ``url``; None if none is left)."""
     program = program_for(engine.info.kind)
     name = str(subject.name) if subject is not None else "NAME"
-    listed = commands(layer, name=name, host_url=url, inside_url=f"http://127.0.0.1:PORT{expected.path}",
-                      program=program)  # fmt: skip
+    listed = commands(
+        layer, name=name, host_url=url, inside_url=f"http://127.0.0.1:PORT{expected.path}", program=program
+    )
     if layer == "host":
         result = probe_http(url, timeout=3.0)
         return RungView(layer, name, listed, curl_says(result))
@@ -144,7 +150,7 @@ def _published(engine: Engine, container: Container, host_port: int) -> str:
 
 def _holders(engine: Engine, host_port: int) -> str:
     try:
-        found = engine.client.containers.list(filters={"publish": f"{host_port}/tcp"})
+        found = engine.client.containers.list(filters={"publish": f"{host_port}/tcp"}, ignore_removed=True)
     except Exception:  # a listing is extra detail: never fail a look over it
         LOGGER.debug("could not list the holders of %s", host_port, exc_info=True)
         return "(could not list the containers)"

@@ -63,6 +63,10 @@ class Service:
         """True when ``result`` is this service's own answer."""
         return self.recognise(result)
 
+    def answers_reply(self, status: int | None, body: str) -> bool:
+        """True when an HTTP reply seen some other way (curl, say) is this service's own answer."""
+        return self.recognise(ProbeResult("ok", "", 0.0, http_status=status, body_excerpt=body))
+
 
 SERVICES: tuple[Service, ...] = (
     Service(

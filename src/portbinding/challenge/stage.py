@@ -48,8 +48,12 @@ LOGGER = logging.getLogger(__name__)
 CHALLENGE_LABEL = "portbinding.challenge"
 CHALLENGE_REPO = "portbinding/challenge"
 # The course images' own labels, emptied: the scenario label would name the cause.
-NEUTRAL_LABELS = ("portbinding.image", "portbinding.image.scenario", "portbinding.image.version",
-                  "portbinding.image.context")  # fmt: skip
+NEUTRAL_LABELS = (
+    "portbinding.image",
+    "portbinding.image.scenario",
+    "portbinding.image.version",
+    "portbinding.image.context",
+)
 SETTLE_TIMEOUT_S = 60.0
 _PORT_TAKEN = ("port is already allocated", "address already in use")
 
@@ -156,8 +160,13 @@ def stage(
     tag = ""
     try:
         for _ in range(5):
-            drawn = draw(seed, cause=cause, image=image, startup_delay=startup_delay,
-                         is_free=lambda port: port not in refused and is_free(port))  # fmt: skip
+            drawn = draw(
+                seed,
+                cause=cause,
+                image=image,
+                startup_delay=startup_delay,
+                is_free=lambda port: port not in refused and is_free(port),
+            )
             tag = tag or neutral_image(engine, drawn.source_image, challenge_id)
             try:
                 return _start_drawn(engine, drawn, tag, challenge_id)
@@ -180,8 +189,9 @@ def _start_drawn(engine: Engine, drawn: Draw, tag: str, challenge_id: str) -> St
         squatter = create(engine, _on(drawn.squatter, host_ip), challenge_id=challenge_id)
         start(engine, squatter)
         _settle(lambda: bool(engine.listeners(squatter)) or not engine.is_running(squatter))
-    container = create(engine, drawn.run_spec(tag, host_ip=host_ip), challenge_id=challenge_id,
-                       name=f"pbl-{challenge_id}")  # fmt: skip
+    container = create(
+        engine, drawn.run_spec(tag, host_ip=host_ip), challenge_id=challenge_id, name=f"pbl-{challenge_id}"
+    )
     start(engine, container, keep_if_port_taken=drawn.settle.kind == "created")
     settle = drawn.settle
     if settle.kind == "listeners":
@@ -214,7 +224,9 @@ def labelled(engine: Engine, challenge_id: str) -> list[Container]:
     """Every container this challenge started (running or not)."""
     try:
         return list(
-            engine.client.containers.list(all=True, filters={"label": f"{CHALLENGE_LABEL}={challenge_id}"})
+            engine.client.containers.list(
+                all=True, filters={"label": f"{CHALLENGE_LABEL}={challenge_id}"}, ignore_removed=True
+            )
         )
     except ENGINE_ERRORS as exc:
         raise engine_stopped(exc) from exc
