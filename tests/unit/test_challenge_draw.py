@@ -43,6 +43,12 @@ def test_a_forced_cause_is_respected(cause: str) -> None:
         assert got.service in SERVICE_NAMES, f"unknown service {got.service}"
 
 
+def test_a_choice_of_causes_draws_only_those_and_each_of_them() -> None:
+    """A lesson can offer a few causes: Challenge(causes=[...]) draws among them only."""
+    got = {draw(seed, cause=["crashed", "not_published"], is_free=always_free).cause for seed in range(30)}
+    assert got == {"crashed", "not_published"}, f"drew {got}"
+
+
 def test_a_forced_image_is_respected() -> None:
     """--image I draws only challenges on that image."""
     got = {draw(seed, image="scoring-api", is_free=always_free).service for seed in range(15)}
@@ -91,6 +97,7 @@ def test_a_start_up_delay_can_be_set_for_still_starting() -> None:
         ({"cause": "gremlins"}, "no challenge cause called 'gremlins'"),
         ({"image": "nginx"}, "no challenge image called 'nginx'"),
         ({"cause": "port_retried", "image": "scoring-api"}, "port_retried on notebook"),
+        ({"cause": ["crashed", "gremlins"]}, "no challenge cause called 'gremlins'"),
     ],
 )
 def test_what_cannot_be_drawn_is_refused_with_the_choices(kwargs: dict[str, str], needle: str) -> None:

@@ -21,7 +21,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,7 @@ class Challenge:
         engine: Engine,
         *,
         seed: int | None = None,
-        cause: str | None = None,
+        cause: str | Collection[str] | None = None,
         image: str | None = None,
         startup_delay: int | None = None,
         folder: Path | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from portbinding.challenge.ladder import CHALLENGE_CAUSES, ChallengeCause
@@ -223,33 +223,36 @@ def first_free(start: int, *, is_free: Callable[[int], bool] = port_free) -> int
 def draw(
     seed: int | None = None,
     *,
-    cause: str | None = None,
+    cause: str | Collection[str] | None = None,
     image: str | None = None,
     startup_delay: int | None = None,
     is_free: Callable[[int], bool] = port_free,
 ) -> Draw:
-    """Draw a challenge from ``seed`` (random when None), optionally of one ``cause``/``image``.
+    """Draw a challenge from ``seed`` (random when None), optionally of one ``cause`` (or one of
+    several) and one ``image``.
 
     ``startup_delay`` overrides the drawn start-up delay of a still-starting server (tests use
     a short one so that waiting, its fix, does not take minutes).
     """
-    if cause is not None and cause not in CHALLENGE_CAUSES:
-        raise UnknownName(
-            f"There is no challenge cause called {cause!r}.",
-            hint=f"choose one of: {', '.join(CHALLENGE_CAUSES)}",
-        )
+    causes = None if cause is None else ({cause} if isinstance(cause, str) else set(cause))
+    for name in sorted(causes or ()):
+        if name not in CHALLENGE_CAUSES:
+            raise UnknownName(
+                f"There is no challenge cause called {name!r}.",
+                hint=f"choose one of: {', '.join(CHALLENGE_CAUSES)}",
+            )
     if image is not None and image not in SERVICE_NAMES:
         raise UnknownName(
             f"There is no challenge image called {image!r}.",
             hint=f"choose one of: {', '.join(SERVICE_NAMES)}",
         )
-    pool = [v for v in VARIANTS if cause in (None, v.cause) and image in (None, v.service)]
+    pool = [v for v in VARIANTS if (causes is None or v.cause in causes) and image in (None, v.service)]
     if not pool:
         pairs = sorted(
-            {f"{v.cause} on {v.service}" for v in VARIANTS if v.cause == cause or v.service == image}
+            {f"{v.cause} on {v.service}" for v in VARIANTS if v.cause in (causes or ()) or v.service == image}
         )
         raise UnknownName(
-            f"No challenge has the cause {cause!r} on the image {image!r}.",
+            f"No challenge has the cause {' or '.join(sorted(causes or ()))} on the image {image!r}.",
             hint=f"possible: {'; '.join(pairs)}",
         )
     seed = secrets.randbelow(2**31) if seed is None else int(seed)

@@ -92,6 +92,11 @@ CAUSE_WORDS: dict[ChallengeCause, str] = {
 }
 
 
+def cause_words(cause: str) -> str:
+    """What ``cause`` means, in words (the name itself for anything unknown)."""
+    return next((words for name, words in CAUSE_WORDS.items() if name == cause), cause)
+
+
 def program_for(kind: str) -> str:
     """The CLI a learner on this engine kind types (the process engine has none: docker's words)."""
     return "podman" if kind == "podman" else "docker"

@@ -22,7 +22,6 @@ from portbinding.engine import Engine
 from portbinding.errors import ContainerFailed
 from portbinding.probe import ProbeResult, probe_http
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
-from portbinding.widgets._live import ps_rows
 
 LOGGER = logging.getLogger(__name__)
 
@@ -130,10 +129,18 @@ def look(
     return RungView(layer, name, inside_commands, answers)
 
 
+def _ps_rows(containers: list[Container]) -> list[list[str]]:
+    # docker ps's columns are drawn by the widgets' renderer; imported here, when used, because
+    # the widgets package imports the challenge widget, which imports this module.
+    from portbinding.widgets._live import ps_rows
+
+    return ps_rows(containers)
+
+
 def _state(engine: Engine, container: Container) -> str:
     engine.state(container)  # reloads its attributes
     header = f"{'CONTAINER ID':14}{'IMAGE':32}{'STATUS':28}{'PORTS':34}NAMES"
-    row = ps_rows([container])[0]
+    row = _ps_rows([container])[0]
     line = f"{row[0]:14}{row[1]:32}{row[2]:28}{row[3]:34}{row[4]}"
     logs = engine.logs(container, tail=15).rstrip()
     return f"{header}\n{line}\n\n{logs or '(the container has written no output)'}"
@@ -154,7 +161,7 @@ def _holders(engine: Engine, host_port: int) -> str:
     except Exception:  # a listing is extra detail: never fail a look over it
         LOGGER.debug("could not list the holders of %s", host_port, exc_info=True)
         return "(could not list the containers)"
-    rows = ps_rows(found)
+    rows = _ps_rows(found)
     return "\n".join(f"{r[4]}  {r[1]}  {r[2]}  {r[3]}" for r in rows) or "(no running container publishes it)"
 
 

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import docker.errors
@@ -150,7 +150,7 @@ def stage(
     challenge_id: str,
     *,
     seed: int | None = None,
-    cause: str | None = None,
+    cause: str | Collection[str] | None = None,
     image: str | None = None,
     startup_delay: int | None = None,
     is_free: Callable[[int], bool] = port_free,

@@ -9,6 +9,7 @@ also shows course errors raised by a cell that way (``session.install_friendly_e
 from __future__ import annotations
 
 from portbinding.widgets.cards import FlashCards, InterviewCards, InterviewQuestion
+from portbinding.widgets.challenge import ChallengeWidget
 from portbinding.widgets.console import ContainerConsole, RunTarget
 from portbinding.widgets.doctor import COURSE_OUTLINE, DoctorPanel, DoctorReport
 from portbinding.widgets.drill import ConceptDrill, DrillResult, DrillSettings
@@ -19,6 +20,7 @@ from portbinding.widgets.session import end_lesson, install_friendly_errors, les
 
 __all__ = [
     "COURSE_OUTLINE",
+    "ChallengeWidget",
     "ConceptDrill",
     "ContainerConsole",
     "DoctorPanel",
