@@ -52,19 +52,19 @@ def test_an_idle_rung_counts_at_most_the_cap() -> None:
 def test_the_record_keeps_the_first_commitment_and_judges_it() -> None:
     """Novices stay with their first guess: the report needs the call made before any reveal."""
     a = attempt(cause="wrong_container_port")
-    a.commit("listening", "loopback_only", at=T0 + 40, via="cli")
+    a.commit("state", "loopback_only", at=T0 + 40, via="cli")
     a.hint_given(1, "published", at=T0 + 50, via="cli")
     a.hint_given(2, "published", at=T0 + 60, via="cli")
     a.commit("published", "wrong_container_port", at=T0 + 70, via="cli")
     a.solved(at=T0 + 90, via="cli")
     record = a.record()
     assert record["committed_cause"] == "loopback_only", record
-    assert record["committed_layer"] == "listening", record
+    assert record["committed_layer"] == "state", record
     assert record["cause_right"] is False and record["layer_right"] is False, record
     assert record["commits"] == 2 and record["hints_used"] == 2, record
     assert record["time_to_commit_s"] == 40.0 and record["time_to_fix_s"] == 90.0, record
     assert record["rungs_observed"] is False, "a CLI-only attempt with no look has no rung times"
-    assert record["layer"] == "published", "wrong_container_port is seen on the published-ports rung"
+    assert record["layer"] == "listening", "wrong_container_port: nothing listens on the mapped container port"
 
 
 def test_solved_is_recorded_once() -> None:

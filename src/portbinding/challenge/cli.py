@@ -105,23 +105,29 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
-def _engine() -> Any:
-    from portbinding.cli import cli_session
+def _engine(args: argparse.Namespace) -> Any:
+    """An Engine in the command line's session (one per user), closed when the command ends.
+
+    The challenge's containers stay: they are the learner's until `portbinding challenge end`.
+    """
+    from portbinding import settings
     from portbinding.engine import Engine
 
-    return Engine.connect(session=cli_session(), owner="challenge")
+    engine = Engine.connect(session=settings.cli_session(), owner="challenge")
+    args.resources.callback(engine.close)
+    return engine
 
 
 def _load(args: argparse.Namespace) -> Any:
     from portbinding.challenge.core import Challenge
 
-    return Challenge.load(_engine(), args.id)
+    return Challenge.load(_engine(args), args.id)
 
 
 def _new(args: argparse.Namespace) -> int:
     from portbinding.challenge.core import Challenge
 
-    challenge = Challenge.new(_engine(), seed=args.seed, cause=args.cause, image=args.image)
+    challenge = Challenge.new(_engine(args), seed=args.seed, cause=args.cause, image=args.image)
     told = challenge.told
     text = (
         f"Challenge {told['id']}\n{told['task']}\n\n"

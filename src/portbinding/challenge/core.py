@@ -28,11 +28,12 @@ from typing import Any
 
 from portbinding.challenge import hints, store
 from portbinding.challenge.attempt import MAX_HINTS, Attempt
-from portbinding.challenge.ladder import CAUSE_WORDS, CHALLENGE_CAUSES, LAYERS, RUNGS, Layer, program_for
+from portbinding.challenge.ladder import CAUSE_WORDS, CHALLENGE_CAUSES, LAYERS, RUNGS, Layer, cli_program
 from portbinding.challenge.rungs import RungView, curl_says, look
 from portbinding.challenge.services import Service, service
 from portbinding.challenge.stage import CHALLENGE_LABEL, labelled, mapping_for, stage, teardown
-from portbinding.engine import ENGINE_ERRORS, Engine, engine_stopped
+from portbinding.engine import Engine
+from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import ContainerNotFound, PortBindingError
 from portbinding.probe import ProbeResult, probe_http, wait_until
 
@@ -292,7 +293,7 @@ class Challenge:
         if not self.ended:
             self._mutate(lambda a: a.ended(at=time.time(), via=via), record=True)
         left = [] if remove_mine else [str(c.name) for c in yours]
-        program = program_for(self.engine.info.kind)
+        program = cli_program(self.engine.info.kind)
         advice = ""
         if left:
             advice = (

@@ -18,20 +18,20 @@ container the diagnosis finds fine is ``other_service``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import shlex
 from dataclasses import dataclass
 
 from docker.models.containers import Container
 
-from portbinding.challenge.ladder import LAYER_OF, RUNG, Layer, program_for
+from portbinding.challenge.ladder import LAYER_OF, RUNG, Layer, cli_program
 from portbinding.challenge.rungs import curl_says, inside_answers, look, proc_hex
 from portbinding.challenge.services import Service
 from portbinding.challenge.stage import CHALLENGE_LABEL, mapping_for, port_taken_error
 from portbinding.command import RunSpec
 from portbinding.diagnose import Diagnosis, diagnose, spec_from_container
-from portbinding.engine import ENGINE_ERRORS, Engine, engine_stopped
+from portbinding.engine import Engine
+from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import ContainerNotFound
 from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, probe_http
@@ -246,7 +246,8 @@ def _notice(engine: Engine, finding: Finding, host_port: int, expected: Service)
         since = f" -- it has been running {ev.running_for_s:.0f} s" if ev.running_for_s is not None else ""
         last = next((line for line in reversed(ev.log_tail) if line.strip()), "")
         said = f"; its log says: {last.strip()}" if last and not ev.listeners else ""
-        return f"listening inside: {_listener_words(ev.listeners)}{since}{said}."
+        published = ", ".join(ev.published) or "nothing"
+        return f"published: {published}; listening inside: {_listener_words(ev.listeners)}{since}{said}."
     assert finding.subject is not None
     replies = inside_answers(engine, finding.subject, expected)
     said = "; ".join(f"{url.split('//', 1)[-1]} says {reply[:80]}" for url, reply in replies)
@@ -258,7 +259,7 @@ def _notice(engine: Engine, finding: Finding, host_port: int, expected: Service)
 
 def _fix(engine: Engine, finding: Finding, *, url: str, host_port: int, expected: Service) -> tuple[str, str]:
     """The fix in words, and the line to paste (with the challenge's host port)."""
-    program = program_for(engine.info.kind)
+    program = cli_program(engine.info.kind)
     host_ip = "127.0.0.1" if engine.publish_host in ("127.0.0.1", "localhost") else ""
     subject = str(finding.subject.name) if finding.subject is not None else ""
     known_good = _on_port(expected.known_good, host_port, host_ip, expected.container_port)
@@ -309,10 +310,10 @@ def _on_port(spec: RunSpec, host_port: int, host_ip: str, container_port: int | 
     if not publish and container_port is not None:
         publish = [PortMapping(container_port, "tcp", host_ip, host_port)]
     elif not any(m.host_port == host_port for m in publish) and publish:
-        publish[-1] = dataclasses.replace(
-            publish[-1], host_port=host_port, host_ip=host_ip, host_port_end=None
-        )
-    publish = [dataclasses.replace(m, host_ip=host_ip) if m.host_port == host_port else m for m in publish]
+        publish[-1] = publish[-1].with_host_port(host_port, host_ip=host_ip)
+    publish = [
+        m.with_host_port(host_port, host_ip=host_ip) if m.host_port == host_port else m for m in publish
+    ]
     return spec.replace(publish=tuple(publish), detach=True)
 
 

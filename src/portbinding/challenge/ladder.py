@@ -1,25 +1,22 @@
-"""The ladder a learner climbs, rung by rung, and the command that shows each rung.
+"""The ladder as a challenge uses it: rungs, the causes a challenge can have, and their words.
 
-    container state -> published ports -> what listens inside, on which address
-                    -> what answers inside -> what answers from the host
-
-INTERIM: this is the ONE place where the challenge maps causes to layers and evidence to the
-commands a learner types. The diagnosis (issue 12) is growing its own ladder vocabulary (a
-``Layer`` per cause, a command and provenance per piece of evidence); once that is on main,
-``LAYER_OF`` and ``commands`` become thin re-exports of it and nothing else here changes.
+The vocabulary itself -- the rungs (``Layer``), each cause's rung, the commands that show each
+piece of evidence (``LearnerCommands``) -- is the diagnosis' own (``portbinding.diagnose.ladder``)
+and is only re-used here. What a challenge adds: its eight causes, one of them the diagnosis
+has no name for yet (``port_taken``: another container holds the host port, so this one
+cannot start; see hints.py), the rung of the two situations a live hint can meet besides a
+diagnosed cause (``other_service``, ``nothing``), and the short words of the commit form.
 """
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Layer = Literal["state", "published", "listening", "inside", "host"]
-LAYERS: tuple[Layer, ...] = get_args(Layer)
+from portbinding.diagnose.ladder import CAUSE_LAYER, LAYER_QUESTION, LAYER_TITLE, LAYERS, Layer, cli_program
 
-# What a challenge can be broken by: the diagnosis' causes, plus a host port held by another
-# container (the diagnosis has no name for that yet: see hints.py's adapter).
+__all__ = ["LAYERS", "Layer", "cli_program"]
+
 ChallengeCause = Literal[
     "loopback_only",
     "wrong_container_port",
@@ -43,38 +40,16 @@ class Rung:
     question: str
 
 
-RUNGS: tuple[Rung, ...] = (
-    Rung("state", 1, "Container state", "Is the container running, and what did it say (exit code, logs)?"),
-    Rung(
-        "published",
-        2,
-        "Published ports",
-        "Which host port leads to which container port -- and who holds it?",
-    ),
-    Rung(
-        "listening",
-        3,
-        "What listens inside",
-        "Which ports are open inside the container, and on which address (127.0.0.1 or every interface)?",
-    ),
-    Rung(
-        "inside", 4, "What answers inside", "Asked from inside the container, does the right service answer?"
-    ),
-    Rung("host", 5, "What answers from the host", "Asked through the published port, what comes back?"),
+RUNGS: tuple[Rung, ...] = tuple(
+    Rung(layer, number, LAYER_TITLE[layer][0].upper() + LAYER_TITLE[layer][1:], LAYER_QUESTION[layer])
+    for number, layer in enumerate(LAYERS, start=1)
 )
 RUNG: dict[Layer, Rung] = {rung.layer: rung for rung in RUNGS}
 
-# INTERIM (see the module docstring): the rung where each cause is seen to break.
+# The diagnosis' rung for each of its causes, and the rungs of what only a challenge meets.
 LAYER_OF: dict[str, Layer] = {
-    "crashed": "state",
-    "not_published": "published",
-    "wrong_container_port": "published",
-    "port_taken": "published",
-    "loopback_only": "listening",
-    "still_starting": "listening",
-    "wrong_service": "inside",
-    "port_retried": "inside",
-    "ok": "host",
+    **{str(cause): layer for cause, layer in CAUSE_LAYER.items()},
+    "port_taken": "published",  # the host port is held: the mapping cannot be made
     "other_service": "host",  # the URL answers, but as another service: what the host sees is the clue
     "nothing": "published",  # nothing at all is meant to publish the challenge's port any more
 }
@@ -95,31 +70,3 @@ CAUSE_WORDS: dict[ChallengeCause, str] = {
 def cause_words(cause: str) -> str:
     """What ``cause`` means, in words (the name itself for anything unknown)."""
     return next((words for name, words in CAUSE_WORDS.items() if name == cause), cause)
-
-
-def program_for(kind: str) -> str:
-    """The CLI a learner on this engine kind types (the process engine has none: docker's words)."""
-    return "podman" if kind == "podman" else "docker"
-
-
-def inside_get(url: str) -> str:
-    """A one-line GET run with the container's own python3 (slim images have no curl)."""
-    opened = f"u.urlopen({url!r}, timeout=3)"
-    return f"import urllib.request as u; r = {opened}; print(r.status, r.read(300).decode())"
-
-
-def commands(
-    layer: Layer, *, name: str, host_url: str, inside_url: str, program: str = "docker"
-) -> list[str]:
-    """The command lines that show ``layer`` for the container ``name`` (as a learner types them)."""
-    quoted = shlex.quote(name)
-    host_port = host_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[-1]
-    if layer == "state":
-        return [f"{program} ps -a --filter name=^/{name}$", f"{program} logs --tail 15 {quoted}"]
-    if layer == "published":
-        return [f"{program} port {quoted}", f"{program} ps -a --filter publish={host_port}"]
-    if layer == "listening":
-        return [f"{program} exec {quoted} cat /proc/net/tcp /proc/net/tcp6"]
-    if layer == "inside":
-        return [f"{program} exec {quoted} python3 -c {shlex.quote(inside_get(inside_url))}"]
-    return [f"curl -v --max-time 3 {host_url}"]

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from docker.models.containers import Container
 
-from portbinding.challenge.ladder import RUNG, Layer, commands, inside_get, program_for
+from portbinding.challenge.ladder import RUNG, Layer, cli_program
 from portbinding.challenge.services import Service
+from portbinding.diagnose.ladder import LearnerCommands
 from portbinding.engine import Engine
 from portbinding.errors import ContainerFailed
+from portbinding.ports import bracket_host
 from portbinding.probe import ProbeResult, probe_http
-from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
+from portbinding.procnet import Listener
 
 LOGGER = logging.getLogger(__name__)
 
@@ -104,29 +105,33 @@ def look(
     expected: Service,
 ) -> RungView:
     """Look at ``layer`` of ``subject`` (the container meant to serve ``url``; None if none is left)."""
-    program = program_for(engine.info.kind)
-    name = str(subject.name) if subject is not None else "NAME"
-    listed = commands(
-        layer, name=name, host_url=url, inside_url=f"http://127.0.0.1:PORT{expected.path}", program=program
-    )
+    program = cli_program(engine.info.kind)
     if layer == "host":
         result = probe_http(url, timeout=3.0)
-        return RungView(layer, name, listed, curl_says(result))
+        return RungView(
+            layer, "", [LearnerCommands.request_from_host(url, expect=expected.expect)], curl_says(result)
+        )
+    holders = f"{program} ps -a --filter publish={host_port}"
     if subject is None:
-        holders = _holders(engine, host_port)
         why = f"No container is meant to publish host port {host_port} any more."
-        return RungView(layer, "", [f"{program} ps -a --filter publish={host_port}"], f"{why}\n{holders}")
+        return RungView(layer, "", [holders], f"{why}\n{_holders(engine, host_port)}")
+    name = str(subject.name)
+    said = LearnerCommands(name, program)
     if layer == "state":
-        return RungView(layer, name, listed, _state(engine, subject))
+        return RungView(layer, name, [said.ps(), said.logs(15)], _state(engine, subject))
     if layer == "published":
-        return RungView(layer, name, listed, _published(engine, subject, host_port))
+        return RungView(layer, name, [said.port(), holders], _published(engine, subject, host_port))
     if layer == "listening":
-        return RungView(layer, name, listed, _listening(engine, subject))
-    answers, urls = _inside(engine, subject, expected)
-    inside_commands = [
-        f"{program} exec {shlex.quote(name)} python3 -c {shlex.quote(inside_get(one))}" for one in urls
-    ] or listed
-    return RungView(layer, name, inside_commands, answers)
+        return RungView(layer, name, [said.listeners()], _listening(engine, subject))
+    answers = inside_answers(engine, subject, expected)
+    if not answers:
+        return RungView(
+            layer, name, [said.listeners()], "(nothing listens inside, so there is nothing to ask)"
+        )
+    asked = [said.request_inside(target, path=expected.path, expect=expected.expect) for target, _ in answers]
+    return RungView(
+        layer, name, asked, "\n".join(f"{target}{expected.path}\n  -> {reply}" for target, reply in answers)
+    )
 
 
 def _ps_rows(containers: list[Container]) -> list[list[str]]:
@@ -167,48 +172,40 @@ def _holders(engine: Engine, host_port: int) -> str:
 
 def _listening(engine: Engine, container: Container) -> str:
     try:
-        raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
+        found = engine.listeners(container)
     except ContainerFailed as error:
         return f"Error: {error.message}"
-    tcp, tcp6 = split_cat_output(raw.output)
-    rows = [line for line in (tcp + tcp6).splitlines() if len(line.split()) > 3 and line.split()[3] == "0A"]
-    found = listeners_from_proc(tcp, tcp6)
     if not found:
-        return "(no LISTEN rows -- state 0A -- in either table: nothing listens yet)"
-    decoded = "\n".join(
-        f"  {proc_hex(item) or item.family:>15}  =  {item}"
+        return "(no LISTEN rows -- st 0A -- in either table: nothing listens yet)"
+    rows = [
+        f"  {proc_hex(item) or '(tcp6 row)':>15}  0A  =  {item}"
         + ("   (loopback: inside only)" if item.is_loopback else "")
         for item in found
-    )
-    return "LISTEN rows (st = 0A):\n" + "\n".join(rows[:12]) + "\n\nDecoded (address:port, hex):\n" + decoded
+    ]
+    return "LISTEN rows (local_address, st = 0A), decoded:\n" + "\n".join(rows)
 
 
 def inside_answers(engine: Engine, container: Container, expected: Service) -> list[tuple[str, str]]:
-    """Each listener's answer to a GET of ``expected.path`` from inside: ``(url, "status body")``."""
-    found = engine.listeners(container)
-    urls = list(dict.fromkeys(f"http://{_reach(item)}:{item.port}{expected.path}" for item in found))
-    if not urls:
+    """Each listener's answer to a GET of ``expected.path`` from inside: ``(host:port, "status body")``."""
+    targets = list(dict.fromkeys(f"{_reach(item)}:{item.port}" for item in engine.listeners(container)))
+    if not targets:
         return []
+    urls = [f"http://{target}{expected.path}" for target in targets]
     try:
         result = engine.exec(container, ["python3", "-c", _INSIDE_ALL, *urls], timeout=10)
     except ContainerFailed as error:
-        return [(url, f"(could not ask: {error.message})") for url in urls]
+        return [(target, f"(could not ask: {error.message})") for target in targets]
     try:
         replies = json.loads(result.output.strip().splitlines()[-1])
     except (ValueError, IndexError):
         why = result.output.strip()[:200] or "no python3 in the image"
-        return [(url, f"(could not ask from inside: {why})") for url in urls]
-    return [(url, str(replies.get(url, "")).strip()[:240]) for url in urls]
-
-
-def _inside(engine: Engine, container: Container, expected: Service) -> tuple[str, list[str]]:
-    answers = inside_answers(engine, container, expected)
-    if not answers:
-        return "(nothing listens inside, so there is nothing to ask)", []
-    return "\n".join(f"{url}\n  -> {reply}" for url, reply in answers), [url for url, _ in answers]
+        return [(target, f"(could not ask from inside: {why})") for target in targets]
+    return [
+        (target, str(replies.get(url, "")).strip()[:240]) for target, url in zip(targets, urls, strict=True)
+    ]
 
 
 def _reach(listener: Listener) -> str:
     if listener.is_wildcard:
         return "127.0.0.1"  # '::' is dual-stack, and [::1] is switched off in Docker's default bridge
-    return f"[{listener.address}]" if listener.family == "ipv6" else listener.address
+    return bracket_host(listener.address)

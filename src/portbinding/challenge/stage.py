@@ -19,7 +19,6 @@ taken -- keeping the container that could not start, as ``docker run`` leaves it
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import logging
 from collections.abc import Callable, Collection
@@ -30,17 +29,10 @@ from docker.models.containers import Container
 
 from portbinding.challenge.draw import Draw, draw, port_free
 from portbinding.command import RunSpec
-from portbinding.engine import (
-    ENGINE_ERRORS,
-    MEMORY_LIMIT,
-    NAMED_LABEL,
-    NANO_CPUS,
-    PIDS_LIMIT,
-    Engine,
-    engine_stopped,
-)
+from portbinding.engine import MEMORY_LIMIT, NAMED_LABEL, NANO_CPUS, PIDS_LIMIT, Engine
+from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import ContainerFailed, ImageMissing, PortInUse
-from portbinding.ports import PortMapping, to_docker_ports
+from portbinding.ports import PortMapping, bracket_host, from_bindings, to_docker_ports
 from portbinding.probe import ProbeResult, probe_http, wait_until
 
 LOGGER = logging.getLogger(__name__)
@@ -182,8 +174,7 @@ def stage(
 
 def _start_drawn(engine: Engine, drawn: Draw, tag: str, challenge_id: str) -> Staged:
     host_ip = "127.0.0.1" if engine.publish_host in ("127.0.0.1", "localhost") else ""
-    shown = engine.publish_host if ":" not in engine.publish_host else f"[{engine.publish_host}]"
-    url = f"http://{shown}:{drawn.host_port}{drawn.expected.path}"
+    url = f"http://{bracket_host(engine.publish_host)}:{drawn.host_port}{drawn.expected.path}"
     squatter = None
     if drawn.squatter is not None:
         squatter = create(engine, _on(drawn.squatter, host_ip), challenge_id=challenge_id)
@@ -211,7 +202,7 @@ def _start_drawn(engine: Engine, drawn: Draw, tag: str, challenge_id: str) -> St
 
 
 def _on(spec: RunSpec, host_ip: str) -> RunSpec:
-    publish = tuple(dataclasses.replace(m, host_ip=host_ip) for m in spec.publish)
+    publish = tuple(m.with_host_port(m.host_port, host_ip=host_ip) for m in spec.publish)
     return spec.replace(publish=publish)
 
 
@@ -268,9 +259,4 @@ def teardown(engine: Engine, challenge_id: str, image: str | None) -> Teardown:
 def mapping_for(container: Container, host_port: int) -> PortMapping | None:
     """The mapping of ``container``'s run line that asks for ``host_port`` (running or not)."""
     bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
-    for key, entries in bindings.items():
-        number, _, protocol = key.partition("/")
-        for entry in entries or []:
-            if str(entry.get("HostPort") or "") == str(host_port):
-                return PortMapping(int(number), protocol or "tcp", str(entry.get("HostIp") or ""), host_port)
-    return None
+    return next((m for m in from_bindings(bindings) if m.host_port == host_port), None)
