@@ -64,7 +64,7 @@ def test_the_record_keeps_the_first_commitment_and_judges_it() -> None:
     assert record["commits"] == 2 and record["hints_used"] == 2, record
     assert record["time_to_commit_s"] == 40.0 and record["time_to_fix_s"] == 90.0, record
     assert record["rungs_observed"] is False, "a CLI-only attempt with no look has no rung times"
-    assert record["layer"] == "listening", "wrong_container_port: nothing listens on the mapped container port"
+    assert record["layer"] == "listening", "wrong_container_port: nothing listens on the mapped port"
 
 
 def test_solved_is_recorded_once() -> None:
