@@ -119,9 +119,11 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def _load(args: argparse.Namespace) -> Any:
+    from portbinding.challenge import store
     from portbinding.challenge.core import Challenge
 
-    return Challenge.load(_engine(args), args.id)
+    attempt = store.load(args.id)  # first: a wrong id is bad input, whether an engine answers or not
+    return Challenge(_engine(args), attempt)
 
 
 def _new(args: argparse.Namespace) -> int:
