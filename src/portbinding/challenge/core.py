@@ -283,11 +283,13 @@ class Challenge:
     def end(self, *, remove_mine: bool = False, via: str = "cli") -> Ending:
         """Remove what the challenge started; the learner's own containers only when asked."""
         self.check(via=via)  # a fix made just before ending still counts
-        yours = self._yours()
-        if remove_mine:
-            for container in yours:
-                self.engine.remove(container)
-        done = teardown(self.engine, self.id, self._attempt.image)
+        try:
+            yours = self._yours()
+            if remove_mine:
+                for container in yours:
+                    self.engine.remove(container)
+        finally:  # whatever happened above, what the challenge started goes
+            done = teardown(self.engine, self.id, self._attempt.image)
         removed = done.removed + ([str(c.name) for c in yours] if remove_mine else [])
         kept = done.image_kept
         if not self.ended:
