@@ -211,7 +211,8 @@ def _listener_words(listeners: list[str]) -> str:
         item = Listener(address.strip("[]"), int(port), "ipv6" if address.startswith("[") else "ipv4")
         hexed = proc_hex(item)
         note = " (loopback: reachable from inside the container only)" if item.is_loopback else ""
-        words.append(f"{text}{f' -- {hexed} in /proc/net/tcp' if hexed else ''}{note}")
+        table = "tcp6" if item.family == "ipv6" else "tcp"
+        words.append(f"{text} -- {hexed} in /proc/net/{table}{note}")
     return "; ".join(words) or "nothing yet"
 
 

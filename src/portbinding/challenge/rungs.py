@@ -8,6 +8,7 @@ curl's own words from the host. Looking never changes anything.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from dataclasses import dataclass
@@ -88,11 +89,11 @@ def curl_says(result: ProbeResult) -> str:
 
 
 def proc_hex(listener: Listener) -> str:
-    """How /proc/net/tcp spells an IPv4 listener (little-endian address, port in hex); "" for IPv6."""
-    if listener.family != "ipv4":
-        return ""
-    packed = bytes(int(part) for part in listener.address.split("."))[::-1]
-    return f"{packed.hex().upper()}:{listener.port:04X}"
+    """How /proc/net/tcp (or tcp6) spells a listener: the address in 32-bit little-endian words,
+    then the port, in hex -- ``0100007F:22B8`` is 127.0.0.1:8888."""
+    packed = ipaddress.ip_address(listener.address).packed
+    words = "".join(packed[i : i + 4][::-1].hex() for i in range(0, len(packed), 4))
+    return f"{words.upper()}:{listener.port:04X}"
 
 
 def look(
@@ -178,8 +179,7 @@ def _listening(engine: Engine, container: Container) -> str:
     if not found:
         return "(no LISTEN rows -- st 0A -- in either table: nothing listens yet)"
     rows = [
-        f"  {proc_hex(item) or '(tcp6 row)':>15}  0A  =  {item}"
-        + ("   (loopback: inside only)" if item.is_loopback else "")
+        f"  {proc_hex(item):>37}  0A  =  {item}" + ("   (loopback: inside only)" if item.is_loopback else "")
         for item in found
     ]
     return "LISTEN rows (local_address, st = 0A), decoded:\n" + "\n".join(rows)
