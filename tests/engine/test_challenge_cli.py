@@ -26,7 +26,7 @@ from portbinding.challenge.services import service
 from portbinding.challenge.store import load
 from portbinding.engine import Engine
 from portbinding.probe import OUTCOME_CLASS, probe_http
-from tests.engine.challenge_support import curl, shell
+from tests.support.challenge import curl, shell
 
 pytestmark = pytest.mark.engines("docker", reason="compares with the docker CLI's own view")
 
@@ -149,7 +149,8 @@ def test_the_steps_persist_between_calls_and_end_names_what_is_yours(home: Path)
     record = ended["record"]
     assert (record["solved"], record["cause_right"], record["hints_used"]) == (True, True, 3), record
     assert record["rung_seconds"].get("published", 0) > 0, f"the CLI look was not timed: {record}"
-    assert shell(f"docker rm -f {mine[0]} && docker rmi portbinding/challenge:{cid}").returncode == 0
+    tidy = shell(f"docker rm -f {mine[0]} && docker rmi portbinding/challenge:{cid}")
+    assert tidy.returncode == 0, f"could not remove the learner's container and the image name: {tidy.stderr}"
     lines = (home / "challenges.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["attempt"] == cid, "the record did not reach the learner's file"
 

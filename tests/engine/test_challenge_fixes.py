@@ -21,7 +21,7 @@ from portbinding.challenge.draw import VARIANTS, Variant
 from portbinding.challenge.ladder import LAYER_OF, RUNG
 from portbinding.engine import Engine
 from portbinding.probe import wait_until
-from tests.engine.challenge_support import TEST_LABELS, FirstAnswer, curl, shell
+from tests.support.challenge import TEST_LABELS, FirstAnswer, curl, shell
 
 pytestmark = pytest.mark.engines("docker", reason="learners' fixes are typed with the docker CLI")
 
