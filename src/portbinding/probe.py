@@ -60,6 +60,14 @@ MAX_REPLY_BYTES = 64 * 1024
 
 BODY_EXCERPT_CHARS = 200
 
+# Which of these it is (a loopback-only server, a wrong container port, an app still starting)
+# only evidence from inside can tell: `portbinding diagnose` reads it.
+_NOTHING_BEHIND_WHY = (
+    "something accepted on the host port (an engine's port proxy does) but nothing answered behind "
+    "it -- nothing reachable listens on that container port, for whatever reason"
+)
+_NOTHING_BEHIND = "the connection to {where} was accepted and then {how} at once: " + _NOTHING_BEHIND_WHY
+
 _Phase: TypeAlias = Literal["resolve", "connect", "exchange"]
 _ResultCore: TypeAlias = tuple[Outcome, str, int | None, str]
 
@@ -154,7 +162,7 @@ def probe_http(url: str, *, timeout: float = 2.0, expect_status: Container[int] 
     return _finish(core, started=started, target=url)
 
 
-def probe_tcp(host: str, port: int, *, timeout: float = 2.0) -> ProbeResult:
+def probe_tcp(host: str, port: int, *, timeout: float = 2.0, hold: float = 0.0) -> ProbeResult:
     """Try one TCP connect to ``host:port``; ``ok`` if the connection was accepted.
 
     Warning: through docker-proxy (``docker run -p``) this connect succeeds even when nothing
@@ -162,6 +170,11 @@ def probe_tcp(host: str, port: int, *, timeout: float = 2.0) -> ProbeResult:
     successful ``probe_tcp`` is therefore NOT proof that the application is reachable; use
     :func:`probe_http` for the real test. ``probe_tcp`` is useful for non-HTTP services and
     for showing learners exactly this false positive.
+
+    ``hold`` > 0 removes that false positive for services that are not HTTP: after connecting,
+    the probe sends nothing and waits up to ``hold`` seconds. A proxy with nothing behind it
+    hangs up at once (``empty_reply`` or ``reset``); a real service either speaks first (a
+    banner: ``ok``, its first bytes in ``body_excerpt``) or keeps the connection open (``ok``).
 
     Raises:
         ValueError: ``host`` is empty, ``port`` is outside 0-65535, or ``timeout`` is not positive.
@@ -179,18 +192,41 @@ def probe_tcp(host: str, port: int, *, timeout: float = 2.0) -> ProbeResult:
     try:
         addresses = _resolve(host, port, deadline)
         phase = "connect"
-        with _connect(addresses, deadline):
+        with _connect(addresses, deadline) as sock:
+            phase = "exchange"
             core: _ResultCore = (
-                "ok",
-                f"a TCP connection to {where} was accepted; on its own this does not prove an "
-                "application answers, because docker-proxy accepts connections on a published "
-                "port even when nothing listens behind it",
-                None,
-                "",
+                _held(sock, where, min(hold, deadline - time.monotonic()))
+                if hold > 0
+                else (
+                    "ok",
+                    f"a TCP connection to {where} was accepted; on its own this does not prove an "
+                    "application answers, because docker-proxy accepts connections on a published "
+                    "port even when nothing listens behind it",
+                    None,
+                    "",
+                )
             )
     except OSError as exc:
         core = _classify_error(exc, phase=phase, where=where, host=host, timeout=timeout, received=0)
     return _finish(core, started=started, target=where)
+
+
+def _held(sock: socket.socket, where: str, hold: float) -> _ResultCore:
+    """Wait ``hold`` seconds on a fresh connection: a hang-up means nothing was behind it."""
+    sock.settimeout(max(hold, 0.01))
+    try:
+        data = sock.recv(256)
+    except TimeoutError:
+        return "ok", f"a TCP connection to {where} was accepted and stayed open: a service holds it", None, ""
+    if not data:
+        return "empty_reply", _NOTHING_BEHIND.format(where=where, how="closed"), None, ""
+    excerpt = _excerpt(data)
+    return (
+        "ok",
+        f"a TCP connection to {where} was accepted and the service spoke first: {excerpt[:60]!r}",
+        None,
+        excerpt,
+    )
 
 
 def is_jupyter(result: ProbeResult) -> bool:
@@ -390,9 +426,8 @@ def _read_reply(
     if not buffer:
         return (
             "empty_reply",
-            "the connection was accepted and then closed without a single byte of reply: something "
-            "accepted on the host port but nothing answered behind it (typical of docker-proxy in "
-            "front of a server that listens on 127.0.0.1 inside the container)",
+            "the connection was accepted and then closed without a single byte of reply: "
+            + _NOTHING_BEHIND_WHY,
             None,
             "",
         )
@@ -494,9 +529,7 @@ def _classify_error(
         before = f"after only {received} bytes of a reply" if received else "before any reply"
         return (
             "reset",
-            f"the connection to {where} was accepted and then reset {before}: something "
-            "accepted on the host port but nothing answered behind it (typical of docker-proxy in "
-            "front of a server that listens on 127.0.0.1 inside the container)",
+            f"the connection to {where} was accepted and then reset {before}: " + _NOTHING_BEHIND_WHY,
             None,
             "",
         )

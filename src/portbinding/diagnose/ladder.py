@@ -22,6 +22,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from portbinding.images import LOCAL_BASE
+
 Layer: TypeAlias = Literal["state", "published", "listening", "inside", "host"]
 LAYERS: tuple[Layer, ...] = ("state", "published", "listening", "inside", "host")
 """The rungs, outside in: the order a learner checks them and the order the classifier does."""
@@ -103,7 +105,7 @@ SUMMARY: dict[Cause, str] = {
     "another one.",
     "port_retried": "The server found its port taken inside the container and quietly moved to another one.",
     "still_starting": "The container runs, but nothing listens on the port yet: the app is still starting.",
-    "loopback_only": "The server listens on a loopback address (127.0.0.1 or ::1) inside the container, "
+    "loopback_only": "The server listens on 127.0.0.1 inside the container (or ::1, IPv6's loopback), "
     "which only the container itself can reach.",
     "wrong_address": "The server listens on one specific address inside the container, not the one "
     "forwarded traffic arrives on.",
@@ -141,7 +143,7 @@ SOURCE_TEXT: dict[Source, str] = {
 LookPath: TypeAlias = Literal["exec", "procfs", "helper", "none"]
 """How the diagnosis looked inside a container: its own tools, the host's /proc, or a helper."""
 
-HELPER_IMAGE = "portbinding/python-base:bookworm"
+HELPER_IMAGE = LOCAL_BASE
 """The course image a helper container runs (python3 and cat, nothing else needed)."""
 
 

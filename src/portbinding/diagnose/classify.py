@@ -1,0 +1,449 @@
+"""Deciding: from :class:`Evidence` to a :class:`Diagnosis`, with no I/O at all.
+
+The rules run in ladder order -- container state, published ports, what listens inside and
+where, what answers inside, what answers from the host -- and the first that matches decides.
+Each rule is a named function in :data:`RULES`; ``Diagnosis.rule`` says which one fired, and the
+unit table (tests/unit/test_classify.py) has a row for every rule.
+
+Reachability is judged from the evidence, not from the symptom (DESIGN.md section 3): a reset
+and a refusal from the host can mean the same mistake seen through different paths (docker-proxy
+resets on loopback, DNAT refuses; with ``--userland-proxy=false`` loopback refuses too), so a
+cause is read from what listens inside and what answers there.
+
+Services that do not speak HTTP: what to expect is asked (``jupyter``/``http``/``tcp``) or
+inferred from what answers inside on the port -- Jupyter if ``GET /api`` gets its version, HTTP
+if the reply is HTTP, else TCP. A TCP service is judged reachable when the inside shows a
+listener on an address forwarded traffic reaches, a connection there is accepted, AND the
+connection from the host through the published port gets data or stays open for a moment
+(``probe_tcp(hold=...)``). A bare connect is not enough: docker-proxy accepts every connection
+on the host port and hangs up at once when nothing answers behind it, so the hang-up is the
+tell. ``wrong_service`` is only said when what answers clearly is not what was expected (a
+non-HTTP reply where HTTP was asked, HTTP that is not Jupyter); silence is not proof.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from portbinding.diagnose import fixes
+from portbinding.diagnose.diagnosis import Diagnosis, Fix
+from portbinding.diagnose.evidence import Evidence, InsideAnswer
+from portbinding.diagnose.ladder import Cause, Expect
+from portbinding.engine import PublishedPort
+from portbinding.procnet import Listener
+
+_RETRIED = re.compile(r"The port (\d+) is already in use, trying another port")
+CRASH_LOOP_WINDOW_S = 10.0  # up for less than this after a restart: still inside the loop
+STARTING_GRACE_S = 5.0  # nothing on the port this early, and nothing serving anywhere: still starting
+_STOP_SIGNALS = (130, 137, 143)  # SIGINT, SIGKILL, SIGTERM: what docker stop / kill / Ctrl-C leave
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules read, worked out once from the evidence."""
+
+    ev: Evidence
+    wanted: Expect
+    port: int | None
+    on_port: tuple[Listener, ...]
+    mapped: tuple[PublishedPort, ...]
+    good_port: int | None  # where what was expected answers inside
+    port_answer: InsideAnswer | None  # what answered on the port (a listener's own probe)
+    forwarded_answer: InsideAnswer | None  # what answered at the forwarded address
+    retried_from: int | None  # Jupyter's "port N is already in use" in the logs
+
+    @property
+    def host_mode(self) -> bool:
+        return self.ev.network_mode == "host"
+
+    def serves(self, answer: InsideAnswer) -> bool:
+        return serves(answer, self.wanted)
+
+    def diagnosis(self, cause: Cause, fix: Fix, rule: str, *notes: str) -> Diagnosis:
+        return Diagnosis(cause, self.ev, fix, rule=rule, expect=self.wanted, notes=tuple(notes))
+
+
+Rule = Callable[[Facts], Diagnosis | None]
+
+
+def classify(evidence: Evidence, expect: Expect | None = None) -> Diagnosis:
+    """The cause, its fix and the rule that decided, from ``evidence`` alone."""
+    facts = facts_of(evidence, expect)
+    for rule in RULES:
+        found = rule(facts)
+        if found is not None:
+            return _never_the_running_line(found)
+    raise AssertionError("the last rule always decides")  # pragma: no cover
+
+
+def facts_of(ev: Evidence, expect: Expect | None) -> Facts:
+    port = ev.container_port
+    on_port = tuple(ev.on_port())
+    wanted = expected_service(expect, ev.answers, port)
+    answers = [a for a in ev.answers if not a.forwarded]
+    good = [a for a in answers if serves(a, wanted) and not a.is_loopback] or [
+        a for a in answers if serves(a, wanted)
+    ]
+    good_port = good[0].port if good else None
+    if any(a.port == port for a in good):
+        good_port = port
+    on = [a for a in answers if a.port == port and a.accepted]
+    port_answer = next((a for a in on if not a.is_loopback), on[0] if on else None)
+    forwarded = next((a for a in ev.answers if a.forwarded and a.port == port), None)
+    return Facts(
+        ev=ev,
+        wanted=wanted,
+        port=port,
+        on_port=on_port,
+        mapped=tuple(ev.mapped()),
+        good_port=good_port,
+        port_answer=port_answer,
+        forwarded_answer=forwarded,
+        retried_from=retried_from(ev.log_tail),
+    )
+
+
+def expected_service(expect: Expect | None, answers: tuple[InsideAnswer, ...], port: int | None) -> Expect:
+    """What should answer: as asked, else inferred from what answers inside.
+
+    Jupyter if any listener answers GET /api with its version; HTTP if what answers on the port
+    speaks HTTP (or nothing there answered yet); TCP if something accepts on the port but does
+    not speak HTTP.
+    """
+    if expect is not None:
+        return expect
+    if any(answer.is_jupyter for answer in answers):
+        return "jupyter"
+    on_port = [a for a in answers if a.port == port and a.accepted]
+    if on_port and not any(a.is_http for a in on_port):
+        return "tcp"
+    return "http"
+
+
+def serves(answer: InsideAnswer, wanted: Expect) -> bool:
+    if wanted == "jupyter":
+        return answer.is_jupyter
+    if wanted == "http":
+        return answer.is_http
+    return answer.accepted
+
+
+def clearly_not(answer: InsideAnswer, wanted: Expect) -> bool:
+    """A reply that shows it is not the expected service (silence or a hang-up proves nothing)."""
+    return answer.outcome == "reply" and not serves(answer, wanted)
+
+
+def retried_from(logs: list[str]) -> int | None:
+    for line in logs:
+        match = _RETRIED.search(line)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+# ------------------------------------------------------------------------------ rung 1: state
+
+
+def crash_loop(f: Facts) -> Diagnosis | None:
+    ev = f.ev
+    looping = ev.status == "restarting" or (
+        ev.running
+        and ev.restart_count > 0
+        and ev.running_for_s is not None
+        and ev.running_for_s < CRASH_LOOP_WINDOW_S
+        and not any(not item.is_loopback for item in f.on_port)
+    )
+    return f.diagnosis("crash_loop", fixes.crash(ev, loop=True), "crash_loop") if looping else None
+
+
+def stopped(f: Facts) -> Diagnosis | None:
+    ev = f.ev
+    if ev.status in ("created", "paused") or (
+        ev.status in ("exited", "dead") and ev.exit_code in _STOP_SIGNALS and not ev.oom_killed
+    ):
+        return f.diagnosis("stopped", fixes.stopped(ev), "stopped")
+    return None
+
+
+def crashed(f: Facts) -> Diagnosis | None:
+    return None if f.ev.running else f.diagnosis("crashed", fixes.crash(f.ev), "crashed")
+
+
+# ------------------------------------------------------------------------------ rung 2: published
+
+
+def no_port(f: Facts) -> Diagnosis | None:
+    if f.port is not None:
+        return None
+    first = _first_port(f.ev.sockets)
+    return f.diagnosis("not_published", fixes.publish(f.ev, f.good_port or first), "no_port")
+
+
+def host_network(f: Facts) -> Diagnosis | None:
+    if not f.host_mode or f.port is None:
+        return None
+    moved = [m for m in f.ev.requested if m.host_port and m.host_port != m.container_port]
+    if not moved:
+        return None  # -p with the same number on both sides, or none: port P is where it always was
+    return f.diagnosis("host_network", fixes.host_network(f.ev, f.port), "host_network")
+
+
+def unusable_host_address(f: Facts) -> Diagnosis | None:
+    ev = f.ev
+    if f.host_mode or f.port is None or not f.mapped or not ev.engine_remote or ev.peer is not None:
+        return None
+    if all(_is_loopback(p.host_ip) for p in f.mapped):
+        return f.diagnosis(
+            "unusable_host_address", fixes.unusable_address(ev, f.port), "unusable_host_address"
+        )
+    return None
+
+
+def published_elsewhere(f: Facts) -> Diagnosis | None:
+    """-p points at a container port nothing listens on, while the app listens on this one."""
+    ev = f.ev
+    if f.host_mode or f.mapped or f.port is None or ev.peer is not None:
+        return None
+    others = {p.container_port for p in ev.ports if p.protocol == "tcp"}
+    if not others or any(item.port in others for item in ev.sockets):
+        return None
+    if not any(not item.is_loopback for item in f.on_port):
+        return None
+    wrong = sorted(others)[0]
+    return f.diagnosis("wrong_container_port", fixes.remap(ev, wrong, f.port), "published_elsewhere")
+
+
+def asked_port_unused(f: Facts) -> Diagnosis | None:
+    """The port asked about has nothing on it; the app is on another port that is already published."""
+    ev = f.ev
+    if f.host_mode or f.mapped or f.on_port or ev.port_origin != "asked" or f.port is None:
+        return None
+    published = {p.container_port for p in ev.ports if p.protocol == "tcp"}
+    actual = next(
+        (item.port for item in ev.sockets if item.port in published and not item.is_loopback),
+        None,
+    )
+    if actual is None:
+        return None
+    return f.diagnosis("wrong_container_port", fixes.use_port(ev, f.port, actual), "asked_port_unused")
+
+
+def not_published(f: Facts) -> Diagnosis | None:
+    if f.host_mode or f.mapped or f.ev.peer is not None:
+        return None
+    port = f.port if f.on_port or f.good_port is None else f.good_port
+    notes = _next_rung_notes(f)
+    return f.diagnosis("not_published", fixes.publish(f.ev, port), "not_published", *notes)
+
+
+# ------------------------------------------------------------------------------ rung 3: listening
+
+
+def nothing_listens(f: Facts) -> Diagnosis | None:
+    if f.ev.sockets or f.ev.look == "none":
+        return None
+    return f.diagnosis("still_starting", fixes.starting(f.ev), "nothing_listens")
+
+
+def port_retried(f: Facts) -> Diagnosis | None:
+    if f.retried_from is None or f.good_port is None or f.good_port == f.port or f.port is None:
+        return None
+    fix = fixes.retried(f.ev, f.port, f.good_port, f.retried_from)
+    return f.diagnosis("port_retried", fix, "port_retried")
+
+
+def nothing_on_port(f: Facts) -> Diagnosis | None:
+    if f.on_port or f.ev.look == "none" or f.port is None:
+        return None
+    ev = f.ev
+    if f.good_port is None and ev.running_for_s is not None and ev.running_for_s < STARTING_GRACE_S:
+        return f.diagnosis("still_starting", fixes.starting(ev), "nothing_on_port_yet")
+    actual = f.good_port or _first_port(ev.sockets, outside=True)
+    return f.diagnosis("wrong_container_port", fixes.remap(ev, f.port, actual), "nothing_on_port")
+
+
+def loopback_only(f: Facts) -> Diagnosis | None:
+    if not f.on_port or not all(item.is_loopback for item in f.on_port):
+        return None
+    if f.host_mode and not f.ev.engine_remote and f.ev.peer is None:
+        return None  # the host's own loopback: this machine reaches it
+    address = f.on_port[0].address
+    return f.diagnosis("loopback_only", fixes.rebind(f.ev, address, f.wanted), "loopback_only")
+
+
+def wrong_address(f: Facts) -> Diagnosis | None:
+    """Bound to one specific address that is not the one forwarded traffic arrives on."""
+    ev = f.ev
+    # Between containers, traffic arrives on the address the other one finds by name.
+    arrives = ev.peer.address if ev.peer is not None else ev.forwarded_to
+    if f.host_mode or not f.on_port or arrives is None:
+        return None
+    outside = [item for item in f.on_port if not item.is_loopback]
+    if any(item.is_wildcard or _same_address(item.address, arrives) for item in outside):
+        return None
+    specific = [item for item in outside if item.family == "ipv4" or "." in item.address]
+    if not specific:
+        return None  # IPv6-only: the next rule
+    return f.diagnosis("wrong_address", fixes.rebind(ev, specific[0].address, f.wanted), "wrong_address")
+
+
+def ipv6_only(f: Facts) -> Diagnosis | None:
+    """Listeners on the port are IPv6 only, and what the engine forwards (IPv4) is refused."""
+    outside = [item for item in f.on_port if not item.is_loopback]
+    if not outside or f.host_mode or any(item.family == "ipv4" or "." in item.address for item in outside):
+        return None
+    specific = [item for item in outside if not item.is_wildcard]
+    if specific:
+        return f.diagnosis("ipv6_only", fixes.ipv6_only(f.ev, specific[0].address), "ipv6_only")
+    # "::" is dual-stack unless the server asked for IPV6_V6ONLY: only a probe over IPv4 tells.
+    v4 = [a for a in f.ev.answers if a.port == f.port and "." in a.target and not a.target.startswith("[")]
+    if v4 and not any(a.accepted for a in v4) and any(a.accepted for a in f.ev.answers if a.port == f.port):
+        return f.diagnosis("ipv6_only", fixes.ipv6_only(f.ev, "::"), "ipv6_only_wildcard")
+    return None
+
+
+# ------------------------------------------------------------------------------ rung 4: inside
+
+
+def wrong_service(f: Facts) -> Diagnosis | None:
+    answer = f.port_answer
+    if answer is None or f.port is None or not clearly_not(answer, f.wanted):
+        return None
+    if f.good_port is not None and f.good_port != f.port:
+        fix = fixes.remap(f.ev, f.port, f.good_port, reason="wrong_service")
+    else:
+        fix = fixes.other_service(f.ev, f.port, f.wanted)
+    return f.diagnosis("wrong_service", fix, "wrong_service")
+
+
+# ------------------------------------------------------------------------------ rung 5: host (or peer)
+
+
+def peer_localhost(f: Facts) -> Diagnosis | None:
+    peer = f.ev.peer
+    if peer is None or f.port is None:
+        return None
+    local = peer.via_localhost
+    if local is not None and local.accepted:
+        return None  # something in the peer itself answers on localhost: not this mistake
+    if (peer.via_name is not None and peer.via_name.accepted) or peer.mentions_localhost:
+        return f.diagnosis("peer_localhost", fixes.peer_localhost(f.ev, f.port), "peer_localhost")
+    return None
+
+
+def peer_reaches(f: Facts) -> Diagnosis | None:
+    peer = f.ev.peer
+    if peer is None or peer.via_name is None or not peer.via_name.accepted:
+        return None
+    return f.diagnosis(
+        "ok",
+        Fix(f"Nothing to fix: {peer.name} reaches {f.ev.container} at {peer.via_name.target}."),
+        "peer_reaches",
+    )
+
+
+def reachable(f: Facts) -> Diagnosis | None:
+    host = f.ev.host
+    if host is None or not host.reachable:
+        return None
+    notes: list[str] = []
+    if f.wanted == "tcp":
+        notes.append(
+            "what answers is not HTTP: a plain TCP service. It accepts through the published port and keeps "
+            "the connection (a browser or curl http:// will not show it; use its own client)."
+        )
+    if f.host_mode:
+        notes.append("the container shares the host's network (--network host): no publishing is involved")
+    return f.diagnosis("ok", fixes.nothing_to_fix(f.ev), "reachable", *notes)
+
+
+def unreachable_otherwise(f: Facts) -> Diagnosis:
+    """Listening where forwarded traffic arrives, answering inside, yet not from the host."""
+    notes = []
+    host = f.ev.host
+    if f.ev.look == "none":
+        notes.append("the inside could not be examined, so this is read from the outside alone")
+    if host is not None and host.result.outcome == "refused" and f.mapped and not f.ev.engine_remote:
+        notes.append(
+            "the host port refused rather than reset: this engine forwards without a userland proxy "
+            "(dockerd --userland-proxy=false, or rootful Podman), so a refusal means what a reset "
+            "means elsewhere"
+        )
+    if f.ev.running_for_s is not None and f.ev.running_for_s > 60:
+        notes.append("it has been up a while: something between may drop the traffic (a firewall)")
+    return f.diagnosis("still_starting", fixes.starting(f.ev), "unreachable_otherwise", *notes)
+
+
+RULES: tuple[Rule, ...] = (
+    crash_loop,
+    stopped,
+    crashed,
+    no_port,
+    host_network,
+    unusable_host_address,
+    published_elsewhere,
+    asked_port_unused,
+    not_published,
+    nothing_listens,
+    port_retried,
+    nothing_on_port,
+    loopback_only,
+    wrong_address,
+    ipv6_only,
+    wrong_service,
+    peer_localhost,
+    peer_reaches,
+    reachable,
+    unreachable_otherwise,
+)
+"""The rules in ladder order; the first that returns a Diagnosis decides."""
+
+RULE_NAMES: tuple[str, ...] = (
+    "crash_loop", "stopped", "crashed", "no_port", "host_network", "unusable_host_address",
+    "published_elsewhere", "asked_port_unused", "not_published", "nothing_listens", "port_retried",
+    "nothing_on_port_yet", "nothing_on_port", "loopback_only", "wrong_address", "ipv6_only",
+    "ipv6_only_wildcard", "wrong_service", "peer_localhost", "peer_reaches", "reachable",
+    "unreachable_otherwise",
+)  # fmt: skip
+"""Every name ``Diagnosis.rule`` can take (a rule may decide in more than one way)."""
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _never_the_running_line(found: Diagnosis) -> Diagnosis:
+    """A fix that would run the very line already running is no fix: drop the line, keep the words."""
+    ev, fix = found.evidence, found.fix
+    if found.cause in ("ok", "still_starting") or ev.run is None or not fix.commands:
+        return found
+    running = ev.run.to_cli(program=ev.commands().program)
+    if fix.line != running:
+        return found
+    kept = Fix(
+        fix.summary, config_change=fix.config_change or "see above: the run line itself is already right"
+    )
+    return replace(found, fix=kept)
+
+
+def _next_rung_notes(f: Facts) -> list[str]:
+    if f.on_port and all(item.is_loopback for item in f.on_port):
+        return [
+            f"once published, the next rung breaks too: it listens on {f.on_port[0]} only, which forwarded "
+            "traffic cannot reach"
+        ]
+    return []
+
+
+def _first_port(listeners: tuple[Listener, ...], *, outside: bool = False) -> int | None:
+    pool = [item for item in listeners if not (outside and item.is_loopback)] or list(listeners)
+    return pool[0].port if pool else None
+
+
+def _is_loopback(address: str) -> bool:
+    return address.startswith("127.") or address in ("::1", "localhost")
+
+
+def _same_address(listener: str, address: str) -> bool:
+    return listener.removeprefix("::ffff:") == address.removeprefix("::ffff:")

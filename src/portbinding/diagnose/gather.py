@@ -1,0 +1,301 @@
+"""Collecting: every rung's evidence about one container port, from the engine and from inside.
+
+``gather()`` asks the engine (state, logs, published ports, network settings), looks inside the
+container's network namespace (see :mod:`portbinding.diagnose.inside` for the three ways in),
+and probes from this machine -- over HTTP, or for a service that does not speak HTTP with a TCP
+connection that must get data or stay open (a proxy with nothing behind it hangs up at once).
+With ``peer=`` it also looks from the container that is meant to reach this one. It decides
+nothing: :func:`portbinding.diagnose.classify.classify` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+
+from portbinding.diagnose.classify import expected_service
+from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, PeerEvidence, PortOrigin
+from portbinding.diagnose.inside import Inside, Target, Via, examine
+from portbinding.diagnose.ladder import Expect, Source, bracket
+from portbinding.diagnose.runline import run_line_from_container
+from portbinding.engine import Engine, PublishedPort
+from portbinding.ports import PortMapping
+from portbinding.probe import ProbeResult, probe_http, probe_tcp
+
+LOGGER = logging.getLogger(__name__)
+
+HOST_TIMEOUT_S = 2.0
+# How long a TCP connection through the published port must stay open (or get data) to count:
+# docker-proxy hangs up within a millisecond or two when nothing answers behind it.
+TCP_HOLD_S = 0.3
+LOG_LINES = 40
+_LOCALHOST_WORDS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def gather(
+    engine: Engine,
+    container: Container | str,
+    *,
+    container_port: int | None = None,
+    expect: Expect | None = None,
+    path: str = "/",
+    peer: Container | str | None = None,
+    via: Via = "auto",
+    probe: Callable[[str], ProbeResult] | None = None,
+) -> Evidence:
+    """Everything observable about ``container``'s port, rung by rung, with its provenance.
+
+    ``container_port`` defaults to the first published port, then one asked for with ``-p``,
+    then the first exposed one, then what listens inside. ``expect`` picks the host probe (TCP
+    for ``tcp``, else HTTP GET ``path``); left out, it is inferred from what answers inside.
+    ``peer`` is a container meant to reach this one: what it gets at ``localhost`` and at this
+    container's address is gathered too. ``via`` forces one way of looking inside (tests, bench).
+    """
+    target = engine.get(container) if isinstance(container, str) else container
+    state = engine.state(target)
+    attrs = target.attrs
+    status = str(state.get("Status", "unknown"))
+    running = status == "running"
+    logs = engine.logs(target, tail=LOG_LINES).splitlines()
+    ports = engine.ports(target) if running else []
+    requested = _requested(attrs)
+    networks = _networks(attrs)
+    network_mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "default")
+    forwarded_to = _forwarded_address(network_mode, networks, attrs)
+    origin: PortOrigin = "asked"
+    port = container_port
+    if port is None:
+        port, origin = _default_port(attrs, ports, requested)
+    notes: list[str] = []
+    inside = Inside((), (), "none", "none", "none")
+    if running:
+        inside = examine(
+            engine,
+            target,
+            port=port,
+            # The process engine's addresses are its own (see process/netview.py): its listeners
+            # already say everything the forwarded probe would.
+            forwarded=forwarded_to if engine.info.kind != "process" else None,
+            only_port=network_mode == "host",
+            via=via,
+        )
+        notes.extend(inside.notes)
+        if network_mode == "host" and port is not None:
+            # The host's own table: every service of this machine, none of them the question.
+            mine = tuple(item for item in inside.listeners if item.port == port)
+            inside = Inside(mine, inside.answers, inside.look, inside.sockets_from, inside.answers_from)
+            notes.append(f"it shares the host's network: only the host's listeners on port {port} are shown")
+        if port is None:
+            outside = [item for item in inside.listeners if not item.is_loopback] or list(inside.listeners)
+            if outside:
+                port, origin = outside[0].port, "listening"
+    peer_evidence = _peer(engine, peer, attrs, networks, port, via) if peer is not None and running else None
+    if peer_evidence is not None:
+        notes.extend(peer_evidence[1])
+    wanted = expected_service(expect, inside.answers, port)
+    host: HostProbe | None = None
+    url: str | None = None
+    if running and port is not None and peer is None:
+        url = _host_url(engine, target, port, path, network_mode, ports)
+        if url is not None:
+            host = _probe_host(url, wanted, probe)
+    provenance: dict[str, Source] = {
+        "state": "engine",
+        "logs": "logs",
+        "published": "engine",
+        "listeners": inside.sockets_from,
+        "inside": inside.answers_from,
+        "host": "host" if host is not None else "none",
+    }
+    if peer_evidence is not None:
+        provenance["peer"] = "peer"
+    return Evidence(
+        container=str(target.name),
+        image=str((attrs.get("Config") or {}).get("Image", "")),
+        status=status,
+        exit_code=None if running else int(state.get("ExitCode", 0)),
+        health=(state.get("Health") or {}).get("Status"),
+        running_for_s=running_for(state),
+        log_tail=logs,
+        container_port=port,
+        port_origin=origin if port is not None else "none",
+        engine_kind=engine.info.kind,
+        engine_remote=engine.info.url.startswith(("tcp://", "ssh://", "http://", "https://")),
+        publish_host=engine.publish_host,
+        oom_killed=bool(state.get("OOMKilled")),
+        restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        network_mode=network_mode,
+        networks=networks,
+        forwarded_to=forwarded_to,
+        requested=requested,
+        ports=tuple(ports),
+        sockets=inside.listeners,
+        answers=inside.answers,
+        host=host,
+        host_url=url,
+        peer=peer_evidence[0] if peer_evidence else None,
+        run=run_line_from_container(attrs, image_config=_image_config(engine, attrs)),
+        look=inside.look,
+        provenance=provenance,
+        notes=notes,
+        path=path,
+    )
+
+
+# ------------------------------------------------------------------------------ the engine's view
+
+
+def running_for(state: dict[str, object]) -> float | None:
+    """Seconds since the container (last) started, or None if it never did."""
+    started = str(state.get("StartedAt") or "")
+    if not started or started.startswith("0001"):
+        return None
+    try:
+        moment = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00")
+    except ValueError:
+        return None
+    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
+
+
+def _requested(attrs: dict[str, Any]) -> tuple[PortMapping, ...]:
+    """The -p options as given (kept by the engine even where they are ignored: --network host)."""
+    found: list[PortMapping] = []
+    for key, bindings in sorted(((attrs.get("HostConfig") or {}).get("PortBindings") or {}).items()):
+        number, _, protocol = key.partition("/")
+        for binding in bindings or []:
+            host_port = str(binding.get("HostPort") or "")
+            found.append(
+                PortMapping(
+                    int(number),
+                    protocol or "tcp",
+                    str(binding.get("HostIp") or ""),
+                    int(host_port) if host_port.isdigit() else None,
+                )
+            )
+    return tuple(found)
+
+
+def _networks(attrs: dict[str, Any]) -> dict[str, str]:
+    settings = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return {str(name): str((data or {}).get("IPAddress") or "") for name, data in settings.items()}
+
+
+def _forwarded_address(network_mode: str, networks: dict[str, str], attrs: dict[str, Any]) -> str | None:
+    """The container address published traffic is forwarded to (docker-proxy's -container-ip).
+
+    Docker forwards to the container's address on the network it was created on
+    (HostConfig.NetworkMode; "default" is the bridge), not on networks connected later.
+    """
+    if network_mode == "host" or network_mode.startswith("container:"):
+        return None
+    name = "bridge" if network_mode == "default" else network_mode
+    address = networks.get(name) or str((attrs.get("NetworkSettings") or {}).get("IPAddress") or "")
+    if not address:
+        address = next((ip for ip in networks.values() if ip), "")
+    return address or None
+
+
+def _default_port(
+    attrs: dict[str, Any], published: list[PublishedPort], requested: tuple[PortMapping, ...]
+) -> tuple[int | None, PortOrigin]:
+    tcp = [p.container_port for p in published if p.protocol == "tcp"]
+    if tcp:
+        return tcp[0], "published"
+    asked = [m.container_port for m in requested if m.protocol == "tcp"]
+    if asked:
+        return asked[0], "requested"
+    config = attrs.get("Config") or {}
+    exposed = config.get("ExposedPorts") if isinstance(config, dict) else None
+    for key in sorted(exposed or {}):
+        number, _, protocol = key.partition("/")
+        if protocol in ("", "tcp"):
+            return int(number), "exposed"
+    return None, "none"
+
+
+def _image_config(engine: Engine, attrs: dict[str, Any]) -> dict[str, Any]:
+    image = (attrs.get("Config") or {}).get("Image")
+    try:
+        found = engine.client.images.get(str(image))
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return {}  # an image removed since: everything counts as set on the run line
+    return dict(found.attrs.get("Config") or {})
+
+
+# ------------------------------------------------------------------------------ from the host
+
+
+def _host_url(
+    engine: Engine, target: Container, port: int, path: str, network_mode: str, ports: list[PublishedPort]
+) -> str | None:
+    if network_mode == "host":
+        # No mapping: the server is on the engine machine's own port.
+        return f"http://{bracket(engine.publish_host)}:{port}{path}"
+    if not any(p.container_port == port and p.protocol == "tcp" for p in ports):
+        return None
+    return engine.url(target, port, path)
+
+
+def _probe_host(url: str, wanted: Expect, probe: Callable[[str], ProbeResult] | None) -> HostProbe:
+    if wanted == "tcp":
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        return HostProbe("tcp", probe_tcp(host, port, timeout=HOST_TIMEOUT_S, hold=TCP_HOLD_S))
+    return HostProbe("http", (probe or _http)(url))
+
+
+def _http(url: str) -> ProbeResult:
+    return probe_http(url, timeout=HOST_TIMEOUT_S)
+
+
+# ------------------------------------------------------------------------------ from a peer
+
+
+def _peer(
+    engine: Engine,
+    peer: Container | str,
+    attrs: dict[str, Any],
+    networks: dict[str, str],
+    port: int | None,
+    via: Via,
+) -> tuple[PeerEvidence, tuple[str, ...]]:
+    other = engine.get(peer) if isinstance(peer, str) else peer
+    engine.state(other)  # fresh attrs
+    theirs = _networks(other.attrs)
+    shared = tuple(name for name in networks if name in theirs and name != "bridge")
+    # The address a name lookup gives on a shared network (the default bridge has no names, but
+    # its addresses still connect): probed by address, so no resolver inside is needed.
+    address = next((networks[name] for name in shared if networks[name]), None)
+    if address is None:
+        address = next((networks[name] for name in networks if name in theirs and networks[name]), None)
+    config = other.attrs.get("Config") or {}
+    words = [
+        *(str(item) for item in config.get("Env") or []),
+        *(str(item) for item in config.get("Cmd") or []),
+    ]
+    mentions = tuple(word for word in words if any(local in word for local in _LOCALHOST_WORDS))
+    if port is None:
+        return PeerEvidence(str(other.name), tuple(theirs), shared, address, mentions, None, None), ()
+    local = Target(f"127.0.0.1:{port}", "127.0.0.1", port)
+    extra = [local] + ([Target(f"{bracket(address)}:{port}", address, port)] if address else [])
+    seen = examine(engine, other, port=port, only_port=True, extra=extra, via=via)
+    by_target: dict[str, InsideAnswer] = {answer.target: answer for answer in seen.answers}
+    via_name = by_target.get(extra[1].where) if len(extra) > 1 else None
+    evidence = PeerEvidence(
+        name=str(other.name),
+        networks=tuple(theirs),
+        shared=shared,
+        address=address,
+        mentions_localhost=mentions,
+        via_localhost=by_target.get(local.where),
+        via_name=via_name,
+    )
+    return evidence, tuple(f"{other.name}: {note}" for note in seen.notes)

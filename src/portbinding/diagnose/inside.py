@@ -1,0 +1,437 @@
+"""Looking inside a container's network namespace: what listens there, and what answers.
+
+Three ways in, tried in this order (``via="auto"``), and the evidence says which one was used:
+
+``exec``
+    The container's own tools: ``cat /proc/net/tcp /proc/net/tcp6`` and a small ``python3``
+    script that connects to every listener. Works on every engine (Docker, Podman, remote, the
+    process engine, which answers these execs its own way), but only in images that have them.
+``procfs``
+    A local engine, as root: the kernel shows a process's network namespace at
+    ``/proc/PID/net/tcp`` (PID from ``State.Pid``), and ``nsenter --net`` runs the same probe
+    script with this machine's Python inside that namespace. Nothing in the container's file
+    system is touched or needed. The PID is trusted only if its cgroup names the container (a
+    remote engine's PID, or one reused since, is somebody else's process here).
+``helper``
+    A short-lived course container (``portbinding/python-base``) started with
+    ``--network container:ID``: the same namespace, the course's tools. Works on Docker, Podman
+    and remote engines alike; labelled with the session, no capabilities, read-only, small
+    memory and pids limits, removed afterwards (the session sweep removes it after a crash).
+
+A ``scratch`` or distroless image therefore gets the same diagnosis as one full of tools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeAlias, cast
+
+import docker.errors
+from docker.models.containers import Container
+
+from portbinding.diagnose.evidence import InsideAnswer, InsideOutcome
+from portbinding.diagnose.ladder import HELPER_IMAGE, LookPath, Source, bracket
+from portbinding.engine import ENGINE_ERRORS, OWNER_LABEL, Engine, ExecResult
+from portbinding.errors import ContainerFailed, EngineError
+from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
+
+LOGGER = logging.getLogger(__name__)
+
+Via: TypeAlias = Literal["auto", "exec", "procfs", "helper"]
+
+# Docker's embedded DNS server listens here in every container on a user-defined network:
+# the engine's, not the app's, and it keeps a connection open without a word (a slow probe).
+ENGINE_RESOLVER = "127.0.0.11"
+MAX_PROBED = 12  # listeners probed per look: a host-network container can list dozens
+PROBE_TIMEOUT_S = 8.0
+HELPER_OWNER = "diagnose-helper"
+HELPER_MEMORY = "64m"
+HELPER_PIDS = 32
+HELPER_LIFETIME_S = 60  # its command: a backstop should the removal below never run
+
+# Runs with python3 inside the namespace (the container's own, the helper's, or this machine's
+# under nsenter): connects to every target at once, sends GET /api, and reports what came back.
+# GET /api tells Jupyter ({"version": ...}) from any HTTP server from a service that is not HTTP.
+INSIDE_PROBE = r"""
+import json, socket, sys, threading
+REQUEST = b"GET /api HTTP/1.0\r\nHost: localhost\r\nUser-Agent: portbinding-diagnose\r\n\r\n"
+def probe(target, out):
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(1.5)
+    try:
+        sock.connect((host, int(port)))
+    except socket.timeout:
+        out[target] = {"outcome": "timeout"}
+        return sock.close()
+    except ConnectionRefusedError:
+        out[target] = {"outcome": "refused"}
+        return sock.close()
+    except OSError as exc:
+        # 97 EAFNOSUPPORT, 99 EADDRNOTAVAIL, 101 ENETUNREACH: no such address in this namespace
+        gone = exc.errno in (97, 99, 101)
+        out[target] = {"outcome": "no_address" if gone else "error", "detail": str(exc)[:200]}
+        return sock.close()
+    data, outcome = b"", "closed"
+    try:
+        sock.sendall(REQUEST)
+        sock.settimeout(0.8)
+        while len(data) < 4096:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+            sock.settimeout(0.15)  # the rest of a reply follows at once; an echo never closes
+    except socket.timeout:
+        outcome = "silent"
+    except OSError:
+        outcome = "reset"
+    finally:
+        sock.close()
+    out[target] = {"outcome": "reply" if data else outcome, "reply": data[:600].decode("utf-8", "replace")}
+out = {}
+threads = [threading.Thread(target=probe, args=(t, out), daemon=True) for t in sys.argv[1:]]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join(4)
+print(json.dumps(out))
+"""
+
+_OUTCOMES: frozenset[str] = frozenset(
+    {"reply", "silent", "closed", "reset", "refused", "timeout", "no_address", "error", "not_probed"}
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One connection to make from inside: ``where`` (``host:port``) for the listener it tests."""
+
+    where: str
+    address: str
+    port: int
+    forwarded: bool = False
+
+
+@dataclass(frozen=True)
+class Inside:
+    """What listens inside and what answered, how it was found, and notes for the learner."""
+
+    listeners: tuple[Listener, ...]
+    answers: tuple[InsideAnswer, ...]
+    look: LookPath
+    sockets_from: Source
+    answers_from: Source
+    notes: tuple[str, ...] = ()
+
+
+def examine(
+    engine: Engine,
+    container: Container,
+    *,
+    port: int | None = None,
+    forwarded: str | None = None,
+    only_port: bool = False,
+    extra: Collection[Target] = (),
+    via: Via = "auto",
+) -> Inside:
+    """Read ``container``'s listening sockets and probe them from inside its network namespace.
+
+    ``port`` is probed first (and alone when ``only_port``: a container on the host's network
+    sees the host's services, which are none of our business); ``forwarded`` adds a probe of
+    ``forwarded:port``, the address published traffic arrives on; ``extra`` adds targets of the
+    caller's own (a peer's view of this container). Never raises for what it finds inside.
+    """
+    notes: list[str] = []
+    if via in ("auto", "exec"):
+        try:
+            raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
+        except ContainerFailed:
+            return Inside(
+                (), (), "none", "none", "none", ("the container stopped while it was being examined",)
+            )
+        if not _missing_tool(raw):
+            listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
+            if raw.exit_code not in (0, 1) and not listeners:
+                notes.append(f"could not read /proc/net/tcp inside the container: {raw.output.strip()[:120]}")
+            targets = _targets(listeners, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
+            answers, source = _probe_via_exec(engine, container, targets, notes)
+            return Inside(listeners, answers, "exec", "exec", source, tuple(notes))
+        if via == "exec":
+            return Inside(
+                (), (), "none", "none", "none", ("the container has no cat to read its sockets with",)
+            )
+        notes.append(
+            "the container has no cat or shell (a minimal image), so it was looked into from outside"
+        )
+    if via in ("auto", "procfs"):
+        pid = namespace_pid(engine, container)
+        if pid is not None:
+            found = _read_procfs(pid)
+            if found is not None:
+                targets = _targets(found, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
+                if nsenter_permitted():
+                    answers = _run_probe_nsenter(pid, targets, notes)
+                    return Inside(found, answers, "procfs", "procfs", "procfs", tuple(notes))
+                answers = _probe_via_helper(engine, container, targets, notes)
+                return Inside(found, answers, "procfs", "procfs", "helper", tuple(notes))
+        if via == "procfs":
+            notes.append("this machine cannot see the container's process (a remote engine, or not root)")
+            return Inside((), (), "none", "none", "none", tuple(notes))
+    return _examine_with_helper(engine, container, port, forwarded, only_port, extra, notes)
+
+
+# ------------------------------------------------------------------------------ targets
+
+
+def probe_targets(listener: Listener) -> list[str]:
+    """Where to connect from inside to test ``listener``.
+
+    A wildcard ``::`` listener is tried on 127.0.0.1 first: it is dual-stack unless the server
+    asked for IPv6 only, and a container on Docker's default bridge has no ``[::1]`` at all.
+    """
+    if listener.is_wildcard:
+        if listener.family == "ipv4":
+            return [f"127.0.0.1:{listener.port}"]
+        return [f"127.0.0.1:{listener.port}", f"[::1]:{listener.port}"]
+    address = listener.address.removeprefix("::ffff:") if "." in listener.address else listener.address
+    return [f"{bracket(address)}:{listener.port}"]
+
+
+def _targets(
+    listeners: tuple[Listener, ...],
+    *,
+    port: int | None,
+    forwarded: str | None,
+    only_port: bool,
+    extra: Collection[Target],
+) -> list[Target]:
+    chosen = sorted(listeners, key=lambda item: item.port != port)  # the port in question first
+    chosen = [item for item in chosen if item.address != ENGINE_RESOLVER]
+    if only_port:
+        chosen = [item for item in chosen if item.port == port]
+    targets: list[Target] = []
+    for listener in chosen[:MAX_PROBED]:
+        targets.extend(Target(where, listener.address, listener.port) for where in probe_targets(listener))
+    if forwarded and port is not None and any(item.port == port for item in listeners):
+        where = f"{bracket(forwarded)}:{port}"
+        if all(target.where != where for target in targets):
+            targets.append(Target(where, forwarded, port, forwarded=True))
+    targets.extend(extra)
+    return targets
+
+
+def _answers(targets: list[Target], replies: dict[str, object]) -> tuple[InsideAnswer, ...]:
+    answers = []
+    for target in targets:
+        reply = replies.get(target.where)
+        record = reply if isinstance(reply, dict) else {"outcome": "not_probed"}
+        outcome = str(record.get("outcome", "error"))
+        answers.append(
+            InsideAnswer(
+                address=target.address,
+                port=target.port,
+                reply=str(record.get("reply", "")),
+                target=target.where,
+                outcome=cast(InsideOutcome, outcome if outcome in _OUTCOMES else "error"),
+                detail=str(record.get("detail", "")),
+                forwarded=target.forwarded,
+            )
+        )
+    return tuple(answers)
+
+
+def _parse_replies(output: str) -> dict[str, object]:
+    lines = output.strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+# ------------------------------------------------------------------------------ exec
+
+
+def _missing_tool(result: ExecResult) -> bool:
+    """Whether an exec failed because the program is not in the image (not because it ran and failed)."""
+    text = result.output.lower()
+    return result.exit_code in (126, 127) and ("not found" in text or "no such file" in text)
+
+
+def _probe_via_exec(
+    engine: Engine, container: Container, targets: list[Target], notes: list[str]
+) -> tuple[tuple[InsideAnswer, ...], Source]:
+    if not targets:
+        return (), "exec"
+    command = ["python3", "-c", INSIDE_PROBE, *(target.where for target in targets)]
+    try:
+        result = engine.exec(container, command, timeout=PROBE_TIMEOUT_S)
+    except ContainerFailed:
+        notes.append("the container stopped while it was being probed from within")
+        return _answers(targets, {}), "exec"
+    replies = _parse_replies(result.output)
+    if replies:
+        return _answers(targets, replies), "exec"
+    if _missing_tool(result):
+        # Tools for reading, none for probing (nginx, node, distroless with a shell): probe
+        # from this machine inside its namespace, or from a helper container.
+        pid = namespace_pid(engine, container)
+        if pid is not None and nsenter_permitted():
+            return _run_probe_nsenter(pid, targets, notes), "procfs"
+        return _probe_via_helper(engine, container, targets, notes), "helper"
+    why = "the probe timed out" if result.timed_out else f"the probe failed (exit {result.exit_code})"
+    notes.append(f"listeners were not probed from within: {why}")
+    return _answers(targets, {}), "exec"
+
+
+# ------------------------------------------------------------------------------ procfs
+
+
+def namespace_pid(engine: Engine, container: Container) -> int | None:
+    """The container's main process as this machine sees it, or None where that is not trusted.
+
+    Only when its cgroup names the container: on a remote engine (or a VM, as Docker Desktop
+    runs) the PID belongs to another kernel, and a PID can be reused once the container exits.
+    The process engine's processes share this machine's namespace, so it answers by exec.
+    """
+    if engine.info.kind == "process":
+        return None
+    state = container.attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0) if isinstance(state, dict) else 0
+    if pid <= 0:
+        return None
+    try:
+        cgroup = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return pid if str(container.id) in cgroup else None
+
+
+def nsenter_permitted() -> bool:
+    """Entering another network namespace takes root (CAP_SYS_ADMIN) and util-linux's nsenter."""
+    return os.geteuid() == 0 and shutil.which("nsenter") is not None
+
+
+def _read_procfs(pid: int) -> tuple[Listener, ...] | None:
+    try:
+        tcp = Path(f"/proc/{pid}/net/tcp").read_text(encoding="ascii")
+    except OSError:
+        return None
+    try:
+        tcp6 = Path(f"/proc/{pid}/net/tcp6").read_text(encoding="ascii")
+    except OSError:
+        tcp6 = ""  # no IPv6 in this kernel
+    return tuple(listeners_from_proc(tcp, tcp6))
+
+
+def _run_probe_nsenter(pid: int, targets: list[Target], notes: list[str]) -> tuple[InsideAnswer, ...]:
+    if not targets:
+        return ()
+    # -S: no site-packages (the script needs the standard library only); the namespace is the
+    # container's, the file system and the interpreter are this machine's.
+    command = [
+        "nsenter", f"--net=/proc/{pid}/ns/net", "--",
+        sys.executable, "-S", "-c", INSIDE_PROBE, *(target.where for target in targets),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        notes.append("the probe from inside its network namespace timed out")
+        return _answers(targets, {})
+    except OSError as exc:
+        notes.append(f"could not enter the container's network namespace: {exc}")
+        return _answers(targets, {})
+    replies = _parse_replies(done.stdout)
+    if not replies:
+        notes.append(f"the probe inside its network namespace failed: {done.stderr.strip()[:160]}")
+    return _answers(targets, replies)
+
+
+# ------------------------------------------------------------------------------ helper
+
+
+@contextlib.contextmanager
+def helper_container(engine: Engine, target: Container) -> Iterator[Container]:
+    """A course container sharing ``target``'s network namespace, removed when the block ends.
+
+    Raises:
+        EngineError: the helper image is missing or the engine refused the helper.
+    """
+    labels = {**engine.labels, OWNER_LABEL: HELPER_OWNER}
+    try:
+        helper = engine.client.containers.create(
+            HELPER_IMAGE,
+            command=["sleep", str(HELPER_LIFETIME_S)],
+            network_mode=f"container:{target.id}",
+            labels=labels,
+            user="65534:65534",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=HELPER_MEMORY,
+            pids_limit=HELPER_PIDS,
+            nano_cpus=500_000_000,
+            detach=True,
+        )
+    except docker.errors.ImageNotFound:
+        raise EngineError(
+            f"The helper image {HELPER_IMAGE} is not on this engine.",
+            hint="build the course images (`portbinding images build`) on this engine",
+        ) from None
+    except ENGINE_ERRORS as exc:
+        raise EngineError(f"The engine would not start a helper container: {exc}") from exc
+    try:
+        helper.start()
+        yield helper
+    except ENGINE_ERRORS as exc:
+        raise EngineError(f"The helper container failed: {exc}") from exc
+    finally:
+        with contextlib.suppress(*ENGINE_ERRORS):
+            helper.remove(force=True)
+
+
+def _probe_via_helper(
+    engine: Engine, container: Container, targets: list[Target], notes: list[str]
+) -> tuple[InsideAnswer, ...]:
+    if not targets:
+        return ()
+    try:
+        with helper_container(engine, container) as helper:
+            notes.append(f"probed from a helper container ({HELPER_IMAGE}) in its network namespace")
+            return _probe_via_exec(engine, helper, targets, notes)[0]
+    except EngineError as exc:
+        notes.append(f"could not probe from inside: {exc}")
+        return _answers(targets, {})
+
+
+def _examine_with_helper(
+    engine: Engine,
+    container: Container,
+    port: int | None,
+    forwarded: str | None,
+    only_port: bool,
+    extra: Collection[Target],
+    notes: list[str],
+) -> Inside:
+    try:
+        with helper_container(engine, container) as helper:
+            raw = engine.exec(helper, list(LISTEN_COMMAND), timeout=5)
+            listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
+            targets = _targets(listeners, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
+            answers, _ = _probe_via_exec(engine, helper, targets, notes)
+    except (EngineError, ContainerFailed) as exc:
+        notes.append(f"could not look inside with a helper container: {exc}")
+        return Inside((), (), "none", "none", "none", tuple(notes))
+    notes.append(f"looked inside through a helper container ({HELPER_IMAGE}) sharing its network namespace")
+    return Inside(listeners, answers, "helper", "helper", "helper", tuple(notes))
