@@ -118,8 +118,26 @@ def _parser() -> argparse.ArgumentParser:
     diagnose = command("diagnose", _diagnose, "Explain why a container's port is (un)reachable.")
     diagnose.add_argument("container")
     diagnose.add_argument("--port", type=int, default=None, help="the container port to check")
-    diagnose.add_argument("--expect", choices=["jupyter", "http"], default=None)
+    diagnose.add_argument(
+        "--expect",
+        choices=["jupyter", "http", "tcp"],
+        default=None,
+        help="what should answer (default: inferred from what answers inside; tcp: not HTTP)",
+    )
     diagnose.add_argument("--path", default="/", help="what to GET from the host (default /)")
+    diagnose.add_argument(
+        "--from",
+        dest="peer",
+        default=None,
+        metavar="CONTAINER",
+        help="diagnose reaching it from this other container instead of from this machine",
+    )
+    diagnose.add_argument(
+        "--via",
+        choices=["auto", "exec", "procfs", "helper"],
+        default="auto",
+        help="how to look inside: its own tools, this machine's /proc, or a helper container (default: auto)",
+    )
 
     command("ps", _ps, "List the course's containers and their published ports.")
     cleanup = command("cleanup", _cleanup, "Remove the course's containers.")
@@ -313,7 +331,15 @@ def _diagnose(args: argparse.Namespace) -> int:
     if args.port is not None:
         validate_port(args.port, what="container port")
     engine = _engine(args)
-    result = diagnose(engine, args.container, container_port=args.port, expect=args.expect, path=args.path)
+    result = diagnose(
+        engine,
+        args.container,
+        container_port=args.port,
+        expect=args.expect,
+        path=args.path,
+        peer=args.peer,
+        via=args.via,
+    )
     _emit(args, result.to_dict(), result.explain())
     return EXIT_OK if result.cause == "ok" else EXIT_PROBLEM
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from portbinding.diagnose import classify
 from portbinding.dockerjson import ContainerInspect, ContainerState
 from portbinding.errors import EngineUnavailable, PortBindingError
-from portbinding.procnet import Listener
 from portbinding.widgets import (
     ContainerConsole,
     DrillSettings,
@@ -24,6 +24,7 @@ from portbinding.widgets import (
 from portbinding.widgets._ui import MessageArea, button
 from portbinding.widgets._worker import Worker
 from portbinding.widgets.portmap import PortMap
+from tests.support.evidence import evidence
 
 CARDS = [
     ("What does -p 8888:8888 do?", "Publishes host port 8888 to container port 8888."),
@@ -291,24 +292,15 @@ def test_status_text_reads_like_docker_ps() -> None:
     assert _live.status_text({"Status": "created"}, now=now) == "Created"
 
 
-def _port_map(listeners: tuple[Listener, ...], *, running: bool = True) -> PortMap:
-    from portbinding.engine import PublishedPort
-
-    return PortMap(
-        "web",
-        8888,
-        running,
-        None if running else 1,
-        "127.0.0.1",
-        (PublishedPort(8888, "tcp", "0.0.0.0", 8888),),
-        "172.17.0.2",
-        listeners,
-    )
+def _port_map(listeners: tuple[str, ...], *, running: bool = True) -> PortMap:
+    """The diagram's facts for a container published 8888 -> 8888, from its classified evidence."""
+    found = classify(evidence(listening=listeners, status="running" if running else "exited", host="reset"))
+    return PortMap(found, "172.17.0.2")
 
 
 def test_port_map_marks_a_loopback_listener_as_the_broken_hop() -> None:
     """Published + listening on 127.0.0.1: the address hop is red, the others green."""
-    published, port, address = _port_map((Listener("127.0.0.1", 8888, "ipv4"),)).hops()
+    published, port, address = _port_map(("127.0.0.1:8888",)).hops()
     assert (published.ok, port.ok, address.ok) == (True, True, False)
     assert (
         address.colour_word == "red" and "127.0.0.1:8888" in address.detail and "172.17.0.2" in address.detail
@@ -317,7 +309,7 @@ def test_port_map_marks_a_loopback_listener_as_the_broken_hop() -> None:
 
 def test_port_map_of_a_wrong_container_port_and_of_a_stopped_container() -> None:
     """Nothing on the port: the port hop is red; not running: the first hop red, the rest not reached."""
-    _, port, address = _port_map((Listener("0.0.0.0", 9999, "ipv4"),)).hops()
+    _, port, address = _port_map(("0.0.0.0:9999",)).hops()
     assert port.ok is False and "0.0.0.0:9999" in port.detail and address.ok is None
     first, *rest = _port_map((), running=False).hops()
     assert first.ok is False and all(hop.ok is None for hop in rest)

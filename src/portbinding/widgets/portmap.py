@@ -3,9 +3,10 @@
     your machine --(published?)--> engine mapping HOST:CONTAINER --(listener on the port?)-->
     container eth0 --(listener on a non-loopback address?)--> the process inside
 
-Each hop is green when the evidence says it holds and red when it does not (grey: not reached,
-e.g. the container is not running). The same facts are given as plain text (``alt_text``), for
-screen readers and for tests, so nothing depends on seeing the colours.
+The picture reads the diagnosis (``portbinding.diagnose``), so it can never disagree with the
+words: the hop where the diagnosed cause sits is red, the hops before it green, those after it
+grey (not reached). The same facts are given as plain text (``alt_text``), for screen readers
+and for tests, so nothing depends on seeing the colours.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import ipywidgets as widgets
 from docker.models.containers import Container
 
+from portbinding.diagnose import Cause, Diagnosis, Evidence, diagnose
 from portbinding.engine import Engine, PublishedPort
 from portbinding.errors import PortBindingError
 from portbinding.procnet import Listener
@@ -53,103 +55,142 @@ class Hop:
         return {True: "holds", False: "broken", None: "not reached"}[self.ok]
 
 
+HopKey: TypeAlias = Literal["published", "port", "address"]
+HOP_KEYS: tuple[HopKey, ...] = ("published", "port", "address")
+
+HOP_OF: dict[Cause, HopKey | None] = {
+    "ok": None,
+    # A container that is not running has no published ports: the first hop is where it shows.
+    "crashed": "published",
+    "crash_loop": "published",
+    "stopped": "published",
+    "not_published": "published",
+    "host_network": "published",
+    "unusable_host_address": "published",
+    "peer_localhost": "published",
+    "wrong_container_port": "port",
+    "port_retried": "port",
+    "still_starting": "port",
+    "wrong_service": "port",
+    "loopback_only": "address",
+    "wrong_address": "address",
+    "ipv6_only": "address",
+}
+"""Where the diagram draws each cause the diagnosis names: the view's mapping, not a decision."""
+
+
 @dataclass(frozen=True)
 class PortMap:
-    """The live facts the diagram is drawn from."""
+    """What the diagram is drawn from: one diagnosis (its evidence, its cause) and the container's IP.
 
-    container: str
-    container_port: int
-    running: bool
-    exit_code: int | None
-    publish_host: str
-    published: tuple[PublishedPort, ...]
-    container_ip: str
-    listeners: tuple[Listener, ...]
+    The diagram never decides which hop is broken: the diagnosis names the cause, :data:`HOP_OF`
+    says where that cause is drawn, the hops before it hold and those after it are not reached.
+    """
+
+    diagnosis: Diagnosis
+    container_ip: str = ""
+
+    @property
+    def evidence(self) -> Evidence:
+        return self.diagnosis.evidence
+
+    @property
+    def container(self) -> str:
+        return self.evidence.container
+
+    @property
+    def container_port(self) -> int:
+        return self.evidence.container_port or 0
+
+    @property
+    def running(self) -> bool:
+        return self.evidence.running
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.evidence.exit_code
+
+    @property
+    def publish_host(self) -> str:
+        return self.evidence.publish_host
+
+    @property
+    def published(self) -> tuple[PublishedPort, ...]:
+        return tuple(sorted(self.evidence.mapped(), key=lambda p: ":" in p.host_ip))
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return self.evidence.sockets
 
     def hops(self) -> tuple[Hop, Hop, Hop]:
-        port = self.container_port
-        on_port = [item for item in self.listeners if item.port == port]
-        outside = [item for item in on_port if not item.is_loopback]
+        broken = HOP_OF[self.diagnosis.cause]
+        cut = HOP_KEYS.index(broken) if broken is not None else len(HOP_KEYS)
+        hops = []
+        for index, key in enumerate(HOP_KEYS):
+            ok = True if index < cut else False if index == cut else None
+            detail = self._detail(key)
+            if ok is False:
+                detail = f"{detail}. {self.diagnosis.summary}"
+            elif ok is None:
+                detail = (
+                    f"not reached: {self._not_reached()} ({detail})"
+                    if self.running
+                    else ("not reached: the container is not running")
+                )
+            hops.append(Hop(key, _TITLES[key], ok, detail))
+        return hops[0], hops[1], hops[2]
+
+    def _not_reached(self) -> str:
+        broken = HOP_OF[self.diagnosis.cause]
+        return f"the {_TITLES[broken]} hop breaks first" if broken else "nothing broke"
+
+    def _detail(self, key: HopKey) -> str:
+        ev, port = self.evidence, self.container_port
+        ip = self.container_ip or ev.forwarded_to or ""
         if not self.running:
             code = f", exit code {self.exit_code}" if self.exit_code is not None else ""
-            return (
-                Hop(
-                    "published",
-                    "host port published",
-                    False,
-                    f"the container is not running{code}: its published ports closed with it",
-                ),
-                Hop(
-                    "port",
-                    "listener on the container port",
-                    None,
-                    "not reached: the container is not running",
-                ),
-                Hop(
-                    "address",
-                    "listener reachable from outside",
-                    None,
-                    "not reached: the container is not running",
-                ),
-            )
-        if self.published:
+            return f"the container is {ev.status}{code}: its published ports closed with it"
+        if key == "published":
+            if ev.network_mode == "host":
+                return (
+                    f"--network host: there is no mapping, the server uses this machine's port {port} itself"
+                )
+            if not self.published:
+                return (
+                    f"no host port is published for container port {port}: nothing on your machine leads "
+                    "into the container (add -p HOST:CONTAINER)"
+                )
             mapping = self.published[0]
-            published = Hop(
-                "published",
-                "host port published",
-                True,
-                f"host {mapping.host_ip or '0.0.0.0'}:{mapping.host_port} is mapped to container port "
-                f"{port} (-p {_publish_flag(mapping.host_ip, mapping.host_port, port)}); "
-                "the engine forwards it to "
-                f"{self.container_ip or 'the container'}:{port}",
+            return (
+                f"host {mapping.host_ip or '0.0.0.0'}:{mapping.host_port} is mapped to container port {port} "
+                f"(-p {_publish_flag(mapping.host_ip, mapping.host_port, port)}); the engine forwards it to "
+                f"{ip or 'the container'}:{port}"
             )
-        else:
-            published = Hop(
-                "published",
-                "host port published",
-                False,
-                f"no host port is published for container port {port}: nothing on your machine "
-                "leads into the container (add -p HOST:CONTAINER)",
+        on_port = ev.on_port()
+        if key == "port":
+            if on_port:
+                return f"something listens on port {port} inside ({', '.join(str(i) for i in on_port)})"
+            everything = ", ".join(str(item) for item in self.listeners) or "nothing"
+            return f"nothing listens on port {port} inside the container (it listens on: {everything})"
+        outside = [item for item in on_port if not item.is_loopback]
+        reachable = [item for item in outside if item.is_wildcard or item.address == ip]
+        if reachable and self.diagnosis.cause not in ("ipv6_only", "wrong_address"):
+            return (
+                f"{reachable[0]} accepts connections arriving on the container's interface ({ip or 'eth0'})"
             )
-        everything = ", ".join(str(item) for item in self.listeners) or "nothing"
         if on_port:
-            port_hop = Hop(
-                "port",
-                "listener on the container port",
-                True,
-                f"something listens on port {port} inside ({', '.join(str(i) for i in on_port)})",
+            return (
+                f"it listens on {on_port[0]} only. Forwarded connections arrive on "
+                f"{ip or 'the container interface'}:{port} and find nothing"
             )
-        else:
-            port_hop = Hop(
-                "port",
-                "listener on the container port",
-                False,
-                f"nothing listens on port {port} inside the container (it listens on: {everything})",
-            )
-        if outside:
-            address = Hop(
-                "address",
-                "listener reachable from outside",
-                True,
-                f"{outside[0]} accepts connections arriving on the container's interface "
-                f"({self.container_ip or 'eth0'})",
-            )
-        elif on_port:
-            address = Hop(
-                "address",
-                "listener reachable from outside",
-                False,
-                f"it listens on {on_port[0]} only: the container's own loopback. Forwarded connections "
-                f"arrive on {self.container_ip or 'the container interface'}:{port} and find nothing",
-            )
-        else:
-            address = Hop(
-                "address",
-                "listener reachable from outside",
-                None,
-                f"not reached: nothing listens on port {port}",
-            )
-        return published, port_hop, address
+        return f"nothing listens on port {port}"
+
+
+_TITLES: dict[HopKey, str] = {
+    "published": "host port published",
+    "port": "listener on the container port",
+    "address": "listener reachable from outside",
+}
 
 
 class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
@@ -241,21 +282,8 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 hint="call diagram.show(container, 8888) with a container you started",
             )
         engine = self.engine
-        state = engine.state(container)
-        running = state.get("Status") == "running"
-        published = tuple(
-            p for p in engine.ports(container) if p.container_port == self._port and p.protocol == "tcp"
-        )
-        facts = PortMap(
-            container=str(container.name),
-            container_port=self._port,
-            running=running,
-            exit_code=None if running else int(state.get("ExitCode", 0)),
-            publish_host=engine.publish_host,
-            published=tuple(sorted(published, key=lambda p: ":" in p.host_ip)),
-            container_ip=_live.container_ip(container.attrs),
-            listeners=tuple(_live.listeners(engine, container)) if running else (),
-        )
+        found = diagnose(engine, container, container_port=self._port)
+        facts = PortMap(found, _live.container_ip(container.attrs))
         self._map, self._hops = facts, facts.hops()
         self._svg.value = self._draw(facts, self._hops)
         self._alt.value = (

@@ -15,10 +15,10 @@ import ipywidgets as widgets
 from docker.models.containers import Container
 
 from portbinding.builder import has_image
-from portbinding.diagnose import Cause, Diagnosis, Expect, diagnose
+from portbinding.diagnose import LAYER_QUESTION, LAYER_TITLE, LAYERS, Cause, Diagnosis, Expect, diagnose
 from portbinding.engine import Engine
 from portbinding.errors import ImageMissing, PortBindingError
-from portbinding.probe import Outcome, ProbeResult, is_jupyter, probe_http
+from portbinding.probe import Outcome, ProbeResult
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import (
@@ -71,6 +71,20 @@ CAUSE_HINTS: dict[Cause, str] = {
     "process holds that port inside the container.",
     "port_retried": "Jupyter found its port taken inside the container and moved to the next one, while "
     "-p still points at the old port.",
+    "crash_loop": "A restart policy (--restart) starts the crashed app again and again, so the container "
+    "looks up for a second at a time. The reason it crashes is in its logs.",
+    "stopped": "Nothing failed: the container was stopped (docker stop sends SIGTERM, then SIGKILL) or never "
+    "started. Start it again.",
+    "host_network": "With --network host the container uses your machine's network directly: there is no "
+    "mapping, so -p HOST:CONTAINER is ignored and the server is at its own port on your machine.",
+    "unusable_host_address": "-p ADDRESS:HOST:CONTAINER publishes on one address of the engine's machine "
+    "only. From here that address cannot be reached (a remote machine's 127.0.0.1 is not yours).",
+    "wrong_address": "The server listens on one specific address inside the container. Published traffic is "
+    "forwarded to the container's address on its first network ({ip}), where nothing listens.",
+    "ipv6_only": "The server listens on IPv6 only; the engine forwards published traffic to the container's "
+    "IPv4 address ({ip}). Listen on 0.0.0.0, or on :: dual-stack.",
+    "peer_localhost": "Every container has its own localhost. From one container, reach another by its name "
+    "on a shared user-defined network, not at localhost.",
 }
 
 
@@ -246,27 +260,25 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _probe_job(self) -> ProbeResult:
         container = self._require_container()
         engine = self.engine
-        url = engine.url(container, self._port, self._path)
-        running = engine.is_running(container)
-        if url is None:
+        # The light reads the diagnosis: green when it says ok, amber while nothing listens
+        # yet, red for any cause -- never a second opinion drawn from the symptom alone.
+        found = diagnose(engine, container, container_port=self._port, expect=self._expect, path=self._path)
+        ev = found.evidence
+        if ev.host is not None:
+            result = ev.host.result
+        else:
             where = (
                 "the container is not running, so its ports are closed"
-                if not running
-                else (f"container port {self._port} is not published, so no host port leads to it")
+                if not ev.running
+                else f"container port {self._port} is not published, so no host port leads to it"
             )
             result = ProbeResult("refused", where, 0.0, target=f"container port {self._port}")
-        else:
-            result = probe_http(url, timeout=self._timeout)
-        light: Light
-        if result.ok and (self._expect != "jupyter" or is_jupyter(result)):
-            light = "green"
-        elif running and not result.reachable and not _live.listeners(engine, container):
-            light = "amber"  # the evidence, not the symptom: nothing listens inside yet
-        else:
-            light = "red"
+        light: Light = (
+            "green" if found.cause == "ok" else "amber" if found.cause == "still_starting" else "red"
+        )
         self._result, self._light = result, light
         self._render()
-        self._hint.value = _hint_html(self._probe_hint(result, light, running))
+        self._hint.value = _hint_html(self._probe_hint(result, light, found))
         self._message.clear()
         return result
 
@@ -319,31 +331,22 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         fix = self._diagnosis.fix.run if self._diagnosis else None
         self._apply.disabled = self._console is None or fix is None
 
-    def _probe_hint(self, result: ProbeResult, light: Light, running: bool) -> str:
+    def _probe_hint(self, result: ProbeResult, light: Light, found: Diagnosis) -> str:
         host = result.target or f"container port {self._port}"
         if light == "green":
             return f"{host} answers: every hop from your machine to the server holds."
         if light == "amber":
             return (
-                "The container runs, but nothing listens inside it yet: the server is still starting. "
+                "The container runs, but nothing answers on the port yet: the server is still starting. "
                 "Probe again in a moment."
             )
-        if not running:
-            return (
-                "The container is not running, and its port mapping went with it. Read its logs, then click "
-                "Diagnose."
-            )
-        if result.outcome in ("reset", "empty_reply"):
-            return (
-                "Something on your machine accepted the connection (the engine's proxy on the host port), "
-                "but nothing answered behind it: the port IS published, so the problem is inside the "
-                "container. Click Diagnose."
-            )
-        if result.outcome == "refused":
-            return "Nothing accepted the connection on the host: is the port published (-p)? Click Diagnose."
-        if result.ok or result.outcome == "unexpected_response":
-            return "Something answered, but not the service you expected. Click Diagnose."
-        return "The probe did not get through. Click Diagnose to see which layer broke."
+        # A first, graduated hint: which rung breaks, as a question; the cause comes with Diagnose.
+        layer = found.broken_layer or "host"
+        number = LAYERS.index(layer) + 1
+        return (
+            f"The probe got: {result.outcome}. The first rung that does not hold is rung {number}, "
+            f"{LAYER_TITLE[layer]}: {LAYER_QUESTION[layer]} Click Diagnose for the evidence."
+        )
 
     def _render(self) -> None:
         colour, word = _LIGHT_COLOUR[self._light], _LIGHT_WORD[self._light]
@@ -394,10 +397,26 @@ def _diagnosis_html(found: Diagnosis, *, hint: str) -> str:
     ]
     if ev.status != "running" and ev.log_tail:
         rows.append(["last log lines", f"<code>{esc(chr(10).join(ev.log_tail[-4:]))}</code>"])
+    commands = "".join(
+        f"<li>{esc(item.what)}: <code>{esc(item.command)}</code></li>"
+        for rung in found.rungs()
+        for item in rung.observations
+    )
+    looked = {
+        "procfs": " (looked inside from this machine's /proc)",
+        "helper": " (looked inside with a helper container)",
+    }
     fix = found.fix
-    fix_parts = [f"<div><b>Fix:</b> {esc(fix.summary)}</div>"]
-    if fix.run is not None:
-        fix_parts.append(f'<div>run: <code class="pbl-fix-run">{esc(fix.run.to_cli())}</code></div>')
+    fix_parts = [
+        '<details class="pbl-see-yourself"><summary>See it yourself'
+        f"{esc(looked.get(ev.look, ''))}</summary><ul>{commands}</ul></details>",
+        f"<div><b>Fix:</b> {esc(fix.summary)}</div>",
+    ]
+    if fix.run_line is not None:
+        fix_parts.append(f'<div>run: <code class="pbl-fix-run">{esc(fix.run_line)}</code></div>')
+    extra = [command for command in fix.commands if command != fix.run_line]
+    if extra:
+        fix_parts.append(f"<div>commands: <code>{esc(' && '.join(extra))}</code></div>")
     if fix.config_change:
         fix_parts.append(f'<div>config: <code class="pbl-fix-config">{esc(fix.config_change)}</code></div>')
     return (
