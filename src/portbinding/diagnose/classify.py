@@ -328,19 +328,21 @@ def peer_localhost(f: Facts) -> Diagnosis | None:
     local = peer.via_localhost
     if local is not None and local.accepted:
         return None  # something in the peer itself answers on localhost: not this mistake
-    if (peer.via_name is not None and peer.via_name.accepted) or peer.mentions_localhost:
-        return f.diagnosis("peer_localhost", fixes.peer_localhost(f.ev, f.port), "peer_localhost")
-    return None
+    if not peer.mentions_localhost:
+        return None  # it does not point at localhost (that we can see): judged by what it reaches
+    return f.diagnosis("peer_localhost", fixes.peer_localhost(f.ev, f.port), "peer_localhost")
 
 
 def peer_reaches(f: Facts) -> Diagnosis | None:
     peer = f.ev.peer
     if peer is None or peer.via_name is None or not peer.via_name.accepted:
         return None
+    note = f"inside {peer.name}, localhost is {peer.name} itself: it uses {f.ev.container}'s name or address"
     return f.diagnosis(
         "ok",
         Fix(f"Nothing to fix: {peer.name} reaches {f.ev.container} at {peer.via_name.target}."),
         "peer_reaches",
+        note,
     )
 
 

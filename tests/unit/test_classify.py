@@ -1,0 +1,502 @@
+"""The classifier, rule by rule: evidence written by hand in, cause, rule and fix out (no engine).
+
+One row per rule of ``portbinding.diagnose.classify.RULES`` (and per way a rule decides), plus
+the edge cases learners met: a dual-stack ``::`` listener without IPv6, ``--port`` naming a port
+nothing uses, a stopped container, a non-HTTP service, a silent one, a refusal instead of a reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from portbinding.diagnose import CAUSE_LAYER, CAUSES, RULE_NAMES, RULES, Diagnosis, Evidence, classify
+from portbinding.diagnose.evidence import PeerEvidence
+from portbinding.diagnose.ladder import Expect
+from portbinding.widgets.portmap import HOP_OF
+from portbinding.widgets.probe_light import CAUSE_HINTS
+from tests.support.evidence import BANNER, ECHO, HTTP, JUPYTER, answer, evidence, host_probe
+
+NOTEBOOK_LINE = "docker run -d -p 127.0.0.1:49000:8888 web"
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    evidence: Evidence
+    cause: str
+    rule: str
+    expect: Expect | None = None
+    fix_has: tuple[str, ...] = ()  # words the fix (summary, run line, commands, config) must contain
+    check: Callable[[Diagnosis], bool] | None = field(default=None)
+
+
+def _peer(
+    *,
+    local: str = "refused",
+    by_name: str = "reply",
+    shared: tuple[str, ...] = ("appnet",),
+    mentions: tuple[str, ...] = ("API=http://localhost:8888",),
+) -> PeerEvidence:
+    return PeerEvidence(
+        "client",
+        ("appnet",),
+        shared,
+        "172.20.0.2",
+        mentions,
+        answer("127.0.0.1:8888", outcome=local),  # type: ignore[arg-type]
+        answer("172.20.0.2:8888", HTTP if by_name == "reply" else "", outcome=by_name),  # type: ignore[arg-type]
+    )
+
+
+# fmt: off
+TABLE: tuple[Row, ...] = (
+    # ---------------------------------------------------------------- rung 1: state
+    Row(
+        "restarting",
+        evidence(
+            status="restarting",
+            restart_count=4,
+            restart_policy="always",
+            log_tail=["error: GREETING is not set (run with -e GREETING=hello)"],
+        ),
+        "crash_loop",
+        "crash_loop",
+        fix_has=("-e GREETING=hello", "--restart", "restarted 4 times"),
+    ),
+    Row(
+        "up a second after a restart, nothing listening",
+        evidence(
+            restart_count=2,
+            restart_policy="always",
+            running_for_s=0.8,
+            listening=(),
+            answers=(),
+            host="reset",
+        ),
+        "crash_loop",
+        "crash_loop",
+    ),
+    Row(
+        "stopped by docker stop (SIGTERM)",
+        evidence(status="exited", exit_code=143),
+        "stopped",
+        "stopped",
+        fix_has=("docker start web", "SIGTERM"),
+    ),
+    Row(
+        "killed after the stop timeout (SIGKILL)",
+        evidence(status="exited", exit_code=137),
+        "stopped",
+        "stopped",
+        fix_has=("docker start web",),
+    ),
+    Row(
+        "created, never started",
+        evidence(status="created", exit_code=0),
+        "stopped",
+        "stopped",
+        fix_has=("docker start web",),
+    ),
+    Row(
+        "exit 137 because of memory is a crash",
+        evidence(status="exited", exit_code=137, oom_killed=True),
+        "crashed",
+        "crashed",
+        fix_has=("OOMKilled",),
+    ),
+    Row(
+        "crashed, the log names the variable",
+        evidence(
+            status="exited",
+            log_tail=[
+                "Traceback ...",
+                "ValueError: MODEL_PATH is not set: run with -e MODEL_PATH=/app/model.json.",
+            ],
+        ),
+        "crashed",
+        "crashed",
+        fix_has=("-e MODEL_PATH=/app/model.json web",),
+    ),
+    Row(
+        "crashed binding ::1 without IPv6",
+        evidence(
+            status="exited",
+            log_tail=["httpd: bind: Cannot assign requested address"],
+            run="docker run -d -p 127.0.0.1:49000:80 web httpd -f -p [::1]:80",
+        ),
+        "crashed",
+        "crashed",
+        fix_has=("'[::]:80'",),
+    ),
+    # ---------------------------------------------------------------- rung 2: published
+    Row(
+        "no port at all",
+        evidence(port=None, ports=(), listening=(), answers=(), host=None),
+        "not_published",
+        "no_port",
+    ),
+    Row(
+        "--network host ignores -p",
+        evidence(
+            network_mode="host",
+            ports=(),
+            requested="18089:80",
+            port=80,
+            listening=("0.0.0.0:80",),
+            host="ok",
+            extras={"network": "host"},
+            run="docker run -d -p 18089:80 web",
+        ),
+        "host_network",
+        "host_network",
+        fix_has=("docker run -d -p 18089:80 web",),
+        check=lambda d: "--network" not in (d.fix.run_line or ""),
+    ),
+    Row(
+        "--network host with the same number on both sides is fine",
+        evidence(
+            network_mode="host", ports=(), requested="80:80", port=80, listening=("127.0.0.1:80",), host="ok"
+        ),
+        "ok",
+        "reachable",
+    ),
+    Row(
+        "published on a remote engine's loopback",
+        evidence(
+            engine_remote=True, publish_host="10.0.0.9", ports=("8888 -> 127.0.0.1:49000",), host="refused"
+        ),
+        "unusable_host_address",
+        "unusable_host_address",
+        fix_has=("ssh -N -L 49000:127.0.0.1:49000",),
+    ),
+    Row(
+        "-p points at a port nothing listens on, the app is on the one asked",
+        evidence(
+            ports=("9999 -> 127.0.0.1:49000",),
+            listening=("0.0.0.0:8888",),
+            answers=(answer("127.0.0.1:8888", JUPYTER),),
+            run="docker run -d -p 127.0.0.1:49000:9999 web",
+        ),
+        "wrong_container_port",
+        "published_elsewhere",
+        fix_has=("-p 127.0.0.1:49000:8888",),
+    ),
+    Row(
+        "--port 9999: nothing there, the app is already published on 8888",
+        evidence(
+            port=9999,
+            port_origin="asked",
+            listening=("0.0.0.0:8888",),
+            answers=(answer("127.0.0.1:8888", JUPYTER),),
+        ),
+        "wrong_container_port",
+        "asked_port_unused",
+        fix_has=("8888",),
+        check=lambda d: d.fix.run is None and d.fix.line is None and not d.fix.commands,
+    ),
+    Row(
+        "listening but not published",
+        evidence(ports=(), port_origin="exposed", host=None, run="docker run -d web"),
+        "not_published",
+        "not_published",
+        fix_has=("-p 127.0.0.1:8888:8888",),
+    ),
+    Row(
+        "not published, and loopback behind it: a note for the next rung",
+        evidence(ports=(), host=None, listening=("127.0.0.1:8888",), run="docker run -d web"),
+        "not_published",
+        "not_published",
+        check=lambda d: any("next rung" in note for note in d.notes),
+    ),
+    # ---------------------------------------------------------------- rung 3: listening
+    Row(
+        "nothing listens at all",
+        evidence(listening=(), answers=(), host="reset"),
+        "still_starting",
+        "nothing_listens",
+    ),
+    Row(
+        "Jupyter moved to 8889",
+        evidence(
+            listening=("0.0.0.0:8888", "0.0.0.0:8889"),
+            answers=(answer("127.0.0.1:8888", HTTP), answer("127.0.0.1:8889", JUPYTER)),
+            log_tail=["[W ServerApp] The port 8888 is already in use, trying another port."],
+        ),
+        "port_retried",
+        "port_retried",
+        fix_has=("-p 127.0.0.1:49000:8889", "port_retries"),
+    ),
+    Row(
+        "nothing on the port yet, seconds after the start",
+        evidence(
+            running_for_s=1.5,
+            listening=("127.0.0.1:39000",),
+            answers=(answer("127.0.0.1:39000", outcome="silent"),),
+            host="reset",
+        ),
+        "still_starting",
+        "nothing_on_port_yet",
+    ),
+    Row(
+        "the app listens on another port",
+        evidence(
+            ports=("9999 -> 127.0.0.1:49000",),
+            port=9999,
+            answers=(answer("127.0.0.1:8888", JUPYTER),),
+            run="docker run -d -p 127.0.0.1:49000:9999 web",
+            host="reset",
+        ),
+        "wrong_container_port",
+        "nothing_on_port",
+        fix_has=("-p 127.0.0.1:49000:8888",),
+    ),
+    Row(
+        "loopback only, run by a command-line flag",
+        evidence(
+            listening=("127.0.0.1:8888",),
+            host="reset",
+            run="docker run -d -p 127.0.0.1:49000:8888 web serve --host 127.0.0.1",
+        ),
+        "loopback_only",
+        "loopback_only",
+        fix_has=("serve --host 0.0.0.0",),
+    ),
+    Row(
+        "loopback only, set by an environment variable",
+        evidence(
+            listening=("127.0.0.1:8888",),
+            host="reset",
+            run="docker run -d -p 127.0.0.1:49000:8888 -e HOST=127.0.0.1 web",
+        ),
+        "loopback_only",
+        "loopback_only",
+        fix_has=("-e HOST=0.0.0.0",),
+    ),
+    Row(
+        "loopback only, Jupyter",
+        evidence(listening=("127.0.0.1:8888",), host="reset", answers=(answer("127.0.0.1:8888", JUPYTER),)),
+        "loopback_only",
+        "loopback_only",
+        fix_has=("--ServerApp.ip=0.0.0.0",),
+    ),
+    Row(
+        "::1 with IPv6 switched on",
+        evidence(
+            listening=("[::1]:80",),
+            port=80,
+            ports=("80 -> 127.0.0.1:49000",),
+            answers=(answer("[::1]:80", HTTP),),
+            host="reset",
+            run="docker run -d -p 127.0.0.1:49000:80 web httpd -p [::1]:80",
+        ),
+        "loopback_only",
+        "loopback_only",
+        fix_has=("'[::]:80'",),
+    ),
+    Row(
+        "a specific address that traffic does not arrive on",
+        evidence(
+            listening=("172.19.0.2:8888",),
+            networks={"bridge": "172.17.0.2", "backend": "172.19.0.2"},
+            host="reset",
+            answers=(
+                answer("172.19.0.2:8888", HTTP),
+                answer("172.17.0.2:8888", outcome="refused", forwarded=True),
+            ),
+            run="docker run -d -p 127.0.0.1:49000:8888 web serve --bind 172.19.0.2:8888",
+        ),
+        "wrong_address",
+        "wrong_address",
+        fix_has=("--bind 0.0.0.0:8888",),
+    ),
+    Row(
+        "bound to the forwarded address itself is fine",
+        evidence(listening=("172.17.0.2:8888",), answers=(answer("172.17.0.2:8888", HTTP),)),
+        "ok",
+        "reachable",
+    ),
+    Row(
+        "an IPv6 address only",
+        evidence(listening=("[fd00::5]:8888",), host="reset", answers=(answer("[fd00::5]:8888", HTTP),)),
+        "ipv6_only",
+        "ipv6_only",
+    ),
+    Row(
+        ":: with IPV6_V6ONLY: IPv4 refused, [::1] answers",
+        evidence(
+            listening=("[::]:8888",),
+            host="reset",
+            answers=(
+                answer("127.0.0.1:8888", outcome="refused", of="[::]:8888"),
+                answer("[::1]:8888", HTTP, of="[::]:8888"),
+                answer("172.17.0.2:8888", outcome="refused", forwarded=True),
+            ),
+        ),
+        "ipv6_only",
+        "ipv6_only_wildcard",
+    ),
+    Row(
+        "dual-stack :: without IPv6 in the container is reachable",
+        evidence(
+            listening=("[::]:8888",),
+            answers=(
+                answer("127.0.0.1:8888", HTTP, of="[::]:8888"),
+                answer("[::1]:8888", outcome="no_address", of="[::]:8888"),
+            ),
+        ),
+        "ok",
+        "reachable",
+        check=lambda d: (
+            "Errno" not in str(d.evidence.inside)
+            and "IPv6 is switched off" in d.evidence.inside["[::1]:8888"]
+        ),
+    ),
+    # ---------------------------------------------------------------- rung 4: inside
+    Row(
+        "another service holds the port, Jupyter is on 9000",
+        evidence(
+            listening=("0.0.0.0:8888", "0.0.0.0:9000"),
+            answers=(answer("127.0.0.1:8888", HTTP), answer("127.0.0.1:9000", JUPYTER)),
+        ),
+        "wrong_service",
+        "wrong_service",
+        fix_has=("-p 127.0.0.1:49000:9000",),
+    ),
+    Row(
+        "HTTP asked, a banner answers",
+        evidence(answers=(answer("127.0.0.1:8888", BANNER),)),
+        "wrong_service",
+        "wrong_service",
+        expect="http",
+    ),
+    Row(
+        "HTTP asked, a silent service: not clearly wrong",
+        evidence(host="timeout", answers=(answer("127.0.0.1:8888", outcome="silent"),)),
+        "still_starting",
+        "unreachable_otherwise",
+        expect="http",
+    ),
+    # ---------------------------------------------------------------- rung 5: host or peer
+    Row(
+        "localhost from another container",
+        evidence(ports=(), host=None, peer=_peer()),
+        "peer_localhost",
+        "peer_localhost",
+        fix_has=("web:8888",),
+    ),
+    Row(
+        "localhost from another container, no shared network",
+        evidence(ports=(), host=None, peer=_peer(by_name="refused", shared=())),
+        "peer_localhost",
+        "peer_localhost",
+        fix_has=("network create", "network connect appnet client"),
+    ),
+    Row(
+        "the other container reaches it by name",
+        evidence(ports=(), host=None, peer=_peer(mentions=())),
+        "ok",
+        "peer_reaches",
+    ),
+    Row("HTTP answers through the published port", evidence(), "ok", "reachable"),
+    Row(
+        "a non-HTTP service that keeps the connection: ok, not HTTP",
+        evidence(
+            port=7000,
+            ports=("7000 -> 127.0.0.1:49000",),
+            listening=("[::]:7000",),
+            answers=(answer("127.0.0.1:7000", ECHO, of="[::]:7000"),),
+            host=host_probe("ok", kind="tcp"),
+        ),
+        "ok",
+        "reachable",
+        check=lambda d: d.expect == "tcp" and any("not HTTP" in note for note in d.notes),
+    ),
+    Row(
+        "a non-HTTP service, but the proxy hangs up: not reachable",
+        evidence(
+            port=7000,
+            ports=("7000 -> 127.0.0.1:49000",),
+            listening=("0.0.0.0:7000",),
+            answers=(answer("127.0.0.1:7000", ECHO),),
+            host=host_probe("empty_reply", kind="tcp"),
+        ),
+        "still_starting",
+        "unreachable_otherwise",
+    ),
+    Row(
+        "refused, not reset, on loopback: no userland proxy",
+        evidence(host="refused"),
+        "still_starting",
+        "unreachable_otherwise",
+        check=lambda d: any("userland proxy" in note for note in d.notes),
+    ),
+)
+# fmt: on
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[row.id for row in TABLE])
+def test_each_rule_names_its_cause_and_fix(row: Row) -> None:
+    found = classify(row.evidence, row.expect)
+    assert (found.cause, found.rule) == (row.cause, row.rule), (
+        f"{row.id}: got {found.cause}/{found.rule}\n{found.explain()}"
+    )
+    text = " ".join(
+        [found.fix.summary, found.fix.run_line or "", *found.fix.commands, found.fix.config_change or ""]
+    )
+    for words in row.fix_has:
+        assert words in text, f"{row.id}: the fix lacks {words!r}: {text}"
+    if row.check is not None:
+        assert row.check(found), f"{row.id}: the extra check failed\n{found.explain()}"
+
+
+def test_the_table_has_a_row_for_every_rule_and_every_cause() -> None:
+    rules = {row.rule for row in TABLE}
+    assert rules == set(RULE_NAMES), (
+        f"rules without a row: {set(RULE_NAMES) - rules}; unknown: {rules - set(RULE_NAMES)}"
+    )
+    assert {row.cause for row in TABLE} == set(CAUSES), set(CAUSES) - {row.cause for row in TABLE}
+    assert len(RULES) == len({rule.__name__ for rule in RULES}), "a rule is listed twice"
+
+
+def test_every_cause_has_a_rung_a_hop_and_a_hint() -> None:
+    """The vocabulary is total: no cause without its rung, its place in the port map, its widget hint."""
+    for cause in CAUSES:
+        assert cause in CAUSE_LAYER and cause in HOP_OF and cause in CAUSE_HINTS, cause
+
+
+def test_a_fix_never_proposes_the_line_that_is_already_running() -> None:
+    """Nothing listens on the asked port and no listener elsewhere serves: a remap would change nothing."""
+    ev = evidence(
+        ports=("8888 -> 127.0.0.1:49000",),
+        port=7777,
+        port_origin="asked",
+        listening=("127.0.0.1:9000",),
+        answers=(answer("127.0.0.1:9000", outcome="silent"),),
+        host=None,
+    )
+    found = classify(ev)
+    running = ev.run.to_cli() if ev.run else ""
+    assert found.fix.line != running and running not in found.fix.commands, found.explain()
+
+
+def test_rungs_hold_up_to_the_broken_one_and_carry_the_commands() -> None:
+    found = classify(evidence(listening=("127.0.0.1:8888",), host="reset"))
+    rungs = found.rungs()
+    assert [rung.holds for rung in rungs] == [True, True, False, None, None], [r.holds for r in rungs]
+    commands = [item.command for rung in rungs for item in rung.observations]
+    assert "docker port web" in commands, commands
+    assert any(command.startswith("docker exec web cat /proc/net/tcp") for command in commands), commands
+    assert any(command.startswith("curl -v") for command in commands), commands
+
+
+def test_the_commands_follow_the_engine_and_the_way_inside() -> None:
+    """Podman's CLI for a Podman engine; a helper container where the image has no tools."""
+    found = classify(
+        replace(evidence(listening=("127.0.0.1:8888",), host="reset"), engine_kind="podman", look="helper")
+    )
+    commands = [item.command for rung in found.rungs() for item in rung.observations]
+    assert "podman port web" in commands, commands
+    assert any("podman run --rm --network container:web" in command for command in commands), commands
