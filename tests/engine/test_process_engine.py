@@ -8,13 +8,13 @@ host's probe must land in the same outcome class and the diagnosis must name the
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from portbinding.command import RunSpec
-from portbinding.diagnose import diagnose
+from portbinding.diagnose import Diagnosis, diagnose
 from portbinding.discovery import connect, engine_info
 from portbinding.engine import Engine, free_port
 from portbinding.errors import ContainerFailed
@@ -22,7 +22,7 @@ from portbinding.images import LOCAL_BASE
 from portbinding.ports import parse_publish
 from portbinding.probe import OUTCOME_CLASS, probe_http
 from portbinding.process import launch
-from portbinding.scenarios import SCENARIOS, Scenario
+from portbinding.scenarios import SCENARIOS, Scenario, scenario
 from tests.support.settle import settle
 
 pytestmark = pytest.mark.engines("docker", reason="compares the process engine with Docker side by side")
@@ -86,3 +86,61 @@ def test_a_command_that_cannot_start_leaves_no_port_published(process_engine: En
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # free again: nothing was left listening on it
     assert not process_engine.course_containers(session=process_engine.session)
+
+
+# Situations beyond the catalogue that the process engine can show too: each is set up the same
+# way on both engines, and the diagnosis must name the same cause by the same rule.
+Situation = Callable[[Engine], Diagnosis]
+
+
+def _stopped(engine: Engine) -> Diagnosis:
+    """docker stop on a healthy notebook: stopped (SIGTERM), not crashed."""
+    item = scenario("ok")
+    container = engine.run(item.with_host_port(free_port()))
+    settle(engine, container, item)
+    engine.stop(container)
+    return diagnose(engine, container, container_port=8888)
+
+
+def _asked_port_nothing_uses(engine: Engine) -> Diagnosis:
+    """diagnose --port 9999 on a healthy notebook: use 8888, not the line already running."""
+    item = scenario("ok")
+    container = engine.run(item.with_host_port(free_port()))
+    settle(engine, container, item)
+    return diagnose(engine, container, container_port=9999)
+
+
+def _tcp_through_the_published_port(engine: Engine) -> Diagnosis:
+    """--expect tcp on a healthy notebook: the published port holds the connection, ok."""
+    item = scenario("ok")
+    container = engine.run(item.with_host_port(free_port()))
+    settle(engine, container, item)
+    return diagnose(engine, container, container_port=8888, expect="tcp")
+
+
+def _tcp_to_a_loopback_server(engine: Engine) -> Diagnosis:
+    """--expect tcp through the proxy to a loopback-only server: the hang-up is no false ok."""
+    item = scenario("loopback_only")
+    container = engine.run(item.with_host_port(free_port()))
+    settle(engine, container, item)
+    return diagnose(engine, container, container_port=8888, expect="tcp")
+
+
+SITUATIONS: tuple[Situation, ...] = (
+    _stopped,
+    _asked_port_nothing_uses,
+    _tcp_through_the_published_port,
+    _tcp_to_a_loopback_server,
+)
+
+
+@pytest.mark.parametrize("situation", SITUATIONS, ids=[s.__name__.strip("_") for s in SITUATIONS])
+def test_situations_beyond_the_catalogue_are_diagnosed_alike(
+    engine: Engine, process_engine: Engine, situation: Situation
+) -> None:
+    on_docker, on_processes = situation(engine), situation(process_engine)
+    assert (on_processes.cause, on_processes.rule) == (on_docker.cause, on_docker.rule), (
+        f"{situation.__name__}: Docker {on_docker.cause}/{on_docker.rule}, process engine "
+        f"{on_processes.cause}/{on_processes.rule}\n{on_docker.explain()}\n---\n{on_processes.explain()}"
+    )
+    assert on_docker.cause != "crashed", on_docker.explain()

@@ -94,6 +94,24 @@ TABLE: tuple[Row, ...] = (
         fix_has=("docker start web",),
     ),
     Row(
+        "a server that shut down cleanly on SIGTERM (exit 0)",
+        evidence(
+            status="exited",
+            exit_code=0,
+            log_tail=["[C ServerApp] received signal 15, stopping", "[I ServerApp] Shutting down 2 extensions"],
+        ),
+        "stopped",
+        "stopped",
+        fix_has=("docker start web", "clean shutdown"),
+    ),
+    Row(
+        "exit 0 with nothing said: it finished, not served",
+        evidence(status="exited", exit_code=0, log_tail=["done."]),
+        "crashed",
+        "crashed",
+        fix_has=("finished on its own", "foreground"),
+    ),
+    Row(
         "created, never started",
         evidence(status="created", exit_code=0),
         "stopped",

@@ -38,6 +38,9 @@ _RETRIED = re.compile(r"The port (\d+) is already in use, trying another port")
 CRASH_LOOP_WINDOW_S = 10.0  # up for less than this after a restart: still inside the loop
 STARTING_GRACE_S = 5.0  # nothing on the port this early, and nothing serving anywhere: still starting
 _STOP_SIGNALS = (130, 137, 143)  # SIGINT, SIGKILL, SIGTERM: what docker stop / kill / Ctrl-C leave
+_STOP_REQUEST = re.compile(
+    r"signal 15|signal 2\b|SIGTERM|SIGINT|received signal|shutdown request", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,13 @@ def crash_loop(f: Facts) -> Diagnosis | None:
 
 
 def stopped(f: Facts) -> Diagnosis | None:
+    """Stopped from outside: killed by a stop signal, or a server that shut down cleanly when asked."""
     ev = f.ev
-    if ev.status in ("created", "paused") or (
-        ev.status in ("exited", "dead") and ev.exit_code in _STOP_SIGNALS and not ev.oom_killed
-    ):
+    ended = ev.status in ("exited", "dead") and not ev.oom_killed
+    by_signal = ended and ev.exit_code in _STOP_SIGNALS
+    # Servers that handle SIGTERM (Jupyter, nginx, postgres) exit 0 and say so in their log.
+    asked = ended and ev.exit_code == 0 and any(_STOP_REQUEST.search(line) for line in ev.log_tail[-8:])
+    if ev.status in ("created", "paused") or by_signal or asked:
         return f.diagnosis("stopped", fixes.stopped(ev), "stopped")
     return None
 

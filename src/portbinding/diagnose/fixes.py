@@ -70,6 +70,13 @@ def crash(ev: Evidence, *, loop: bool = False) -> Fix:
                 f"{how} It tried to listen on an address this container does not have (its log: {said}); "
                 "::1 does not exist where IPv6 is switched off. Listen on every interface instead.",
             )
+    if ev.exit_code == 0 and not loop:
+        return Fix(
+            f"The app finished on its own (exit code 0, last log line: {said}): it ran to its end instead of "
+            "serving. A server must stay in the foreground: check the command (a daemonizing option, a "
+            "script that starts the server in the background and returns).",
+            config_change="a command that keeps the server in the foreground",
+        )
     return Fix(
         f"{how} Read the last log lines: {said}; fix what they name, then run it again.",
         config_change="whatever setting the log names as missing or wrong",
@@ -84,7 +91,9 @@ def stopped(ev: Evidence) -> Fix:
         return Fix("The container is paused (docker pause): unpause it.", commands=(command,))
     if ev.status == "created":
         return Fix("The container was created but never started: start it.", commands=(cli.start(),))
-    signal = _SIGNALS.get(ev.exit_code or 0, f"exit code {ev.exit_code}")
+    signal = _SIGNALS.get(
+        ev.exit_code or 0, "a clean shutdown (exit code 0) after a stop signal, as its log says"
+    )
     return Fix(
         f"It exited by {signal}: it was stopped from outside (docker stop, docker kill, a restart of the "
         "engine or the machine), not crashed. Start it again; nothing in its configuration needs to change.",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 import ipywidgets as widgets
 from docker.models.containers import Container
 
-from portbinding.diagnose import Cause, Diagnosis, Evidence, diagnose
+from portbinding.diagnose import Cause, Diagnosis, Evidence, Expect, diagnose
 from portbinding.engine import Engine, PublishedPort
 from portbinding.errors import PortBindingError
 from portbinding.procnet import Listener
@@ -200,6 +200,8 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._given_engine = engine
         self._container: Container | None = None
         self._port = 8888
+        self._expect: Expect | None = None
+        self._path = "/"
         self._map: PortMap | None = None
         self._hops: tuple[Hop, ...] = ()
         self._uid = next(_ids)
@@ -250,9 +252,14 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ actions
 
-    def show(self, container: Container, container_port: int) -> tuple[Hop, ...]:
-        """Draw ``container``'s path for ``container_port`` from its live state; returns the hops."""
-        self._container, self._port = container, container_port
+    def show(
+        self, container: Container, container_port: int, *, expect: Expect | None = None, path: str = "/"
+    ) -> tuple[Hop, ...]:
+        """Draw ``container``'s path for ``container_port`` from its live diagnosis; returns the hops.
+
+        ``expect`` and ``path`` are the diagnosis's (what should answer, what the host GETs).
+        """
+        self._container, self._port, self._expect, self._path = container, container_port, expect, path
         return self._worker.call(self._draw_job, label="Reading the live state")
 
     def refresh(self) -> tuple[Hop, ...]:
@@ -272,6 +279,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         if target is None:
             return
         self._container, self._port = target.container, target.container_port or self._port
+        self._expect, self._path = target.expect, target.path
         self._worker.submit(self._draw_job, label="Reading the live state", quiet=True)
 
     def _draw_job(self) -> tuple[Hop, ...]:
@@ -282,7 +290,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 hint="call diagram.show(container, 8888) with a container you started",
             )
         engine = self.engine
-        found = diagnose(engine, container, container_port=self._port)
+        found = diagnose(engine, container, container_port=self._port, expect=self._expect, path=self._path)
         facts = PortMap(found, _live.container_ip(container.attrs))
         self._map, self._hops = facts, facts.hops()
         self._svg.value = self._draw(facts, self._hops)
