@@ -98,7 +98,7 @@ TABLE: tuple[Row, ...] = (
         evidence(
             status="exited",
             exit_code=0,
-            log_tail=["[C ServerApp] received signal 15, stopping", "[I ServerApp] Shutting down 2 extensions"],
+            log_tail=["[C ServerApp] received signal 15, stopping", "[I ServerApp] Shutting down"],
         ),
         "stopped",
         "stopped",
