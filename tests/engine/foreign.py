@@ -26,6 +26,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import pytest
 
 from portbinding.engine import Engine, free_port
 from portbinding.images import CONTEXT_LABEL
@@ -151,3 +152,9 @@ def cli(engine: Engine, line: str, *, timeout: float = 60) -> subprocess.Complet
     done = subprocess.run(words, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     assert done.returncode == 0, f"`{shlex.join(words)}` failed ({done.returncode}): {done.stderr.strip()}"
     return done
+
+
+@pytest.fixture(scope="session")
+def busybox(docker_client: docker.DockerClient) -> str:
+    """The busybox test image on the course engine (built, or confirmed up to date)."""
+    return build_busybox(docker_client)

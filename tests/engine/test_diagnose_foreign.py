@@ -23,16 +23,13 @@ from portbinding.diagnose import Diagnosis, Expect, Via, diagnose
 from portbinding.engine import COURSE, COURSE_LABEL, Engine, free_port
 from portbinding.images import LOCAL_BASE
 from portbinding.probe import probe_http, probe_tcp, wait_until
-from tests.engine.foreign import HTTPD, build_busybox, cli, unique_name
+from tests.engine.foreign import HTTPD, busybox, cli, unique_name
 
 ECHO_SERVER = "nc -ll -p 7000 -e /bin/busybox cat"  # a TCP echo service on port 7000, not HTTP
 
+__all__ = ["busybox"]  # the fixture, imported for this module's tests
+
 pytestmark = pytest.mark.engines("docker", reason="builds a FROM scratch image and runs docker CLI lines")
-
-
-@pytest.fixture(scope="session")
-def busybox(docker_client: docker.DockerClient) -> str:
-    return build_busybox(docker_client)
 
 
 def _diagnosed(

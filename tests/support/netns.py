@@ -43,6 +43,7 @@ class RemoteHost:
     address: str
     client: docker.DockerClient  # the second engine via its unix socket: set-up and checks
     home: Path  # a HOME whose .ssh holds the key and known_hosts for ssh://root@<address>
+    unix_url: str = ""  # that socket, for a process run inside the namespace ("local" there)
 
     @property
     def tcp_url(self) -> str:
@@ -109,8 +110,12 @@ def _accepts(address: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[RemoteHost]:
+def remote_host(
+    source: docker.DockerClient, images: Sequence[str], *, dockerd_args: Sequence[str] = ()
+) -> Iterator[RemoteHost]:
     """The namespace, its dockerd (with ``images`` copied from ``source``) and its sshd.
+
+    ``dockerd_args`` are added to the daemon's command line (``--userland-proxy=false``, ...).
 
     Every piece registers its own teardown as soon as it exists, so a failure half-way (or in
     the test) still removes all of it: processes, tmpfs, veth and namespace.
@@ -157,6 +162,7 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
                 # Plain tcp:// on purpose (only this machine can reach the pair); saying so explicitly
                 # skips the 15 s pause dockerd otherwise makes to warn about an unencrypted API.
                 "--tls=false",
+                *dockerd_args,
             ],
             root / "dockerd.log",
         )
@@ -197,7 +203,7 @@ def remote_host(source: docker.DockerClient, images: Sequence[str]) -> Iterator[
         stack.callback(_stop, sshd)
         listening = wait_until(lambda: _accepts(address, 22), timeout=20, alive=lambda: sshd.poll() is None)
         assert listening, f"sshd did not listen on {address}:22:\n{log_tail(root / 'sshd.log', 15)}"
-        yield RemoteHost(netns, address, client, home)
+        yield RemoteHost(netns, address, client, home, unix_url)
 
 
 def _kill_everything_in(netns: str) -> None:

@@ -65,7 +65,9 @@ class Facts:
         return serves(answer, self.wanted)
 
     def diagnosis(self, cause: Cause, fix: Fix, rule: str, *notes: str) -> Diagnosis:
-        return Diagnosis(cause, self.ev, fix, rule=rule, expect=self.wanted, notes=tuple(notes))
+        return Diagnosis(
+            cause, self.ev, fix, rule=rule, expect=self.wanted, notes=(*notes, *_symptom_notes(self))
+        )
 
 
 Rule = Callable[[Facts], Diagnosis | None]
@@ -370,15 +372,8 @@ def reachable(f: Facts) -> Diagnosis | None:
 def unreachable_otherwise(f: Facts) -> Diagnosis:
     """Listening where forwarded traffic arrives, answering inside, yet not from the host."""
     notes = []
-    host = f.ev.host
     if f.ev.look == "none":
         notes.append("the inside could not be examined, so this is read from the outside alone")
-    if host is not None and host.result.outcome == "refused" and f.mapped and not f.ev.engine_remote:
-        notes.append(
-            "the host port refused rather than reset: this engine forwards without a userland proxy "
-            "(dockerd --userland-proxy=false, or rootful Podman), so a refusal means what a reset "
-            "means elsewhere"
-        )
     if f.ev.running_for_s is not None and f.ev.running_for_s > 60:
         notes.append("it has been up a while: something between may drop the traffic (a firewall)")
     return f.diagnosis("still_starting", fixes.starting(f.ev), "unreachable_otherwise", *notes)
@@ -433,6 +428,18 @@ def _never_the_running_line(found: Diagnosis) -> Diagnosis:
         fix.summary, config_change=fix.config_change or "see above: the run line itself is already right"
     )
     return replace(found, fix=kept)
+
+
+def _symptom_notes(f: Facts) -> list[str]:
+    """Why the symptom looks the way it does, where it differs from the usual one."""
+    host = f.ev.host
+    if host is not None and host.result.outcome == "refused" and f.mapped and not f.ev.engine_remote:
+        return [
+            "the host port refused rather than reset: this engine forwards without a userland proxy "
+            "(dockerd --userland-proxy=false, or rootful Podman), so a refusal means what a reset "
+            "means elsewhere"
+        ]
+    return []
 
 
 def _next_rung_notes(f: Facts) -> list[str]:

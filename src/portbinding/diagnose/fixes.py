@@ -24,10 +24,15 @@ _SIGNALS = {130: "SIGINT (Ctrl-C)", 137: "SIGKILL", 143: "SIGTERM"}
 
 
 def with_line(ev: Evidence, line: RunLine, summary: str, *, config_change: str | None = None) -> Fix:
-    """A fix that runs ``line``: removing the old container first when the line reuses its name."""
+    """A fix that runs ``line``, removing the old container first when it would be in the way.
+
+    In the way: the line reuses its name, or the old one still holds a host port (a second
+    container cannot publish it: "port is already allocated").
+    """
     program = ev.commands().program
     text = line.to_cli(program=program)
-    first = (f"{program} rm -f {line.spec.name}",) if line.spec.name else ()
+    in_way = bool(line.spec.name) or (ev.running and bool(ev.ports))
+    first = (f"{program} rm -f {ev.container}",) if in_way else ()
     return Fix(summary, run=line.to_spec(), config_change=config_change, line=text, commands=(*first, text))
 
 
