@@ -513,7 +513,12 @@ def test_rungs_hold_up_to_the_broken_one_and_carry_the_commands() -> None:
 def test_the_commands_follow_the_engine_and_the_way_inside() -> None:
     """Podman's CLI for a Podman engine; a helper container where the image has no tools."""
     found = classify(
-        replace(evidence(listening=("127.0.0.1:8888",), host="reset"), engine_kind="podman", look="helper")
+        replace(
+            evidence(listening=("127.0.0.1:8888",), host="reset"),
+            engine_kind="podman",
+            look="helper",
+            tools=(),
+        )
     )
     commands = [item.command for rung in found.rungs() for item in rung.observations]
     assert "podman port web" in commands, commands

@@ -166,6 +166,7 @@ class Evidence:
     peer: PeerEvidence | None = None
     run: RunLine | None = None
     look: LookPath = "none"
+    tools: tuple[str, ...] = ("cat", "python3")  # which of these the container has, as far as seen
     provenance: dict[str, Source] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     path: str = "/"
@@ -200,7 +201,9 @@ class Evidence:
 
     def commands(self) -> LearnerCommands:
         program = "podman" if self.engine_kind == "podman" else "docker"
-        return LearnerCommands(self.container, program, "exec" if self.look in ("exec", "none") else "helper")
+        return LearnerCommands(
+            self.container, program, cat="cat" in self.tools, python="python3" in self.tools
+        )
 
     def on_port(self) -> list[Listener]:
         return [item for item in self.sockets if item.port == self.container_port]
@@ -326,6 +329,7 @@ class Evidence:
             },
             "run_line": self.run.to_cli() if self.run else None,
             "look": self.look,
+            "tools": list(self.tools),
             "provenance": dict(self.provenance),
             "trail": [item.to_dict() for item in self.trail()],
         }

@@ -10,6 +10,7 @@ nothing: :func:`portbinding.diagnose.classify.classify` does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -90,7 +91,7 @@ def gather(
         if network_mode == "host" and port is not None:
             # The host's own table: every service of this machine, none of them the question.
             mine = tuple(item for item in inside.listeners if item.port == port)
-            inside = Inside(mine, inside.answers, inside.look, inside.sockets_from, inside.answers_from)
+            inside = dataclasses.replace(inside, listeners=mine)
             notes.append(f"it shares the host's network: only the host's listeners on port {port} are shown")
         if port is None:
             outside = [item for item in inside.listeners if not item.is_loopback] or list(inside.listeners)
@@ -144,6 +145,7 @@ def gather(
         peer=peer_evidence[0] if peer_evidence else None,
         run=run_line_from_container(attrs, image_config=_image_config(engine, attrs)),
         look=inside.look,
+        tools=inside.tools,
         provenance=provenance,
         notes=notes,
         path=path,

@@ -30,7 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias, cast
@@ -91,6 +91,10 @@ def probe(target, out):
             if not chunk:
                 break
             data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            sizes = [h[15:] for h in head.lower().split(b"\r\n") if h.startswith(b"content-length:")]
+            if sizes and sizes[0].strip().isdigit() and len(body) >= int(sizes[0]):
+                break  # a complete HTTP reply: the server need not close for us to know
             sock.settimeout(0.15)  # the rest of a reply follows at once; an echo never closes
     except socket.timeout:
         outcome = "silent"
@@ -133,6 +137,7 @@ class Inside:
     sockets_from: Source
     answers_from: Source
     notes: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()  # which of cat and python3 the container has (as far as seen)
 
 
 def examine(
@@ -151,44 +156,67 @@ def examine(
     sees the host's services, which are none of our business); ``forwarded`` adds a probe of
     ``forwarded:port``, the address published traffic arrives on; ``extra`` adds targets of the
     caller's own (a peer's view of this container). Never raises for what it finds inside.
+
+    ``auto`` takes the fastest way that works here: /proc (no exec round trips, nothing run in
+    the container), else the container's own tools, else a helper container.
     """
+
+    def targets(listeners: tuple[Listener, ...]) -> list[Target]:
+        return _targets(listeners, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
+
     notes: list[str] = []
+    if via in ("auto", "procfs"):
+        found = _via_procfs(engine, container, targets, notes)
+        if found is not None or via == "procfs":
+            return found or Inside((), (), "none", "none", "none", (*notes, _NO_PROCFS))
     if via in ("auto", "exec"):
-        try:
-            raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
-        except ContainerFailed:
-            return Inside(
-                (), (), "none", "none", "none", ("the container stopped while it was being examined",)
-            )
-        if not _missing_tool(raw):
-            listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
-            if raw.exit_code not in (0, 1) and not listeners:
-                notes.append(f"could not read /proc/net/tcp inside the container: {raw.output.strip()[:120]}")
-            targets = _targets(listeners, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
-            answers, source = _probe_via_exec(engine, container, targets, notes)
-            return Inside(listeners, answers, "exec", "exec", source, tuple(notes))
-        if via == "exec":
-            return Inside(
-                (), (), "none", "none", "none", ("the container has no cat to read its sockets with",)
-            )
+        found = _via_exec(engine, container, targets, notes)
+        if found is not None or via == "exec":
+            return found or Inside((), (), "none", "none", "none", (*notes, "the container has no cat"))
         notes.append(
             "the container has no cat or shell (a minimal image), so it was looked into from outside"
         )
-    if via in ("auto", "procfs"):
-        pid = namespace_pid(engine, container)
-        if pid is not None:
-            found = _read_procfs(pid)
-            if found is not None:
-                targets = _targets(found, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
-                if nsenter_permitted():
-                    answers = _run_probe_nsenter(pid, targets, notes)
-                    return Inside(found, answers, "procfs", "procfs", "procfs", tuple(notes))
-                answers = _probe_via_helper(engine, container, targets, notes)
-                return Inside(found, answers, "procfs", "procfs", "helper", tuple(notes))
-        if via == "procfs":
-            notes.append("this machine cannot see the container's process (a remote engine, or not root)")
-            return Inside((), (), "none", "none", "none", tuple(notes))
-    return _examine_with_helper(engine, container, port, forwarded, only_port, extra, notes)
+    return _examine_with_helper(engine, container, targets, notes)
+
+
+_NO_PROCFS = "this machine cannot see the container's process (a remote engine, or not root)"
+
+
+def _via_procfs(
+    engine: Engine,
+    container: Container,
+    targets: Callable[[tuple[Listener, ...]], list[Target]],
+    notes: list[str],
+) -> Inside | None:
+    pid = namespace_pid(engine, container)
+    if pid is None or not nsenter_permitted():
+        return None
+    found = _read_procfs(pid)
+    if found is None:
+        return None
+    answers = _run_probe_nsenter(pid, targets(found), notes)
+    return Inside(found, answers, "procfs", "procfs", "procfs", tuple(notes), _tools_in(pid, container))
+
+
+def _via_exec(
+    engine: Engine,
+    container: Container,
+    targets: Callable[[tuple[Listener, ...]], list[Target]],
+    notes: list[str],
+) -> Inside | None:
+    try:
+        raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
+    except ContainerFailed:
+        notes.append("the container stopped while it was being examined")
+        return Inside((), (), "none", "none", "none", tuple(notes))
+    if _missing_tool(raw):
+        return None
+    listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
+    if raw.exit_code not in (0, 1) and not listeners:
+        notes.append(f"could not read /proc/net/tcp inside the container: {raw.output.strip()[:120]}")
+    answers, source = _probe_via_exec(engine, container, targets(listeners), notes)
+    tools = ("cat", "python3") if source == "exec" else ("cat",)
+    return Inside(listeners, answers, "exec", "exec", source, tuple(notes), tools)
 
 
 # ------------------------------------------------------------------------------ targets
@@ -418,20 +446,37 @@ def _probe_via_helper(
 def _examine_with_helper(
     engine: Engine,
     container: Container,
-    port: int | None,
-    forwarded: str | None,
-    only_port: bool,
-    extra: Collection[Target],
+    targets: Callable[[tuple[Listener, ...]], list[Target]],
     notes: list[str],
 ) -> Inside:
     try:
         with helper_container(engine, container) as helper:
             raw = engine.exec(helper, list(LISTEN_COMMAND), timeout=5)
             listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
-            targets = _targets(listeners, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
-            answers, _ = _probe_via_exec(engine, helper, targets, notes)
+            answers, _ = _probe_via_exec(engine, helper, targets(listeners), notes)
     except (EngineError, ContainerFailed) as exc:
         notes.append(f"could not look inside with a helper container: {exc}")
         return Inside((), (), "none", "none", "none", tuple(notes))
     notes.append(f"looked inside through a helper container ({HELPER_IMAGE}) sharing its network namespace")
     return Inside(listeners, answers, "helper", "helper", "helper", tuple(notes))
+
+
+def _tools_in(pid: int, container: Container) -> tuple[str, ...]:
+    """Which of cat and python3 are on the container's PATH, seen through /proc/PID/root.
+
+    Only looked at (lexists: an absolute symlink in there would resolve on this machine), never
+    run: it decides which command the learner is shown, ``docker exec`` or a helper container.
+    """
+    env = (container.attrs.get("Config") or {}).get("Env") or []
+    path = next((str(item)[5:] for item in env if str(item).startswith("PATH=")), _DEFAULT_PATH)
+    root = f"/proc/{pid}/root"
+    return tuple(
+        tool
+        for tool in ("cat", "python3")
+        if any(
+            os.path.lexists(f"{root}{folder}/{tool}") for folder in path.split(":") if folder.startswith("/")
+        )
+    )
+
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

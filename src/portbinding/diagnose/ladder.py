@@ -152,14 +152,15 @@ class LearnerCommands:
     """The commands a learner types to see each piece of evidence, on their engine's CLI.
 
     ``program`` is ``docker`` or ``podman`` (both take the same arguments for everything here).
-    ``look`` is how the diagnosis had to look inside: a container without ``cat``/``python3``
-    is looked into through a helper container, and the commands say so, because ``docker exec``
-    would fail there too.
+    ``cat`` and ``python`` say whether the container has those tools: where it does not,
+    ``docker exec`` would fail for the learner too, so the command runs them in a helper
+    container that shares the container's network namespace instead.
     """
 
     container: str
     program: str = "docker"
-    look: LookPath = "exec"
+    cat: bool = True
+    python: bool = True
 
     def _cmd(self, *words: str) -> str:
         return " ".join(shlex.quote(word) for word in (self.program, *words))
@@ -184,14 +185,14 @@ class LearnerCommands:
     def start(self) -> str:
         return self._cmd("start", self.container)
 
-    def _inside(self, *argv: str) -> str:
-        if self.look == "exec":
+    def _inside(self, *argv: str, own: bool) -> str:
+        if own:
             return self._cmd("exec", self.container, *argv)
         # Works whatever the image holds: the helper brings the tools, the namespace is shared.
         return self._cmd("run", "--rm", "--network", f"container:{self.container}", HELPER_IMAGE, *argv)
 
     def listeners(self) -> str:
-        return self._inside("cat", "/proc/net/tcp", "/proc/net/tcp6")
+        return self._inside("cat", "/proc/net/tcp", "/proc/net/tcp6", own=self.cat)
 
     def request_inside(self, target: str, *, path: str = "/", expect: Expect = "http") -> str:
         """A request to ``target`` (``host:port``) from inside the container's network namespace."""
@@ -208,11 +209,11 @@ class LearnerCommands:
                 "import urllib.request as u; r = u.urlopen(" + repr(url) + ", timeout=3); "
                 "print(r.status, r.read(200))"
             )
-        return self._inside("python3", "-c", code)
+        return self._inside("python3", "-c", code, own=self.python)
 
     def request_from_peer(self, peer: str, target: str) -> str:
         """A TCP connection to ``target`` from inside ``peer``'s network namespace."""
-        other = LearnerCommands(peer, self.program, self.look)
+        other = LearnerCommands(peer, self.program, cat=False, python=False)  # its tools are unknown
         return other.request_inside(target, expect="tcp")
 
     @staticmethod
