@@ -248,6 +248,18 @@ TABLE: tuple[Row, ...] = (
         fix_has=("-p 127.0.0.1:49000:8889", "port_retries"),
     ),
     Row(
+        "Jupyter moved, too busy to answer the probe: the log and the listener say where",
+        evidence(
+            listening=("0.0.0.0:8888", "0.0.0.0:8889"),
+            answers=(answer("127.0.0.1:8888", HTTP), answer("127.0.0.1:8889", outcome="silent")),
+            log_tail=["[W ServerApp] The port 8888 is already in use, trying another port."],
+        ),
+        "port_retried",
+        "port_retried",
+        expect="jupyter",
+        fix_has=("-p 127.0.0.1:49000:8889",),
+    ),
+    Row(
         "nothing on the port yet, seconds after the start",
         evidence(
             running_for_s=1.5,

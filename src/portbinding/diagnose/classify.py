@@ -256,10 +256,29 @@ def nothing_listens(f: Facts) -> Diagnosis | None:
 
 
 def port_retried(f: Facts) -> Diagnosis | None:
-    if f.retried_from is None or f.good_port is None or f.good_port == f.port or f.port is None:
+    """The log says the port was taken and it moved; it listens on another port now.
+
+    Where it moved is where the expected service answers, or else (a server too busy to answer
+    the probe in time) the other port it listens on that nothing contradicts.
+    """
+    if f.retried_from is None or f.port is None:
         return None
-    fix = fixes.retried(f.ev, f.port, f.good_port, f.retried_from)
-    return f.diagnosis("port_retried", fix, "port_retried")
+    moved = f.good_port if f.good_port != f.port else None
+    if moved is None:
+        contradicted = {a.port for a in f.ev.answers if clearly_not(a, f.wanted)}
+        moved = next(
+            (
+                item.port
+                for item in f.ev.sockets
+                if item.port not in (f.port, f.retried_from)
+                and not item.is_loopback
+                and item.port not in contradicted
+            ),
+            None,
+        )
+    if moved is None:
+        return None
+    return f.diagnosis("port_retried", fixes.retried(f.ev, f.port, moved, f.retried_from), "port_retried")
 
 
 def nothing_on_port(f: Facts) -> Diagnosis | None:

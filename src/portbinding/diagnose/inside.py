@@ -85,7 +85,7 @@ def probe(target, out):
     data, outcome = b"", "closed"
     try:
         sock.sendall(REQUEST)
-        sock.settimeout(0.8)
+        sock.settimeout(1.5)  # a busy server (Jupyter on two cores) may take a while to answer
         while len(data) < 4096:
             chunk = sock.recv(4096)
             if not chunk:
