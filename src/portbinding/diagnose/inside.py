@@ -11,7 +11,8 @@ Three ways in, tried in this order (``via="auto"``), and the evidence says which
     ``/proc/PID/net/tcp`` (PID from ``State.Pid``), and ``nsenter --net`` runs the same probe
     script with this machine's Python inside that namespace. Nothing in the container's file
     system is touched or needed. The PID is trusted only if its cgroup names the container (a
-    remote engine's PID, or one reused since, is somebody else's process here).
+    remote engine's PID, or one reused since, is somebody else's process here), and its
+    namespace only if it is the one the engine keeps for the container (``SandboxKey``).
 ``helper``
     A short-lived course container (``portbinding/python-base``) started with
     ``--network container:ID``: the same namespace, the course's tools. Works on Docker, Podman
@@ -343,7 +344,16 @@ def namespace_pid(engine: Engine, container: Container) -> int | None:
         cgroup = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return pid if str(container.id) in cgroup else None
+    if str(container.id) not in cgroup:
+        return None
+    # And the same network namespace as the engine's own handle on it (SandboxKey), where visible.
+    sandbox = str((container.attrs.get("NetworkSettings") or {}).get("SandboxKey") or "")
+    try:
+        if sandbox and os.stat(sandbox).st_ino != os.stat(f"/proc/{pid}/ns/net").st_ino:
+            return None
+    except OSError:
+        pass  # not visible from this mount namespace: the cgroup has said enough
+    return pid
 
 
 def nsenter_permitted() -> bool:
