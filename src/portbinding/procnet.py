@@ -94,10 +94,12 @@ def listeners_from_proc(tcp: str, tcp6: str) -> list[Listener]:
 
 
 def reachable_from_outside(listener: Listener) -> bool:
-    """Whether connections from outside the container (e.g. via ``-p``) can reach ``listener``.
+    """Whether ``listener`` could be reached from outside the container (e.g. via ``-p``) at all.
 
-    Only loopback addresses are out of reach: docker-proxy and the published port arrive over
-    the container's network interface, which a wildcard or interface address accepts.
+    Loopback addresses never can: docker-proxy and the published port arrive over the container's
+    network interface. Any other address might -- whether forwarded traffic really arrives on it
+    (one specific address of several, IPv6 only) is for the diagnosis to tell from the evidence
+    (``portbinding.diagnose.classify``: ``wrong_address``, ``ipv6_only``).
     """
     return not listener.is_loopback
 

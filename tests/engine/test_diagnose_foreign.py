@@ -340,3 +340,22 @@ def test_every_way_in_reads_the_same_for_a_course_image(engine: Engine, via: Via
     found = _cause(engine, name, "loopback_only", via=via)
     assert found.evidence.look == via and found.evidence.listeners == ["127.0.0.1:8000"], found.explain()
     assert found.evidence.provenance["listeners"] == via, found.evidence.provenance
+
+
+def test_a_container_with_cat_but_no_python_is_read_by_exec_and_probed_from_outside(
+    engine: Engine, busybox: str
+) -> None:
+    """Like nginx or node images: its own cat lists the sockets, the probe comes from outside."""
+    name = unique_name("catonly")
+    script = "ln -s /bin/busybox /bin/cat && exec httpd -f -v -h /www -p 127.0.0.1:80"
+    cli(engine, f"docker run -d --name {name} -p 127.0.0.1:{free_port()}:80 {busybox} sh -c '{script}'")
+    found = _cause(engine, name, "loopback_only", via="exec")
+    provenance = found.evidence.provenance
+    assert found.evidence.look == "exec" and provenance["listeners"] == "exec", provenance
+    assert provenance["inside"] in ("procfs", "helper"), provenance
+    assert found.evidence.inside.get("127.0.0.1:80", "").startswith("HTTP/"), found.evidence.inside
+    commands = [item.command for item in found.evidence.trail()]
+    assert f"docker exec {name} cat /proc/net/tcp /proc/net/tcp6" in commands, commands
+    assert any(f"--network container:{name}" in command and "python3" in command for command in commands), (
+        commands
+    )
