@@ -337,10 +337,19 @@ class Engine:
         Read from the kernel's own tables (/proc/net/tcp and tcp6), so slim images need no tools.
         """
         try:
-            raw = self.exec(container, list(LISTEN_COMMAND), timeout=5)
+            return self.read_listeners(container)[0]
         except ContainerFailed:
             return []
-        return listeners_from_proc(*split_cat_output(raw.output))
+
+    def read_listeners(self, container: Container) -> tuple[list[Listener], ExecResult]:
+        """The listening sockets and the exec's own result, so a caller can tell an image without
+        ``cat`` (the diagnosis then looks in another way) from one where nothing listens.
+
+        Raises:
+            ContainerFailed: the container is not running.
+        """
+        raw = self.exec(container, list(LISTEN_COMMAND), timeout=5)
+        return listeners_from_proc(*split_cat_output(raw.output)), raw
 
     def state(self, container: Container) -> ContainerState:
         """The container's State block (Status, ExitCode, Health, StartedAt, ...)."""

@@ -21,13 +21,15 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from portbinding.builder import BuiltImage
 from portbinding.command import RunSpec
 from portbinding.diagnose import diagnose
+from portbinding.discovery import connect, engine_info
 from portbinding.engine import Engine, free_port
-from portbinding.images import LOCAL_BASE, BuiltImage
+from portbinding.images import LOCAL_BASE
 from portbinding.ports import PortMapping
 from portbinding.probe import probe_http, wait_until
-from portbinding.provision import PUBLISH_HOST_ENV, connect, engine_info
+from portbinding.settings import PUBLISH_HOST_ENV
 from tests.engine.foreign import busybox, cli
 from tests.engine.netns import RemoteHost, remote_host
 

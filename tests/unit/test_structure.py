@@ -18,9 +18,8 @@ PACKAGE = SRC / "portbinding"
 MAX_LINES = 500
 
 # Modules of other work in progress that are still over the limit without a reason; each entry
-# goes once its owner splits the module (issue 12: diagnose's gather/classify; issue 10: the judge).
+# goes once its owner splits the module (issue 10: the judge).
 OVER_LIMIT_PENDING = {
-    "portbinding.diagnose": "issue 12 splits gather() from classify()",
     "portbinding.grading.judge": "issue 10 (walls/judge)",
 }
 
@@ -170,12 +169,7 @@ HELPERS = {
     "IPv6 [host] bracketing (ports.bracket_host)": (
         re.compile(r"""f"\[\{[^}]+\}\]"\s+if\s+":"\s+in"""),
         {"portbinding/ports.py"},
-        {
-            "portbinding/diagnose/__init__.py",
-            "portbinding/diagnose/ladder.py",
-            "portbinding/procnet.py",
-            "portbinding/widgets/portmap.py",
-        },
+        {"portbinding/procnet.py"},
     ),
     "splitting an image reference (images.split_image_ref)": (
         re.compile(r"""rfind\(":"\)|rsplit\(":", 1\)"""),
@@ -185,22 +179,14 @@ HELPERS = {
     "reading what listens inside a container (Engine.listeners)": (
         re.compile(r"LISTEN_COMMAND\)"),
         {"portbinding/engine.py"},
-        {
-            "portbinding/diagnose/__init__.py",
-            "portbinding/diagnose/ladder.py",
-            "portbinding/grading/judge.py",
-        },
+        {"portbinding/grading/judge.py"},
     ),
     "remapping a -p port (PortMapping.with_container_port / with_host_port)": (
         re.compile(
             r"PortMapping\(\s*\w+,\s*m\.protocol|PortMapping\(mapping\.container_port, mapping\.protocol"
         ),
         set(),
-        {
-            "portbinding/diagnose/__init__.py",
-            "portbinding/diagnose/ladder.py",
-            "portbinding/grading/judge.py",
-        },
+        {"portbinding/grading/judge.py"},
     ),
     "a hand-written polling deadline (probe.wait_until)": (
         re.compile(r"deadline = time\.monotonic\(\) \+"),

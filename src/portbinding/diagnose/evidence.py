@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-from portbinding.diagnose.ladder import SOURCE_TEXT, Expect, Layer, LearnerCommands, LookPath, Source, bracket
+from portbinding.diagnose.ladder import SOURCE_TEXT, Expect, Layer, LearnerCommands, LookPath, Source
 from portbinding.diagnose.runline import RunLine
 from portbinding.engine import PublishedPort
-from portbinding.ports import PortMapping
+from portbinding.ports import PortMapping, bracket_host
 from portbinding.probe import ProbeResult
 from portbinding.procnet import Listener
 
@@ -187,7 +187,7 @@ class Evidence:
     def inside(self) -> dict[str, str]:
         """Each probe made inside: ``{"127.0.0.1:8888": "HTTP/1.1 200 OK"}``, errors in words."""
         return {
-            answer.target or f"{bracket(answer.address)}:{answer.port}": answer.words()
+            answer.target or f"{bracket_host(answer.address)}:{answer.port}": answer.words()
             for answer in self.answers
         }
 

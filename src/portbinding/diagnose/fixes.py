@@ -13,9 +13,9 @@ import re
 
 from portbinding.diagnose.diagnosis import Fix
 from portbinding.diagnose.evidence import Evidence
-from portbinding.diagnose.ladder import Expect, bracket
+from portbinding.diagnose.ladder import Expect
 from portbinding.diagnose.runline import RunLine
-from portbinding.ports import PortMapping
+from portbinding.ports import PortMapping, bracket_host
 
 # "-e NAME=value" in a log line; the value stops before closing punctuation: "(... -e X=1)."
 _ENV_HINT = re.compile(r"-e\s+([A-Za-z_][A-Za-z0-9_]*)=([^\s)\]'\",;]+)")
@@ -162,7 +162,7 @@ def unusable_address(ev: Evidence, port: int) -> Fix:
     if ev.run is None:
         return Fix(summary)
     publish = tuple(
-        PortMapping(m.container_port, m.protocol, "", m.host_port, m.host_port_end)
+        m.with_host_port(m.host_port, host_ip="")
         if m.container_port == port and m.host_ip in {p.host_ip for p in mapped}
         else m
         for m in ev.run.spec.publish
@@ -177,10 +177,7 @@ def remap(ev: Evidence, wrong: int, right: int | None, *, reason: str = "") -> F
     if right is None or ev.run is None:
         return Fix(f"Nothing listens on container port {wrong}: check which port the app uses.")
     publish = tuple(
-        PortMapping(right, m.protocol, m.host_ip, m.host_port, m.host_port_end)
-        if m.container_port == wrong
-        else m
-        for m in ev.run.spec.publish
+        m.with_container_port(right) if m.container_port == wrong else m for m in ev.run.spec.publish
     )
     if reason == "wrong_service":
         summary = (
@@ -214,10 +211,7 @@ def retried(ev: Evidence, wanted: int, actual: int, port: int) -> Fix:
     if ev.run is None:
         return Fix(summary, config_change=config)
     publish = tuple(
-        PortMapping(actual, m.protocol, m.host_ip, m.host_port, m.host_port_end)
-        if m.container_port == wanted
-        else m
-        for m in ev.run.spec.publish
+        m.with_container_port(actual) if m.container_port == wanted else m for m in ev.run.spec.publish
     )
     return with_line(ev, ev.run.with_spec(publish=publish), summary, config_change=config)
 
@@ -267,7 +261,7 @@ def rebind(ev: Evidence, address: str, wanted: Expect) -> Fix:
                 ev,
                 line.with_spec(command=command),
                 f"The command tells the server to listen on {what}: listen on every interface "
-                f"({bracket(every)}) instead.",
+                f"({bracket_host(every)}) instead.",
                 config_change=f"bind address {every} instead of {address}",
             )
         if wanted == "jupyter":
@@ -287,8 +281,9 @@ def rebind(ev: Evidence, address: str, wanted: Expect) -> Fix:
 
 def ipv6_only(ev: Evidence, address: str) -> Fix:
     return Fix(
-        f"The server listens on IPv6 only ({bracket(address)}), and the engine forwards published traffic to "
-        "the container's IPv4 address. Listen on 0.0.0.0, or on :: without IPV6_V6ONLY (dual-stack).",
+        f"The server listens on IPv6 only ({bracket_host(address)}), and the engine forwards published "
+        "traffic to the container's IPv4 address. Listen on 0.0.0.0, or on :: without IPV6_V6ONLY "
+        "(dual-stack).",
         config_change="bind 0.0.0.0, or :: with IPV6_V6ONLY off",
     )
 

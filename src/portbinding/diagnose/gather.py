@@ -24,10 +24,10 @@ from docker.models.containers import Container
 from portbinding.diagnose.classify import expected_service
 from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, PeerEvidence, PortOrigin
 from portbinding.diagnose.inside import Inside, Target, Via, examine
-from portbinding.diagnose.ladder import Expect, Source, bracket
+from portbinding.diagnose.ladder import Expect, Source
 from portbinding.diagnose.runline import run_line_from_container
 from portbinding.engine import Engine, PublishedPort
-from portbinding.ports import PortMapping
+from portbinding.ports import PortMapping, bracket_host, from_bindings
 from portbinding.probe import ProbeResult, probe_http, probe_tcp
 
 LOGGER = logging.getLogger(__name__)
@@ -169,20 +169,7 @@ def running_for(state: dict[str, object]) -> float | None:
 
 def _requested(attrs: dict[str, Any]) -> tuple[PortMapping, ...]:
     """The -p options as given (kept by the engine even where they are ignored: --network host)."""
-    found: list[PortMapping] = []
-    for key, bindings in sorted(((attrs.get("HostConfig") or {}).get("PortBindings") or {}).items()):
-        number, _, protocol = key.partition("/")
-        for binding in bindings or []:
-            host_port = str(binding.get("HostPort") or "")
-            found.append(
-                PortMapping(
-                    int(number),
-                    protocol or "tcp",
-                    str(binding.get("HostIp") or ""),
-                    int(host_port) if host_port.isdigit() else None,
-                )
-            )
-    return tuple(found)
+    return tuple(from_bindings((attrs.get("HostConfig") or {}).get("PortBindings") or {}))
 
 
 def _networks(attrs: dict[str, Any]) -> dict[str, str]:
@@ -240,7 +227,7 @@ def _host_url(
 ) -> str | None:
     if network_mode == "host":
         # No mapping: the server is on the engine machine's own port.
-        return f"http://{bracket(engine.publish_host)}:{port}{path}"
+        return f"http://{bracket_host(engine.publish_host)}:{port}{path}"
     if not any(p.container_port == port and p.protocol == "tcp" for p in ports):
         return None
     return engine.url(target, port, path)
@@ -287,7 +274,7 @@ def _peer(
     if port is None:
         return PeerEvidence(str(other.name), tuple(theirs), shared, address, mentions, None, None), ()
     local = Target(f"127.0.0.1:{port}", "127.0.0.1", port)
-    extra = [local] + ([Target(f"{bracket(address)}:{port}", address, port)] if address else [])
+    extra = [local] + ([Target(f"{bracket_host(address)}:{port}", address, port)] if address else [])
     seen = examine(engine, other, port=port, only_port=True, extra=extra, via=via)
     by_target: dict[str, InsideAnswer] = {answer.target: answer for answer in seen.answers}
     via_name = by_target.get(extra[1].where) if len(extra) > 1 else None

@@ -40,10 +40,12 @@ import docker.errors
 from docker.models.containers import Container
 
 from portbinding.diagnose.evidence import InsideAnswer, InsideOutcome
-from portbinding.diagnose.ladder import HELPER_IMAGE, LookPath, Source, bracket
-from portbinding.engine import ENGINE_ERRORS, OWNER_LABEL, Engine, ExecResult
+from portbinding.diagnose.ladder import HELPER_IMAGE, LookPath, Source
+from portbinding.engine import OWNER_LABEL, Engine, ExecResult
+from portbinding.engine_errors import ENGINE_ERRORS
 from portbinding.errors import ContainerFailed, EngineError
-from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
+from portbinding.ports import bracket_host
+from portbinding.procnet import Listener, listeners_from_proc
 
 LOGGER = logging.getLogger(__name__)
 
@@ -206,13 +208,13 @@ def _via_exec(
     notes: list[str],
 ) -> Inside | None:
     try:
-        raw = engine.exec(container, list(LISTEN_COMMAND), timeout=5)
+        found, raw = engine.read_listeners(container)
     except ContainerFailed:
         notes.append("the container stopped while it was being examined")
         return Inside((), (), "none", "none", "none", tuple(notes))
     if _missing_tool(raw):
         return None
-    listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
+    listeners = tuple(found)
     if raw.exit_code not in (0, 1) and not listeners:
         notes.append(f"could not read /proc/net/tcp inside the container: {raw.output.strip()[:120]}")
     answers, source = _probe_via_exec(engine, container, targets(listeners), notes)
@@ -234,7 +236,7 @@ def probe_targets(listener: Listener) -> list[str]:
             return [f"127.0.0.1:{listener.port}"]
         return [f"127.0.0.1:{listener.port}", f"[::1]:{listener.port}"]
     address = listener.address.removeprefix("::ffff:") if "." in listener.address else listener.address
-    return [f"{bracket(address)}:{listener.port}"]
+    return [f"{bracket_host(address)}:{listener.port}"]
 
 
 def _targets(
@@ -253,7 +255,7 @@ def _targets(
     for listener in chosen[:MAX_PROBED]:
         targets.extend(Target(where, listener.address, listener.port) for where in probe_targets(listener))
     if forwarded and port is not None and any(item.port == port for item in listeners):
-        where = f"{bracket(forwarded)}:{port}"
+        where = f"{bracket_host(forwarded)}:{port}"
         if all(target.where != where for target in targets):
             targets.append(Target(where, forwarded, port, forwarded=True))
     targets.extend(extra)
@@ -461,8 +463,7 @@ def _examine_with_helper(
 ) -> Inside:
     try:
         with helper_container(engine, container) as helper:
-            raw = engine.exec(helper, list(LISTEN_COMMAND), timeout=5)
-            listeners = tuple(listeners_from_proc(*split_cat_output(raw.output)))
+            listeners = tuple(engine.listeners(helper))
             answers, _ = _probe_via_exec(engine, helper, targets(listeners), notes)
     except (EngineError, ContainerFailed) as exc:
         notes.append(f"could not look inside with a helper container: {exc}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from portbinding.images import LOCAL_BASE
+from portbinding.ports import bracket_host
 
 Layer: TypeAlias = Literal["state", "published", "listening", "inside", "host"]
 LAYERS: tuple[Layer, ...] = ("state", "published", "listening", "inside", "host")
@@ -204,7 +205,7 @@ class LearnerCommands:
                 "s.settimeout(1); print('connected; first bytes:', s.recv(200))"
             )
         else:
-            url = f"http://{bracket(host)}:{port}{path}"
+            url = f"http://{bracket_host(host)}:{port}{path}"
             code = (
                 "import urllib.request as u; r = u.urlopen(" + repr(url) + ", timeout=3); "
                 "print(r.status, r.read(200))"
@@ -223,11 +224,6 @@ class LearnerCommands:
             target = url.split("://", 1)[-1].split("/", 1)[0]
             return f"curl -v --max-time 3 telnet://{target}"
         return f"curl -v --max-time 3 {shlex.quote(url)}"
-
-
-def bracket(host: str) -> str:
-    """``host`` as it goes before ``:port``: IPv6 addresses in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def cli_program(kind: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from portbinding.command import RunSpec
 from portbinding.engine import NAMED_LABEL
-from portbinding.ports import PortMapping
+from portbinding.ports import from_bindings
 
 # Network modes an engine picks by itself when no --network is given (Docker, Podman rootful and
 # rootless): a run line leaves them out.
@@ -124,21 +124,7 @@ def spec_from_container(attrs: dict[str, Any], *, image_config: dict[str, Any] |
     """
     config = _section(attrs, "Config")
     host = _section(attrs, "HostConfig")
-    publish: list[PortMapping] = []
-    for key, bindings in sorted((host.get("PortBindings") or {}).items()):
-        number, _, protocol = key.partition("/")
-        if bindings is None:
-            continue  # Podman lists exposed but unpublished ports with null bindings
-        for binding in bindings or [{}]:
-            host_port = str(binding.get("HostPort") or "")
-            publish.append(
-                PortMapping(
-                    int(number),
-                    protocol or "tcp",
-                    str(binding.get("HostIp") or ""),
-                    int(host_port) if host_port.isdigit() else None,
-                )
-            )
+    publish = from_bindings(host.get("PortBindings") or {})
     image_config = image_config or {}
     labels = config.get("Labels") or {}
     name = str(attrs.get("Name") or "").lstrip("/") or None

@@ -22,6 +22,7 @@ from docker.models.containers import Container
 from portbinding.diagnose import Cause, Diagnosis, Evidence, Expect, diagnose
 from portbinding.engine import Engine, PublishedPort
 from portbinding.errors import PortBindingError
+from portbinding.ports import bracket_host
 from portbinding.procnet import Listener
 from portbinding.widgets import _live
 from portbinding.widgets._base import WorkerBacked
@@ -377,5 +378,4 @@ def _publish_flag(host_ip: str, host_port: int, container_port: int) -> str:
     """The -p value that gives this mapping: the address only when it is a specific one."""
     if host_ip in ("", "0.0.0.0", "::"):
         return f"{host_port}:{container_port}"
-    shown = f"[{host_ip}]" if ":" in host_ip else host_ip
-    return f"{shown}:{host_port}:{container_port}"
+    return f"{bracket_host(host_ip)}:{host_port}:{container_port}"
