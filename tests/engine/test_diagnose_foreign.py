@@ -46,8 +46,11 @@ def _diagnosed(
     return seen[-1]
 
 
-def _cause(engine: Engine, name: str, cause: str, **options: object) -> Diagnosis:
-    found = _diagnosed(engine, name, lambda d: d.cause == cause, **options)  # type: ignore[arg-type]
+def _cause(
+    engine: Engine, name: str, cause: str, *, when: Callable[[Diagnosis], bool] = bool, **options: object
+) -> Diagnosis:
+    """Diagnose until it says ``cause`` (and ``when`` holds: the state the test is about)."""
+    found = _diagnosed(engine, name, lambda d: d.cause == cause and when(d), **options)  # type: ignore[arg-type]
     assert found.cause == cause, (
         f"{name}: expected {cause}, diagnosed {found.cause} ({found.rule})\n{found.explain()}"
     )
@@ -117,7 +120,7 @@ def test_httpd_not_published_gets_a_publish_fix(engine: Engine, busybox: str) ->
     """No -p and no EXPOSE: the port comes from what listens inside."""
     name = unique_name("unpublished")
     cli(engine, f"docker run -d --name {name} {busybox} {HTTPD} -p 0.0.0.0:80")
-    found = _cause(engine, name, "not_published")
+    found = _cause(engine, name, "not_published", when=lambda d: bool(d.evidence.sockets))
     assert found.evidence.port_origin == "listening", found.explain()
     _fix_makes_it_reachable(engine, found)
 
@@ -246,11 +249,17 @@ def test_network_host_ignores_publishing_and_the_fix_publishes(engine: Engine, b
         f"docker run -d --name {name} --network host -p {free_port()}:{port} {busybox} "
         f"{HTTPD} -p 127.0.0.1:{port}",
     )
-    found = _cause(engine, name, "host_network")
+    found = _cause(engine, name, "host_network", when=lambda d: bool(d.evidence.sockets))
     assert found.evidence.listeners == [f"127.0.0.1:{port}"], found.explain()
     line = found.fix.run_line or ""
     assert "--network" not in line and f"0.0.0.0:{port}" in line, line
     _fix_makes_it_reachable(engine, found)
+
+
+def _reached_by_name(found: Diagnosis) -> bool:
+    """The other container gets an answer at this one's address (the server is up)."""
+    peer = found.evidence.peer
+    return peer is not None and peer.via_name is not None and peer.via_name.accepted
 
 
 @contextlib.contextmanager
@@ -306,7 +315,9 @@ def test_a_container_that_calls_another_at_localhost_is_told_its_name(engine: En
         cli(engine, f"docker run -d --name {client} --network {network} -e API=http://localhost:80/ "
             f"{busybox} "
             "sh -c 'while true; do wget -q -O- $API; sleep 5; done'")  # fmt: skip
-        found = _cause(engine, server, "peer_localhost", peer=client, container_port=80)
+        found = _cause(
+            engine, server, "peer_localhost", when=_reached_by_name, peer=client, container_port=80
+        )
         peer = found.evidence.peer
         assert peer is not None and peer.via_name is not None and peer.via_name.accepted, found.explain()
         assert f"{server}:80" in (found.fix.config_change or ""), found.fix
