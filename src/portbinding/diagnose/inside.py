@@ -11,8 +11,9 @@ Three ways in, tried in this order (``via="auto"``), and the evidence says which
     ``/proc/PID/net/tcp`` (PID from ``State.Pid``), and ``nsenter --net`` runs the same probe
     script with this machine's Python inside that namespace. Nothing in the container's file
     system is touched or needed. The PID is trusted only if its cgroup names the container (a
-    remote engine's PID, or one reused since, is somebody else's process here), and its
-    namespace only if it is the one the engine keeps for the container (``SandboxKey``).
+    remote engine's PID, or one reused since, is somebody else's process here) or its network
+    namespace is the one the engine keeps for the container (``SandboxKey``), and never when
+    that namespace is visible and a different one.
 ``helper``
     A short-lived course container (``portbinding/python-base``) started with
     ``--network container:ID``: the same namespace, the course's tools. Works on Docker, Podman
@@ -332,9 +333,11 @@ def _probe_via_exec(
 def namespace_pid(engine: Engine, container: Container) -> int | None:
     """The container's main process as this machine sees it, or None where that is not trusted.
 
-    Only when its cgroup names the container: on a remote engine (or a VM, as Docker Desktop
-    runs) the PID belongs to another kernel, and a PID can be reused once the container exits.
-    The process engine's processes share this machine's namespace, so it answers by exec.
+    Only when its cgroup names the container or its network namespace is the one the engine
+    keeps for it (``SandboxKey``, where visible from here): on a remote engine (or in a VM, as
+    Docker Desktop runs) the PID belongs to another kernel, and a PID can be reused once the
+    container exits. The process engine's processes share this machine's namespace, so it
+    answers by exec.
     """
     if engine.info.kind == "process":
         return None
@@ -343,18 +346,24 @@ def namespace_pid(engine: Engine, container: Container) -> int | None:
     if pid <= 0:
         return None
     try:
-        cgroup = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8", errors="replace")
+        named = str(container.id) in Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    if str(container.id) not in cgroup:
-        return None
-    # And the same network namespace as the engine's own handle on it (SandboxKey), where visible.
+    # The engine's own handle on the container's namespace (SandboxKey), where this machine sees
+    # it: the same inode proves the PID is in that namespace (rootless Podman has no cgroup of
+    # its own to name the container), a different one that it is not.
     sandbox = str((container.attrs.get("NetworkSettings") or {}).get("SandboxKey") or "")
+    same: bool | None = None
     try:
-        if sandbox and os.stat(sandbox).st_ino != os.stat(f"/proc/{pid}/ns/net").st_ino:
-            return None
+        if sandbox:
+            handle, mine = os.stat(sandbox), os.stat(f"/proc/{pid}/ns/net")
+            # Another file system: the handle is mounted in a namespace of the engine's own
+            # (rootless Podman), and seen from here it says nothing.
+            same = handle.st_ino == mine.st_ino if handle.st_dev == mine.st_dev else None
     except OSError:
-        pass  # not visible from this mount namespace: the cgroup has said enough
+        same = None  # not visible from here
+    if same is False or not (named or same):
+        return None
     return pid
 
 
