@@ -10,12 +10,9 @@ reads those with ``cat`` (see :data:`LISTEN_COMMAND`) and parses them here.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
-
-LOGGER = logging.getLogger(__name__)
 
 Family: TypeAlias = Literal["ipv4", "ipv6"]
 

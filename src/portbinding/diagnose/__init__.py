@@ -22,7 +22,7 @@ from portbinding.diagnose.classify import RULE_NAMES, RULES, classify, expected_
 from portbinding.diagnose.diagnosis import Diagnosis, Fix, Rung
 from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, Observation, PeerEvidence
 from portbinding.diagnose.gather import gather
-from portbinding.diagnose.inside import INSIDE_PROBE, Inside, Via, examine
+from portbinding.diagnose.inside import Inside, Via, examine
 from portbinding.diagnose.ladder import (
     CAUSE_LAYER,
     CAUSES,
@@ -38,6 +38,7 @@ from portbinding.diagnose.ladder import (
     LookPath,
     Source,
 )
+from portbinding.diagnose.probe_script import INSIDE_PROBE
 from portbinding.diagnose.runline import RunLine, run_line_from_container, spec_from_container
 from portbinding.engine import Engine
 from portbinding.probe import ProbeResult

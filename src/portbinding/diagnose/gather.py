@@ -11,7 +11,6 @@ nothing: :func:`portbinding.diagnose.classify.classify` does.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +28,6 @@ from portbinding.diagnose.runline import run_line_from_container
 from portbinding.engine import Engine, PublishedPort
 from portbinding.ports import PortMapping, bracket_host, from_bindings
 from portbinding.probe import ProbeResult, probe_http, probe_tcp
-
-LOGGER = logging.getLogger(__name__)
 
 HOST_TIMEOUT_S = 2.0
 # How long a TCP connection through the published port must stay open (or get data) to count:

@@ -26,15 +26,9 @@ A ``scratch`` or distroless image therefore gets the same diagnosis as one full 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, TypeAlias, cast
 
 import docker.errors
@@ -42,11 +36,13 @@ from docker.models.containers import Container
 
 from portbinding.diagnose.evidence import InsideAnswer, InsideOutcome
 from portbinding.diagnose.ladder import HELPER_IMAGE, LookPath, Source
+from portbinding.diagnose.probe_script import INSIDE_PROBE, PROBE_TIMEOUT_S, parse_replies
+from portbinding.diagnose.procfs import namespace_pid, nsenter_permitted, read_listeners, run_probe, tools_in
 from portbinding.engine import OWNER_LABEL, Engine, ExecResult
 from portbinding.engine_errors import ENGINE_ERRORS
 from portbinding.errors import ContainerFailed, EngineError
 from portbinding.ports import bracket_host
-from portbinding.procnet import Listener, listeners_from_proc
+from portbinding.procnet import Listener
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,65 +52,10 @@ Via: TypeAlias = Literal["auto", "exec", "procfs", "helper"]
 # the engine's, not the app's, and it keeps a connection open without a word (a slow probe).
 ENGINE_RESOLVER = "127.0.0.11"
 MAX_PROBED = 12  # listeners probed per look: a host-network container can list dozens
-PROBE_TIMEOUT_S = 8.0
 HELPER_OWNER = "diagnose-helper"
 HELPER_MEMORY = "64m"
 HELPER_PIDS = 32
 HELPER_LIFETIME_S = 60  # its command: a backstop should the removal below never run
-
-# Runs with python3 inside the namespace (the container's own, the helper's, or this machine's
-# under nsenter): connects to every target at once, sends GET /api, and reports what came back.
-# GET /api tells Jupyter ({"version": ...}) from any HTTP server from a service that is not HTTP.
-INSIDE_PROBE = r"""
-import json, socket, sys, threading
-REQUEST = b"GET /api HTTP/1.0\r\nHost: localhost\r\nUser-Agent: portbinding-diagnose\r\n\r\n"
-def probe(target, out):
-    host, _, port = target.rpartition(":")
-    host = host.strip("[]")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(1.5)
-    try:
-        sock.connect((host, int(port)))
-    except socket.timeout:
-        out[target] = {"outcome": "timeout"}
-        return sock.close()
-    except ConnectionRefusedError:
-        out[target] = {"outcome": "refused"}
-        return sock.close()
-    except OSError as exc:
-        # 97 EAFNOSUPPORT, 99 EADDRNOTAVAIL, 101 ENETUNREACH: no such address in this namespace
-        gone = exc.errno in (97, 99, 101)
-        out[target] = {"outcome": "no_address" if gone else "error", "detail": str(exc)[:200]}
-        return sock.close()
-    data, outcome = b"", "closed"
-    try:
-        sock.sendall(REQUEST)
-        sock.settimeout(1.5)  # a busy server (Jupyter on two cores) may take a while to answer
-        while len(data) < 4096:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            sizes = [h[15:] for h in head.lower().split(b"\r\n") if h.startswith(b"content-length:")]
-            if sizes and sizes[0].strip().isdigit() and len(body) >= int(sizes[0]):
-                break  # a complete HTTP reply: the server need not close for us to know
-            sock.settimeout(0.15)  # the rest of a reply follows at once; an echo never closes
-    except socket.timeout:
-        outcome = "silent"
-    except OSError:
-        outcome = "reset"
-    finally:
-        sock.close()
-    out[target] = {"outcome": "reply" if data else outcome, "reply": data[:600].decode("utf-8", "replace")}
-out = {}
-threads = [threading.Thread(target=probe, args=(t, out), daemon=True) for t in sys.argv[1:]]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join(4)
-print(json.dumps(out))
-"""
 
 _OUTCOMES: frozenset[str] = frozenset(
     {"reply", "silent", "closed", "reset", "refused", "timeout", "no_address", "error", "not_probed"}
@@ -169,18 +110,29 @@ def examine(
         return _targets(listeners, port=port, forwarded=forwarded, only_port=only_port, extra=extra)
 
     notes: list[str] = []
+    found: Inside | None = None
     if via in ("auto", "procfs"):
         found = _via_procfs(engine, container, targets, notes)
-        if found is not None or via == "procfs":
-            return found or Inside((), (), "none", "none", "none", (*notes, _NO_PROCFS))
-    if via in ("auto", "exec"):
+        if found is None and via == "procfs":
+            found = Inside((), (), "none", "none", "none", (*notes, _NO_PROCFS))
+    if found is None and via in ("auto", "exec"):
         found = _via_exec(engine, container, targets, notes)
-        if found is not None or via == "exec":
-            return found or Inside((), (), "none", "none", "none", (*notes, "the container has no cat"))
-        notes.append(
-            "the container has no cat or shell (a minimal image), so it was looked into from outside"
-        )
-    return _examine_with_helper(engine, container, targets, notes)
+        if found is None and via == "exec":
+            found = Inside((), (), "none", "none", "none", (*notes, "the container has no cat"))
+        elif found is None:
+            notes.append(
+                "the container has no cat or shell (a minimal image), so it was looked into from outside"
+            )
+    if found is None:
+        found = _examine_with_helper(engine, container, targets, notes)
+    LOGGER.debug(
+        "looked inside %s via %s: %d listeners, answers from %s",
+        container.name,
+        found.look,
+        len(found.listeners),
+        found.answers_from,
+    )
+    return found
 
 
 _NO_PROCFS = "this machine cannot see the container's process (a remote engine, or not root)"
@@ -195,11 +147,12 @@ def _via_procfs(
     pid = namespace_pid(engine, container)
     if pid is None or not nsenter_permitted():
         return None
-    found = _read_procfs(pid)
+    found = read_listeners(pid)
     if found is None:
         return None
-    answers = _run_probe_nsenter(pid, targets(found), notes)
-    return Inside(found, answers, "procfs", "procfs", "procfs", tuple(notes), _tools_in(pid, container))
+    chosen = targets(found)
+    answers = _answers(chosen, run_probe(pid, [t.where for t in chosen], notes))
+    return Inside(found, answers, "procfs", "procfs", "procfs", tuple(notes), tools_in(pid, container))
 
 
 def _via_exec(
@@ -283,15 +236,6 @@ def _answers(targets: list[Target], replies: dict[str, object]) -> tuple[InsideA
     return tuple(answers)
 
 
-def _parse_replies(output: str) -> dict[str, object]:
-    lines = output.strip().splitlines()
-    try:
-        found = json.loads(lines[-1]) if lines else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 # ------------------------------------------------------------------------------ exec
 
 
@@ -312,7 +256,7 @@ def _probe_via_exec(
     except ContainerFailed:
         notes.append("the container stopped while it was being probed from within")
         return _answers(targets, {}), "exec"
-    replies = _parse_replies(result.output)
+    replies = parse_replies(result.output)
     if replies:
         return _answers(targets, replies), "exec"
     if _missing_tool(result):
@@ -320,91 +264,11 @@ def _probe_via_exec(
         # from this machine inside its namespace, or from a helper container.
         pid = namespace_pid(engine, container)
         if pid is not None and nsenter_permitted():
-            return _run_probe_nsenter(pid, targets, notes), "procfs"
+            return _answers(targets, run_probe(pid, [t.where for t in targets], notes)), "procfs"
         return _probe_via_helper(engine, container, targets, notes), "helper"
     why = "the probe timed out" if result.timed_out else f"the probe failed (exit {result.exit_code})"
     notes.append(f"listeners were not probed from within: {why}")
     return _answers(targets, {}), "exec"
-
-
-# ------------------------------------------------------------------------------ procfs
-
-
-def namespace_pid(engine: Engine, container: Container) -> int | None:
-    """The container's main process as this machine sees it, or None where that is not trusted.
-
-    Only when its cgroup names the container or its network namespace is the one the engine
-    keeps for it (``SandboxKey``, where visible from here): on a remote engine (or in a VM, as
-    Docker Desktop runs) the PID belongs to another kernel, and a PID can be reused once the
-    container exits. The process engine's processes share this machine's namespace, so it
-    answers by exec.
-    """
-    if engine.info.kind == "process":
-        return None
-    state = container.attrs.get("State") or {}
-    pid = int(state.get("Pid") or 0) if isinstance(state, dict) else 0
-    if pid <= 0:
-        return None
-    try:
-        named = str(container.id) in Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # The engine's own handle on the container's namespace (SandboxKey), where this machine sees
-    # it: the same inode proves the PID is in that namespace (rootless Podman has no cgroup of
-    # its own to name the container), a different one that it is not.
-    sandbox = str((container.attrs.get("NetworkSettings") or {}).get("SandboxKey") or "")
-    same: bool | None = None
-    try:
-        if sandbox:
-            handle, mine = os.stat(sandbox), os.stat(f"/proc/{pid}/ns/net")
-            # Another file system: the handle is mounted in a namespace of the engine's own
-            # (rootless Podman), and seen from here it says nothing.
-            same = handle.st_ino == mine.st_ino if handle.st_dev == mine.st_dev else None
-    except OSError:
-        same = None  # not visible from here
-    if same is False or not (named or same):
-        return None
-    return pid
-
-
-def nsenter_permitted() -> bool:
-    """Entering another network namespace takes root (CAP_SYS_ADMIN) and util-linux's nsenter."""
-    return os.geteuid() == 0 and shutil.which("nsenter") is not None
-
-
-def _read_procfs(pid: int) -> tuple[Listener, ...] | None:
-    try:
-        tcp = Path(f"/proc/{pid}/net/tcp").read_text(encoding="ascii")
-    except OSError:
-        return None
-    try:
-        tcp6 = Path(f"/proc/{pid}/net/tcp6").read_text(encoding="ascii")
-    except OSError:
-        tcp6 = ""  # no IPv6 in this kernel
-    return tuple(listeners_from_proc(tcp, tcp6))
-
-
-def _run_probe_nsenter(pid: int, targets: list[Target], notes: list[str]) -> tuple[InsideAnswer, ...]:
-    if not targets:
-        return ()
-    # -S: no site-packages (the script needs the standard library only); the namespace is the
-    # container's, the file system and the interpreter are this machine's.
-    command = [
-        "nsenter", f"--net=/proc/{pid}/ns/net", "--",
-        sys.executable, "-S", "-c", INSIDE_PROBE, *(target.where for target in targets),
-    ]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        notes.append("the probe from inside its network namespace timed out")
-        return _answers(targets, {})
-    except OSError as exc:
-        notes.append(f"could not enter the container's network namespace: {exc}")
-        return _answers(targets, {})
-    replies = _parse_replies(done.stdout)
-    if not replies:
-        notes.append(f"the probe inside its network namespace failed: {done.stderr.strip()[:160]}")
-    return _answers(targets, replies)
 
 
 # ------------------------------------------------------------------------------ helper
@@ -479,24 +343,3 @@ def _examine_with_helper(
         return Inside((), (), "none", "none", "none", tuple(notes))
     notes.append(f"looked inside through a helper container ({HELPER_IMAGE}) sharing its network namespace")
     return Inside(listeners, answers, "helper", "helper", "helper", tuple(notes))
-
-
-def _tools_in(pid: int, container: Container) -> tuple[str, ...]:
-    """Which of cat and python3 are on the container's PATH, seen through /proc/PID/root.
-
-    Only looked at (lexists: an absolute symlink in there would resolve on this machine), never
-    run: it decides which command the learner is shown, ``docker exec`` or a helper container.
-    """
-    env = (container.attrs.get("Config") or {}).get("Env") or []
-    path = next((str(item)[5:] for item in env if str(item).startswith("PATH=")), _DEFAULT_PATH)
-    root = f"/proc/{pid}/root"
-    return tuple(
-        tool
-        for tool in ("cat", "python3")
-        if any(
-            os.path.lexists(f"{root}{folder}/{tool}") for folder in path.split(":") if folder.startswith("/")
-        )
-    )
-
-
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

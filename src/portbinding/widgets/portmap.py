@@ -12,7 +12,6 @@ and for tests, so nothing depends on seeing the colours.
 from __future__ import annotations
 
 import itertools
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
@@ -31,8 +30,6 @@ from portbinding.widgets._worker import Worker
 
 if TYPE_CHECKING:
     from portbinding.widgets.console import ContainerConsole, RunTarget
-
-LOGGER = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 _INK = "var(--jp-ui-font-color1,#222)"

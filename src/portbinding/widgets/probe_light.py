@@ -8,7 +8,6 @@ fix; when the light follows a ContainerConsole, one click puts that fix into the
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import ipywidgets as widgets
@@ -37,8 +36,6 @@ from portbinding.widgets._worker import Worker
 
 if TYPE_CHECKING:
     from portbinding.widgets.console import ContainerConsole, RunTarget
-
-LOGGER = logging.getLogger(__name__)
 
 Light: TypeAlias = Literal["off", "green", "amber", "red"]
 
