@@ -23,6 +23,7 @@ from portbinding.diagnose import Diagnosis, Expect, Via, diagnose
 from portbinding.engine import COURSE, COURSE_LABEL, Engine, free_port
 from portbinding.images import LOCAL_BASE
 from portbinding.probe import probe_http, probe_tcp, wait_until
+from portbinding.procnet import listeners_from_proc, split_cat_output
 from tests.engine.foreign import HTTPD, busybox, cli, unique_name
 
 ECHO_SERVER = "nc -ll -p 7000 -e /bin/busybox cat"  # a TCP echo service on port 7000, not HTTP
@@ -370,3 +371,22 @@ def test_a_container_with_cat_but_no_python_is_read_by_exec_and_probed_from_outs
     assert any(f"--network container:{name}" in command and "python3" in command for command in commands), (
         commands
     )
+
+
+@pytest.mark.parametrize("image", ["busybox", "course"])
+def test_the_command_shown_for_the_listening_rung_prints_what_the_diagnosis_read(
+    engine: Engine, busybox: str, image: str
+) -> None:
+    """The learner's command, run as shown (docker exec where the image can, a helper where not)."""
+    name = unique_name(f"shown-{image}")
+    if image == "busybox":
+        cli(engine, f"docker run -d --name {name} -p 127.0.0.1:{free_port()}:80 {busybox}")
+    else:
+        cli(engine, f"docker run -d --name {name} -p 127.0.0.1:{free_port()}:8000 {LOCAL_BASE} "
+            "python3 -m http.server 8000 --bind 127.0.0.1")  # fmt: skip
+    found = _cause(engine, name, "loopback_only")
+    shown = [item.command for item in found.evidence.trail() if item.layer == "listening"]
+    assert len(shown) == 1, shown
+    assert ("docker exec" in shown[0]) == (image == "course"), shown
+    printed = cli(engine, shown[0]).stdout
+    assert listeners_from_proc(*split_cat_output(printed)) == list(found.evidence.sockets), printed

@@ -18,6 +18,7 @@ no I/O, so hints, widgets, the CLI and the grader can all build on it.
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -199,16 +200,16 @@ class LearnerCommands:
         """A request to ``target`` (``host:port``) from inside the container's network namespace."""
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
+        # Double quotes inside: the shell quoting around the whole program stays plain '...'.
         if expect == "tcp":
             code = (
-                f"import socket; s = socket.create_connection(({host!r}, {int(port)}), 3); "
-                "s.settimeout(1); print('connected; first bytes:', s.recv(200))"
+                f"import socket; s = socket.create_connection(({json.dumps(host)}, {int(port)}), 3); "
+                's.settimeout(1); print("connected; first bytes:", s.recv(200))'
             )
         else:
-            url = f"http://{bracket_host(host)}:{port}{path}"
+            url = json.dumps(f"http://{bracket_host(host)}:{port}{path}")
             code = (
-                "import urllib.request as u; r = u.urlopen(" + repr(url) + ", timeout=3); "
-                "print(r.status, r.read(200))"
+                f"import urllib.request as u; r = u.urlopen({url}, timeout=3); print(r.status, r.read(200))"
             )
         return self._inside("python3", "-c", code, own=self.python)
 
