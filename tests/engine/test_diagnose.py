@@ -100,9 +100,8 @@ def test_diagnosis_serialises_to_json_with_stable_keys_and_provenance(engine: En
     assert {"cause", "summary", "evidence", "fix"} <= set(payload), payload.keys()
     assert {"summary", "run", "config_change"} <= set(payload["fix"]), payload["fix"]
     evidence = payload["evidence"]
-    assert {"status", "exit_code", "published", "listeners", "inside", "host_probe", "log_tail"} <= set(
-        evidence
-    )
+    kept = {"status", "exit_code", "published", "listeners", "inside", "host_probe", "log_tail"}
+    assert kept <= set(evidence), f"evidence lost keys: {kept - set(evidence)}"
     assert evidence["status"] == "running", evidence
     assert evidence["provenance"]["listeners"] in ("exec", "procfs", "helper"), evidence["provenance"]
     assert evidence["provenance"]["state"] == "engine", evidence["provenance"]

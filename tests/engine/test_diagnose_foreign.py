@@ -24,7 +24,7 @@ from portbinding.engine import COURSE, COURSE_LABEL, Engine, free_port
 from portbinding.images import LOCAL_BASE
 from portbinding.probe import probe_http, probe_tcp, wait_until
 from portbinding.procnet import listeners_from_proc, split_cat_output
-from tests.engine.foreign import HTTPD, busybox, cli, unique_name
+from tests.support.foreign import HTTPD, busybox, cli, unique_name
 
 ECHO_SERVER = "nc -ll -p 7000 -e /bin/busybox cat"  # a TCP echo service on port 7000, not HTTP
 

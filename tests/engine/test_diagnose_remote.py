@@ -30,8 +30,8 @@ from portbinding.images import LOCAL_BASE
 from portbinding.ports import PortMapping
 from portbinding.probe import probe_http, wait_until
 from portbinding.settings import PUBLISH_HOST_ENV
-from tests.engine.foreign import busybox, cli
-from tests.engine.netns import RemoteHost, remote_host
+from tests.support.foreign import busybox, cli
+from tests.support.netns import RemoteHost, remote_host
 
 __all__ = ["busybox"]  # the fixture, imported for this module's tests
 
@@ -79,7 +79,8 @@ def test_a_port_published_on_a_remote_loopback_is_unusable_from_here(
     url = remote_engine.url(fixed, 80)
     assert url is not None and url.startswith(f"http://{remote_engine.publish_host}:"), url
     assert wait_until(lambda: probe_http(url).reachable, timeout=20), f"the fix is not reachable at {url}"
-    assert diagnose(remote_engine, fixed).cause == "ok"
+    again = diagnose(remote_engine, fixed)
+    assert again.cause == "ok", again.explain()
 
 
 def test_without_a_userland_proxy_a_loopback_server_is_refused_and_still_loopback_only(
@@ -104,7 +105,7 @@ def test_without_a_userland_proxy_a_loopback_server_is_refused_and_still_loopbac
     assert wait_until(diagnosed, timeout=30), f"never loopback_only: {seen[-1] if seen else None}"
     payload = seen[-1]
     evidence = payload["evidence"]
-    assert isinstance(evidence, dict)
+    assert isinstance(evidence, dict), payload
     host = evidence["host_probe"]
     assert isinstance(host, dict) and host["outcome"] == "refused", host
     notes = payload["notes"]

@@ -11,7 +11,7 @@ nothing: :func:`portbinding.diagnose.classify.classify` does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -152,7 +152,7 @@ def gather(
 # ------------------------------------------------------------------------------ the engine's view
 
 
-def running_for(state: dict[str, object]) -> float | None:
+def running_for(state: Mapping[str, object]) -> float | None:
     """Seconds since the container (last) started, or None if it never did."""
     started = str(state.get("StartedAt") or "")
     if not started or started.startswith("0001"):
