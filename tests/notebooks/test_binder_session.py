@@ -76,7 +76,20 @@ def _run_session(staged: Staged, user: pwd.struct_passwd, home: Path) -> dict[st
         + " ".join(str(staged.checkout / p) for p in LESSONS)
     )
     done = subprocess.run(
-        ["unshare", "--mount", "--net", "--fork", "sh", "-c", inside],
+        # A PID namespace of its own: when the session ends, the kernel ends every process it
+        # started (the process engine's daemon detaches and would otherwise outlive the test).
+        [
+            "unshare",
+            "--mount",
+            "--net",
+            "--pid",
+            "--mount-proc",
+            "--fork",
+            "--kill-child",
+            "sh",
+            "-c",
+            inside,
+        ],
         capture_output=True,
         text=True,
         timeout=1200,
@@ -96,7 +109,7 @@ def binder_report(staged: Staged, binder_user: pwd.struct_passwd) -> Iterator[di
     # Not under pytest's temporary folder: that is private to root.
     home = STAGE_ROOT / f"home-{uuid.uuid4().hex[:8]}"
     try:
-        yield _run_session(staged, binder_user, home)
+        yield {**_run_session(staged, binder_user, home), "home": str(home)}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -128,3 +141,11 @@ def test_lesson_runs_on_the_process_engine_in_a_binder_session(
 ) -> None:
     assert lesson in binder_report["lessons"], f"{lesson} was not run"
     assert binder_report["lessons"][lesson] == [], "\n\n".join(binder_report["lessons"][lesson])
+
+
+def test_the_session_leaves_no_process_behind(binder_report: dict[str, Any]) -> None:
+    """The process engine's daemon and its containers end with the session that started them."""
+    left = subprocess.run(
+        ["pgrep", "-a", "-f", binder_report["home"]], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert left.stdout == "", f"processes of the Binder session outlived it:\n{left.stdout}"
