@@ -57,6 +57,9 @@ class Listener:
         return f"{host}:{self.port}"
 
 
+DOCKER_DNS = "127.0.0.11"
+
+
 def parse_proc_net_tcp(text: str, *, family: Family) -> list[Listener]:
     """The LISTEN sockets in one ``/proc/net/tcp`` (``family="ipv4"``) or ``tcp6`` table, in file order.
 
@@ -87,6 +90,9 @@ def listeners_from_proc(tcp: str, tcp6: str) -> list[Listener]:
     Pass ``""`` for ``tcp6`` when the file does not exist (IPv6 disabled in the container).
     """
     found = set(parse_proc_net_tcp(tcp, family="ipv4")) | set(parse_proc_net_tcp(tcp6, family="ipv6"))
+    # Docker's embedded DNS server listens in every container on a user-defined network (the
+    # grader's, for one): its socket is the engine's, never the app's.
+    found = {item for item in found if item.address != DOCKER_DNS}
     return sorted(found, key=lambda item: (item.port, item.family, ipaddress.ip_address(item.address)))
 
 

@@ -1,6 +1,7 @@
 """Graded exercises: checks that judge answers by running them, and a sandboxed autograder.
 
-Learner-facing (used in exercise tests): ``check_fix``, ``check_config``, ``check_image`` and
+Learner-facing (used in exercise tests): ``check_fix``, ``check_cause``, ``check_config``,
+``check_image`` and
 their ``CheckResult``. Instructor-facing: ``portbinding grade`` / ``portbinding report`` (see
 ``portbinding.grading.cli``) and grader/README.md for the safety design.
 
@@ -9,7 +10,7 @@ Importing this package loads only the standard library: it runs inside the gradi
 
 from __future__ import annotations
 
-from portbinding.grading.checks import check_config, check_fix, check_image
+from portbinding.grading.checks import check_cause, check_config, check_fix, check_image
 from portbinding.grading.protocol import CheckResult
 
-__all__ = ["CheckResult", "check_config", "check_fix", "check_image"]
+__all__ = ["CheckResult", "check_cause", "check_config", "check_fix", "check_image"]

@@ -15,10 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from portbinding.command import RunSpec
+from portbinding.errors import PolicyError
+
 MAX_LINE_CHARS = 2000
 MAX_CONTEXT_FILES = 20
 MAX_CONTEXT_BYTES = 512_000
 _CONTEXT_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+# The five causes the course teaches (portbinding.diagnose), in the order the exercises list them.
+CAUSES = ("crashed", "not_published", "wrong_container_port", "loopback_only", "still_starting")
 
 
 class InvalidAnswer(Exception):
@@ -59,6 +64,63 @@ class RunQuestion:
             port_query=None
             if request.get("port_query") is None
             else text_field(request["port_query"], what="the docker port command"),
+        )
+
+
+@dataclass(frozen=True)
+class CauseQuestion:
+    """What a ``check_cause`` request asks: does ``cause`` explain what ``line`` does?"""
+
+    cause: str
+    line: str
+    container_port: int
+    expect: str = "jupyter"
+    path: str = "/api"
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> CauseQuestion:
+        cause = request.get("cause")
+        if cause not in CAUSES:
+            raise InvalidAnswer(
+                f"The cause must be one of {', '.join(map(repr, CAUSES))}, not {cause!r:.80}."
+            )
+        return cls(
+            cause=str(cause),
+            line=text_field(request.get("line"), what="the docker run line"),
+            container_port=port_field(request.get("container_port"), what="container_port"),
+            expect=expect_field(request.get("expect", "jupyter")),
+            path=path_field(request.get("path", "/api")),
+        )
+
+    def as_run(self) -> RunQuestion:
+        return RunQuestion(
+            line=self.line, container_port=self.container_port, expect=self.expect, path=self.path
+        )
+
+
+def one_mapping(spec: RunSpec) -> None:
+    """PolicyError unless ``spec`` publishes at most one port, with one host port (no range).
+
+    Every published port costs the grading machine a proxy process (or two) and a firewall
+    rule: ``-p 1-65535`` asked for 65535 of them. No question needs more than one.
+    """
+    count = len(spec.publish) + (1 if spec.publish_all else 0)
+    if count > 1:
+        shown = " ".join(f"-p {m.to_spec()}" for m in spec.publish[:3]) + (
+            " ..." if len(spec.publish) > 3 else ""
+        )
+        also = " and -P" if spec.publish_all else ""
+        raise PolicyError(
+            f"The line publishes {len(spec.publish)} port mapping(s){also} ({shown}); the grader publishes "
+            "exactly one port per check.",
+            hint="Publish only the port the question is about, with one -p HOST:CONTAINER.",
+        )
+    ranged = [m for m in spec.publish if m.host_port_end is not None]
+    if ranged:
+        raise PolicyError(
+            f"-p {ranged[0].to_spec()} publishes a range of host ports; the grader publishes one host "
+            "port per check.",
+            hint="Give one host port (-p 8888:8888), or none (-p 8888) to let the engine choose it.",
         )
 
 

@@ -1,4 +1,4 @@
-"""The checks exercise tests call: ``check_fix``, ``check_config``, ``check_image``.
+"""The checks exercise tests call: ``check_fix``, ``check_cause``, ``check_config``, ``check_image``.
 
 Each sends the learner's answer to be *run* and returns a ``CheckResult`` whose message says
 what was expected, what was observed and what to do next.
@@ -71,6 +71,20 @@ def check_fix(
         "kind": "check_run", "line": line, "container_port": container_port, "expect": expect, "path": path,
         "images": list(images), "host_port": host_port, "occupied_host_ports": list(occupied_host_ports),
         "private": private, "random_host_port": random_host_port, "port_query": port_query,
+    })  # fmt: skip
+
+
+def check_cause(
+    cause: object, *, line: str, container_port: int, expect: str = "jupyter", path: str = "/api"
+) -> CheckResult:
+    """Run the question's ``line``, diagnose it, and check that ``cause`` is what the evidence shows.
+
+    ``cause`` is one of the five causes the course teaches. A wrong cause fails with what each
+    layer showed (state, published ports, listeners), not with the right cause's name.
+    """
+    return _call({
+        "kind": "check_cause", "cause": cause, "line": line, "container_port": container_port,
+        "expect": expect, "path": path,
     })  # fmt: skip
 
 

@@ -39,8 +39,8 @@ _PYTHON_FROM = re.compile(
 _COURSE_FROM = {LOCAL_BASE, "portbinding/python-base"}
 GRADING_BASE = "portbinding/grading-base:1"
 
-ALLOWED = ("FROM", "COPY", "ENV", "EXPOSE", "CMD", "ENTRYPOINT", "WORKDIR", "USER", "LABEL", "HEALTHCHECK",
-           "ARG", "STOPSIGNAL")  # fmt: skip
+ALLOWED = ("FROM", "COPY", "ENV", "EXPOSE", "CMD", "ENTRYPOINT", "WORKDIR", "USER", "HEALTHCHECK", "ARG",
+           "STOPSIGNAL")  # fmt: skip
 _WHY_NOT = {
     "RUN": "runs commands while the image is built, which the grader never does; the app uses only "
     "Python's standard library, so COPY and CMD are all it needs",
@@ -48,8 +48,15 @@ _WHY_NOT = {
     "VOLUME": "declares storage the grader does not provide",
     "ONBUILD": "schedules build steps for other images",
     "SHELL": "changes the shell for RUN steps, which the grader does not run",
-    "MAINTAINER": "is deprecated; use LABEL maintainer=... instead",
+    "MAINTAINER": "is deprecated, and the grader's image carries no author",
+    "LABEL": "sets labels, and the grader's own labels on graded images and containers (the grading "
+    "session, the course) must be the only ones",
 }
+# A plain user: a uid from 1 (no sign, no leading zero, no variable) or a name, optionally :group.
+# Anything else may well mean root at run time ("00", "+0", "$U"); the grader also forces a
+# non-root uid when it runs the image, but the Dockerfile should say what it means.
+_PLAIN_ID = r"(?:[1-9][0-9]{0,9}|[a-z_][a-z0-9_-]{0,31})"
+_PLAIN_USER = re.compile(rf"{_PLAIN_ID}(?::{_PLAIN_ID})?")
 MAX_DOCKERFILE_BYTES = 20_000
 MAX_INSTRUCTIONS = 60
 NOBODY = "65534:65534"
@@ -101,6 +108,13 @@ def parse(text: str) -> list[Instruction]:
     if pending.strip():
         keyword, _, arguments = pending.strip().partition(" ")
         instructions.append(Instruction(keyword.upper(), arguments.strip(), start))
+    for item in instructions:
+        # Rewritten, a trailing \ would join the grader's next line (its USER) to this one.
+        if item.arguments.endswith("\\"):
+            raise PolicyError(
+                f"Line {item.line}: the instruction ends with a \\ but no line continues it.",
+                hint="Remove the \\ at the end of the last line.",
+            )
     if len(instructions) > MAX_INSTRUCTIONS:
         raise PolicyError(
             f"The Dockerfile has {len(instructions)} instructions; the grader accepts at most "
@@ -151,11 +165,11 @@ def check_and_rewrite(text: str, *, base: str) -> str:
                 hint="Write COPY app.py /app/app.py.",
             )
         if item.keyword == "USER":
-            user = item.arguments.split(":", 1)[0].strip()
-            if user in ("root", "0", ""):
+            if not _PLAIN_USER.fullmatch(item.arguments) or "root" in item.arguments.split(":"):
                 raise PolicyError(
-                    f"Line {item.line}: USER {item.arguments} runs the app as root, which a "
-                    "web service never needs.",
+                    f"Line {item.line}: USER {item.arguments} may run the app as root (the grader accepts "
+                    "a plain user: a number from 1, or a name other than root), and a web service never "
+                    "needs root.",
                     hint="Write USER 1000 (any non-root user).",
                 )
             has_user = True

@@ -8,7 +8,7 @@ learner code in a sandbox (see ``kernel``/``sandbox``/``jail``). On top of execu
 * A notebook that breaks a rule (engine access, a resource limit, a cell that had to be
   stopped, a kernel that died) is graded zero: every autograded test cell gets an error
   output naming the reason, and a note at the top of the notebook says it in the feedback.
-* A test cell that calls a check (``check_fix``/``check_config``/``check_image``) passes only
+* A test cell that calls a check (``check_fix``/``check_cause``/``check_config``/``check_image``) passes only
   if the door really ran a check during that cell and every such check passed. Learner code
   shares the kernel with the tests and could replace ``check_fix`` by ``lambda *a: True``;
   the door's own record of verdicts cannot be forged from inside the sandbox.
@@ -39,7 +39,7 @@ LOGGER = logging.getLogger(__name__)
 
 RECORDS_ENV = "PORTBINDING_GRADING_RECORDS"
 NOTE_MARK = "portbinding-grading-note"
-_CALLS_CHECK = re.compile(r"\bcheck_(fix|config|image)\s*\(")
+_CALLS_CHECK = re.compile(r"\bcheck_(fix|cause|config|image)\s*\(")
 
 
 class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped

@@ -6,6 +6,8 @@ answer started, so the learner reads the same cause and fix the course's tools s
 
 from __future__ import annotations
 
+import ipaddress
+
 from portbinding.command import RunSpec
 from portbinding.diagnose import Diagnosis
 from portbinding.errors import PortInUse
@@ -39,14 +41,43 @@ def static_problem(spec: RunSpec, question: RunQuestion) -> str | None:
                 f"{'fixes host port ' + str(fixed[0].host_port) if fixed else 'publishes no port'}. "
                 f"Next step: leave the host side empty (-p {question.container_port}) or use -P."
             )
-    if question.host_port is not None and mine and all(m.host_port != question.host_port for m in mine):
+    wanted = question.host_port
+    # The host port is checked even when no mapping reaches the container port: -P or -p 8888
+    # leave the host port to the engine, which is not "host port 8888". A line that does publish
+    # that host port, to another container port, runs: its diagnosis names the container side.
+    if wanted is not None and (
+        (mine and all(m.host_port != wanted for m in mine))
+        or not any(m.host_port == wanted for m in spec.publish)
+    ):
+        sides = [str(m.host_port or "a random port") for m in mine] or [
+            "a port the engine chooses (-P)" if spec.publish_all else "no host port at all"
+        ]
         return (
-            f"Expected host port {question.host_port} (the question asks for "
-            f"http://localhost:{question.host_port}/), but the line publishes on "
-            f"{', '.join(str(m.host_port or 'a random port') for m in mine)}. Next step: keep the host side "
-            f"-p {question.host_port}:... and fix the other side."
+            f"Expected host port {wanted} (the question asks for http://localhost:{wanted}/), but the line "
+            f"publishes on {', '.join(sides)}. Next step: keep the host side -p {wanted}:... and fix the "
+            "other side."
         )
+    if question.private:
+        public = [m for m in (mine or spec.publish) if not is_loopback(m.host_ip)]
+        if public or (spec.publish_all and not mine):
+            where = (
+                f"on {public[0].host_ip}" if public and public[0].host_ip else "on every network interface"
+            )
+            return (
+                f"Expected {what(question)} reachable from this machine only. Observed: "
+                f"{'-P' if not public else '-p ' + public[0].to_spec()} publishes it {where} of this "
+                "computer, so anyone on the network could reach it. Next step: put 127.0.0.1 in front of the "
+                "host port: -p 127.0.0.1:HOST:CONTAINER."
+            )
     return None
+
+
+def is_loopback(host_ip: str) -> bool:
+    """Whether a published host address is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host_ip).is_loopback
+    except ValueError:
+        return False  # "" (every address) or not an address at all
 
 
 def busy_port_result(
@@ -101,6 +132,31 @@ def failed_message(diagnosis: Diagnosis, question: RunQuestion, ready: ProbeResu
         if diagnosis.cause != "ok"
         else (f"something answered, but not {what(question)}: {ready.detail}")
     )
+    return (
+        f"Expected: {expected}.\nObserved: {observed} ({'; '.join(_facts(diagnosis))})\n"
+        f"Next step: {diagnosis.fix.summary}"
+    )
+
+
+def cause_message(cause: str, diagnosis: Diagnosis, ready: ProbeResult, *, passed: bool) -> str:
+    """The verdict on a learner's cause: the evidence, layer by layer, and (if wrong) how to read it.
+
+    A wrong cause is answered with what each rung of the ladder showed, never with the right
+    cause's name: the learner reads the evidence and commits again.
+    """
+    facts = "; ".join(_facts(diagnosis))
+    if passed:
+        return f"Passed: {cause!r} is what the evidence shows ({facts}). {diagnosis.summary}"
+    return (
+        f"Expected: the cause the evidence shows. Observed: you answered {cause!r}, but the container "
+        f"shows: {facts}. Next step: climb the ladder rung by rung -- is it running (docker ps -a)? What "
+        "is published (docker port NAME)? What listens inside, on which address (docker exec NAME cat "
+        "/proc/net/tcp, or portbinding diagnose NAME)? -- and pick the cause that explains all of it."
+    )
+
+
+def _facts(diagnosis: Diagnosis) -> list[str]:
+    """The evidence of a diagnosis as short facts: state, published ports, listeners, last log line."""
     evidence = diagnosis.evidence
     facts = [
         f"state {evidence.status}" + (f", exit code {evidence.exit_code}" if evidence.exit_code else ""),
@@ -110,7 +166,4 @@ def failed_message(diagnosis: Diagnosis, question: RunQuestion, ready: ProbeResu
         facts.append(f"listening inside {', '.join(evidence.listeners) or 'nothing'}")
     if evidence.status != "running" and evidence.log_tail:
         facts.append(f"last log line {evidence.log_tail[-1].strip()[:160]!r}")
-    return (
-        f"Expected: {expected}.\nObserved: {observed} ({'; '.join(facts)})\n"
-        f"Next step: {diagnosis.fix.summary}"
-    )
+    return facts

@@ -7,13 +7,16 @@ question allows it). Before anything runs, the line goes through the course poli
 free one -- so a correct answer never depends on 8888 being free on the grading machine, and
 two submissions graded side by side never collide. Every container and image is labelled
 with the grading session and removed when the check ends, whatever happened.
+
+Every graded container is confined (``confine``): the grading network, 127.0.0.1, one
+mapping, a forced non-root user, no capabilities, a read-only root, capped logs -- and an
+image without an ENTRYPOINT runs its own command, never one a learner appended.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import re
 import shlex
 import socket
 import threading
@@ -22,10 +25,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from portbinding.command import RunSpec, parse_run
-from portbinding.diagnose import diagnose
+from portbinding.diagnose import Diagnosis, diagnose
 from portbinding.engine import Engine, free_port
 from portbinding.errors import (
     ContainerFailed,
@@ -38,22 +43,26 @@ from portbinding.errors import (
 )
 from portbinding.grading import dockerfile
 from portbinding.grading.answers import (
+    CauseQuestion,
     InvalidAnswer,
     RunQuestion,
     config_line,
     context_files,
+    one_mapping,
     path_field,
     port_not_in,
     text_field,
 )
+from portbinding.grading.confine import HOME, Confinement, publish_ip
 from portbinding.grading.feedback import (
     TWELVE_FACTOR_HINTS,
     busy_port_result,
+    cause_message,
     failed_message,
     passed_message,
     static_problem,
-    what,
 )
+from portbinding.grading.portquery import answer_port_query
 from portbinding.grading.protocol import CheckResult
 from portbinding.paths import images_dir
 from portbinding.ports import PortMapping
@@ -62,14 +71,18 @@ from portbinding.procnet import LISTEN_COMMAND, listeners_from_proc, split_cat_o
 
 LOGGER = logging.getLogger(__name__)
 
-# The course images that ship a Jupyter config file a learner may fix (check_config).
-CONFIG_IMAGES = {"portbinding/notebook-loopback": "notebook-loopback", "portbinding/notebook": "notebook"}
+# check_config: the image a learner may name -> (the course's image folder, the reference the
+# grader builds FROM). A fixed map chosen by the grader: the learner's text only selects an entry.
+_LOOPBACK = ("notebook-loopback", "portbinding/notebook-loopback:1.0")
+_NOTEBOOK = ("notebook", "portbinding/notebook:1.0")
+CONFIG_IMAGES: dict[str, tuple[str, str]] = {
+    "portbinding/notebook-loopback:1.0": _LOOPBACK,
+    "portbinding/notebook-loopback": _LOOPBACK,
+    "portbinding/notebook:1.0": _NOTEBOOK,
+    "portbinding/notebook": _NOTEBOOK,
+}
 CONFIG_PATH = "/etc/jupyter/jupyter_server_config.py"
-MAX_LINE_CHARS = 2000
-MAX_CONTEXT_FILES = 20
-MAX_CONTEXT_BYTES = 512_000
-_CONTEXT_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
-_PORT_RETRIES = 3
+_START_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,7 @@ class _Run:
     """The grader's version of a learner's line, and how its host ports were moved."""
 
     spec: RunSpec
+    publish: tuple[PortMapping, ...] = ()  # the learner's mappings (-P spelled out)
     moved: dict[int, int] = field(default_factory=dict)  # learner's host port -> grader's
     occupied: dict[int, int] = field(default_factory=dict)  # simulated busy port -> the port held
 
@@ -99,6 +113,7 @@ class Judge:
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self.checks_run = 0
+        self.confinement = Confinement(engine)
 
     def handle(self, request: dict[str, Any]) -> CheckResult:
         """Answer one request; learner mistakes and engine trouble become results, never exceptions."""
@@ -107,6 +122,7 @@ class Judge:
             "check_run": self._check_run,
             "check_config": self._check_config,
             "check_image": self._check_image,
+            "check_cause": self._check_cause,
         }
         handler = handlers.get(str(kind))
         if handler is None:
@@ -121,35 +137,45 @@ class Judge:
                 )
             self.checks_run += 1
             try:
-                return handler(request)
-            except InvalidAnswer as error:
-                return CheckResult(False, "invalid", str(error))
-            except (PolicyError, PortSpecError) as error:
-                return CheckResult(False, "refused", f"The grader did not run it. {error}")
-            except ImageBuildError as error:
-                return CheckResult(False, "build_failed", str(error))
-            except ContainerFailed as error:
-                return CheckResult(
-                    False,
-                    "grader_error",
-                    f"The container disappeared while it was being checked "
-                    f"({error}); something else on the grading machine removed it. This is not a "
-                    "problem in your answer.",
-                )
-            except (ImageMissing, EngineUnavailable) as error:
-                LOGGER.error("grading engine problem: %s", error)
-                return CheckResult(
-                    False,
-                    "grader_error",
-                    f"The grader could not run this check: {error} "
-                    "(a problem on the grading machine, not in your answer).",
-                )
+                return self._handle(handler, request)
+            finally:
+                self.confinement.release()
+
+    def _handle(
+        self, handler: Callable[[dict[str, Any]], CheckResult], request: dict[str, Any]
+    ) -> CheckResult:
+        """Learner mistakes and engine trouble as results: refused, invalid, or the grader's fault."""
+        try:
+            return handler(request)
+        except InvalidAnswer as error:
+            return CheckResult(False, "invalid", str(error))
+        except (PolicyError, PortSpecError) as error:
+            return CheckResult(False, "refused", f"The grader did not run it. {error}")
+        except ImageBuildError as error:
+            return CheckResult(False, "build_failed", str(error))
+        except ContainerFailed as error:
+            return CheckResult(
+                False,
+                "grader_error",
+                f"The container disappeared while it was being checked "
+                f"({error}); something else on the grading machine removed it. This is not a "
+                "problem in your answer.",
+            )
+        except (ImageMissing, EngineUnavailable) as error:
+            LOGGER.error("grading engine problem: %s", error)
+            return CheckResult(
+                False,
+                "grader_error",
+                f"The grader could not run this check: {error} "
+                "(a problem on the grading machine, not in your answer).",
+            )
 
     # ------------------------------------------------------------------------------ run lines
 
     def _check_run(self, request: dict[str, Any]) -> CheckResult:
         question = RunQuestion.from_request(request)
         spec = parse_run(question.line)
+        one_mapping(spec)
         problem = static_problem(spec, question)
         if problem:
             return CheckResult(False, "wrong_answer", problem, {"line": spec.to_cli()})
@@ -165,8 +191,51 @@ class Judge:
                 return self._judge(container, spec, question, run)
         raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
 
+    def _check_cause(self, request: dict[str, Any]) -> CheckResult:
+        """Run the question's line, diagnose it, and compare the learner's cause with the evidence's."""
+        question = CauseQuestion.from_request(request)
+        spec = parse_run(question.line)
+        one_mapping(spec)
+        as_run = question.as_run()
+        with ExitStack() as stack:
+            run = self._grader_run(spec, as_run, stack)
+            container = self._start(run, spec)
+            with self._removed(container):
+                ready = self._settle(container, as_run)
+                diagnosis = self._diagnose(container, as_run)
+        passed = diagnosis.cause == question.cause
+        message = cause_message(question.cause, diagnosis, ready, passed=passed)
+        return CheckResult(passed, "ok" if passed else "wrong_answer", message, {"line": spec.to_cli()})
+
     def _grader_run(self, spec: RunSpec, question: RunQuestion, stack: ExitStack) -> _Run:
-        """Fresh name, fresh host ports; each 'occupied' port is really held while the check runs."""
+        """The line as the grader runs it: fresh name and host ports, 127.0.0.1, HOME on the tmpfs.
+
+        Each 'occupied' port is really held while the check runs. ``-P`` becomes the explicit
+        mapping it stands for (the image's exposed port on a port the engine picks), so that it
+        too is published on the grader's address only.
+        """
+        config = self._image_config(spec.image)
+        if spec.command and not config.get("Entrypoint"):
+            shown = " ".join(config.get("Cmd") or []) or "its own program"
+            raise PolicyError(
+                f"{spec.image} starts its own program ({shown}) and takes no arguments: the words after the "
+                f"image name ({shlex.join(spec.command)}) would replace that program.",
+                hint="Remove everything after the image name; change the app's settings with -e NAME=value.",
+            )
+        publish = spec.publish
+        if spec.publish_all:
+            publish = tuple(
+                PortMapping(int(port), protocol or "tcp", "", None)
+                for port, _, protocol in (
+                    key.partition("/") for key in sorted(config.get("ExposedPorts") or {})
+                )
+            )
+            if len(publish) > 1:
+                raise PolicyError(
+                    f"-P publishes every port {spec.image} exposes ({len(publish)}); the grader publishes "
+                    "one.",
+                    hint="Publish the one port the question is about with -p.",
+                )
         run = _Run(
             spec.replace(
                 name=f"pbl-{self.engine.session}-{next(self._counter)}",
@@ -174,24 +243,42 @@ class Judge:
                 remove=False,
                 interactive=False,
                 tty=False,
-            )
+                publish_all=False,
+                env=(*((k, v) for k, v in spec.env if k != "HOME"), ("HOME", HOME)),
+            ),
+            publish,
         )
-        for mapping in spec.publish:
+        for mapping in publish:
             port = mapping.host_port
             if port and port in question.occupied_host_ports and port not in run.occupied:
                 run.occupied[port] = stack.enter_context(_held_port())
-        _move_ports(run, spec)
+        _move_ports(run, host_ip=publish_ip(self.engine))
         return run
 
+    def _image_config(self, image: str) -> dict[str, Any]:
+        """The image's own Config (ENTRYPOINT, CMD, exposed ports); empty if the engine has no such image."""
+        try:
+            return dict(self.engine.client.images.get(image).attrs.get("Config") or {})
+        except docker.errors.ImageNotFound:
+            return {}  # Engine.run says so, with the hint to build it
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
+            raise EngineUnavailable(f"The grading engine did not answer about {image}: {error}") from error
+
     def _start(self, run: _Run, spec: RunSpec) -> Container:
-        for attempt in range(_PORT_RETRIES):
+        """Start the grader's version of the line, confined; choose new host ports if one was taken."""
+        for attempt in range(_START_RETRIES):
+            last = attempt == _START_RETRIES - 1
             try:
-                return self.engine.run(run.spec)
+                return self.engine.run(run.spec, confinement=self.confinement.options())
             except PortInUse as error:
                 # Another check took "our" free port between the choice and the start: choose again.
-                if error.port in run.occupied.values() or attempt == _PORT_RETRIES - 1:
+                if error.port in run.occupied.values() or last:
                     raise
-                _move_ports(run, spec)
+                _move_ports(run, host_ip=publish_ip(self.engine))
+            except ContainerFailed as error:
+                # Another check removed the (then unused) grading network between our ensure and create.
+                if last or "network" not in str(error) or "not found" not in str(error):
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
@@ -213,43 +300,32 @@ class Judge:
             "host_ports": {str(k): v for k, v in run.moved.items()},
         }
         if serves and question.port_query is not None:
-            found = self._answer_port_query(container, spec, question)
+            found = answer_port_query(self.engine, container, spec, question)
             if isinstance(found, CheckResult):
                 return found
             details["port_query_answer"] = found
-        if serves and question.private:
-            exposed = _reachable_from_network(self.engine, container, question)
-            if exposed is not None:
-                return CheckResult(
-                    False,
-                    "wrong_answer",
-                    (
-                        f"Expected: {what(question)} reachable from this machine only. Observed: it also "
-                        f"answered at {exposed}, this machine's network address, so anyone on the network "
-                        "could reach it. "
-                        "Next step: put 127.0.0.1 in front of the host port: -p 127.0.0.1:HOST:CONTAINER."
-                    ),
-                    details,
-                )
         if serves:
             return CheckResult(True, "ok", passed_message(spec, question, run.moved), details)
-        # A line that publishes only some other container port is diagnosed on that port: its
-        # mistake is the container side of -p (wrong_container_port), not a missing -p.
-        published = {p.container_port for p in self.engine.ports(container)}
-        diagnosed = question.container_port if question.container_port in published or not published else None
-        diagnosis = diagnose(
-            self.engine,
-            container,
-            container_port=diagnosed,
-            expect="jupyter" if question.expect == "jupyter" else "http",
-            path=question.path,
-        )
+        diagnosis = self._diagnose(container, question)
         details["diagnosis"] = diagnosis.to_dict()
         return CheckResult(
             False,
             diagnosis.cause if diagnosis.cause != "ok" else "wrong_answer",
             failed_message(diagnosis, question, ready),
             details,
+        )
+
+    def _diagnose(self, container: Container, question: RunQuestion) -> Diagnosis:
+        # A line that publishes only some other container port is diagnosed on that port: its
+        # mistake is the container side of -p (wrong_container_port), not a missing -p.
+        published = {p.container_port for p in self.engine.ports(container)}
+        diagnosed = question.container_port if question.container_port in published or not published else None
+        return diagnose(
+            self.engine,
+            container,
+            container_port=diagnosed,
+            expect="jupyter" if question.expect == "jupyter" else "http",
+            path=question.path,
         )
 
     def _settle(self, container: Container, question: RunQuestion) -> ProbeResult:
@@ -294,101 +370,27 @@ class Judge:
             return False
         return bool(listeners_from_proc(*split_cat_output(raw.output)))
 
-    def _answer_port_query(
-        self, container: Container, spec: RunSpec, question: RunQuestion
-    ) -> int | CheckResult:
-        """Evaluate the learner's ``docker port NAME [PORT]`` against the real container."""
-        query = question.port_query or ""
-        try:
-            words = shlex.split(query)
-        except ValueError:
-            return CheckResult(False, "invalid", f"The command {query!r} has an unclosed quote.")
-        if words[:2] in (["docker", "port"], ["podman", "port"]):
-            args = words[2:]
-        elif words[:3] == ["docker", "container", "port"]:
-            args = words[3:]
-        else:
-            return CheckResult(
-                False,
-                "wrong_answer",
-                f"Expected a `docker port NAME CONTAINER_PORT` command, got {query!r}.",
-                {"line": spec.to_cli()},
-            )
-        if not args or len(args) > 2:
-            return CheckResult(
-                False,
-                "wrong_answer",
-                "Expected `docker port NAME CONTAINER_PORT`: the container's "
-                f"name, then the port inside it; got {query!r}.",
-            )
-        if spec.name is None:
-            return CheckResult(
-                False,
-                "wrong_answer",
-                "Your run line gives the container no --name, so your "
-                "docker port command cannot name it. Next step: add --name lab to the run line "
-                "and use `docker port lab 8888`.",
-            )
-        if args[0] != spec.name:
-            return CheckResult(
-                False,
-                "wrong_answer",
-                f"Your docker port command asks about '{args[0]}', but your "
-                f"run line names the container '{spec.name}'. Next step: use the same name.",
-            )
-        wanted = args[1] if len(args) == 2 else None
-        ports = self.engine.ports(container)
-        if wanted is not None:
-            number, _, protocol = wanted.partition("/")
-            ports = [
-                p for p in ports if str(p.container_port) == number and p.protocol == (protocol or "tcp")
-            ]
-        ipv4 = [p for p in ports if ":" not in p.host_ip]
-        if not ipv4:
-            return CheckResult(
-                False,
-                "wrong_answer",
-                f"`{query}` prints nothing useful here: no host port is "
-                f"published for {wanted or 'any port'}. Next step: ask for the container port the "
-                f"server listens on ({question.container_port}).",
-            )
-        host_port = ipv4[0].host_port
-        host = self.engine.publish_host
-        result = wait_for(
-            lambda: probe_http(f"http://{host}:{host_port}{question.path}", timeout=2.0), timeout=5.0
-        )
-        if not (result.ok and (question.expect != "jupyter" or is_jupyter(result))):
-            return CheckResult(
-                False,
-                "wrong_answer",
-                f"`{query}` points at host port {host_port}, but "
-                f"{what(question)} does not answer there ({result.detail}). Next step: ask for "
-                f"container port {question.container_port}.",
-            )
-        return host_port
-
     # ------------------------------------------------------------------------------ config files
 
     def _check_config(self, request: dict[str, Any]) -> CheckResult:
         line = config_line(text_field(request.get("line"), what="the config line", limit=300))
         image = text_field(request.get("image"), what="the image", limit=200)
-        repository = image.rsplit(":", 1)[0] if image.rfind(":") > image.rfind("/") else image
-        folder = CONFIG_IMAGES.get(repository)
-        if folder is None:
-            raise InvalidAnswer(f"check_config works on {', '.join(CONFIG_IMAGES)}, not {image!r}.")
+        if image not in CONFIG_IMAGES:
+            raise InvalidAnswer(
+                f"check_config works on {', '.join(sorted(CONFIG_IMAGES))}, not {image!r:.80}."
+            )
+        folder, base = CONFIG_IMAGES[image]  # the grader's own reference: nothing learner-written is built
         question = RunQuestion(
             line=line, container_port=8888, expect="jupyter", path=path_field(request.get("path", "/api"))
         )
         shipped = (images_dir() / folder / "jupyter_server_config.py").read_text()
         config = f"{shipped.rstrip()}\n\n# The learner's line, last so that it wins:\n{line}\n"
-        dockerfile_text = f"FROM {image}\nCOPY jupyter_server_config.py {CONFIG_PATH}\n"
+        dockerfile_text = f"FROM {base}\nCOPY jupyter_server_config.py {CONFIG_PATH}\n"
         tag = f"portbinding-grading/config:{self.engine.session}-{next(self._counter)}"
         with self._built(tag, dockerfile_text, {"jupyter_server_config.py": config.encode()}):
-            spec = RunSpec(image=tag, publish=(PortMapping(8888, "tcp", "", free_port()),))
-            run = _Run(spec.replace(name=f"pbl-{self.engine.session}-{next(self._counter)}", detach=True))
-            container = self.engine.run(run.spec)
-            with self._removed(container):
-                result = self._judge(container, spec, question, run)
+            result = self._run_built(
+                RunSpec(image=tag, publish=(PortMapping(8888, "tcp", "", None),)), question
+            )
         if result.passed:
             return CheckResult(
                 True,
@@ -422,12 +424,9 @@ class Judge:
         question = RunQuestion(line="", container_port=port, expect="http", path=path)
         with self._built(tag, rewritten, files):
             spec = RunSpec(
-                image=tag, publish=(PortMapping(port, "tcp", "", free_port()),), env=(("PORT", str(port)),)
+                image=tag, publish=(PortMapping(port, "tcp", "", None),), env=(("PORT", str(port)),)
             )
-            run = _Run(spec.replace(name=f"pbl-{self.engine.session}-{next(self._counter)}", detach=True))
-            container = self.engine.run(run.spec)
-            with self._removed(container):
-                result = self._judge(container, spec, question, run)
+            result = self._run_built(spec, question)
         details = {**result.details, "port": port}
         if result.passed:
             return CheckResult(
@@ -444,6 +443,15 @@ class Judge:
             f"it did not answer GET {path}.{TWELVE_FACTOR_HINTS.get(result.cause, '')}\n{result.message}",
             details,
         )
+
+    def _run_built(self, spec: RunSpec, question: RunQuestion) -> CheckResult:
+        """Run an image the grader just built (the grader's own line), confined, and judge it."""
+        with ExitStack() as stack:
+            run = self._grader_run(spec, question, stack)
+            container = self._start(run, spec)
+            with self._removed(container):
+                return self._judge(container, spec, question, run)
+        raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
 
     @contextmanager
     def _built(self, tag: str, dockerfile_text: str, files: dict[str, bytes]) -> Iterator[str]:
@@ -465,15 +473,15 @@ class Judge:
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _move_ports(run: _Run, spec: RunSpec) -> None:
-    """Give every fixed host port of ``spec`` a free one (a range becomes one port); keep random ones."""
+def _move_ports(run: _Run, *, host_ip: str) -> None:
+    """Publish the learner's mappings on ``host_ip``, each fixed host port moved to a free one."""
     run.moved = {}
     publish: list[PortMapping] = []
-    for mapping in spec.publish:
+    for mapping in run.publish:
         port = mapping.host_port
         if port:
             port = run.occupied[port] if port in run.occupied else run.moved.setdefault(port, free_port())
-        publish.append(PortMapping(mapping.container_port, mapping.protocol, mapping.host_ip, port or None))
+        publish.append(PortMapping(mapping.container_port, mapping.protocol, host_ip, port or None))
     run.spec = run.spec.replace(publish=tuple(publish))
 
 
@@ -484,26 +492,3 @@ def _held_port() -> Iterator[int]:
         sock.bind(("0.0.0.0", 0))
         sock.listen(1)
         yield int(sock.getsockname()[1])
-
-
-def _network_address() -> str | None:
-    """This machine's address on its default route (connecting a UDP socket sends nothing)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: only the routing decision is used
-        except OSError:
-            return None
-        address = str(sock.getsockname()[0])
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
-
-
-def _reachable_from_network(engine: Engine, container: Container, question: RunQuestion) -> str | None:
-    """``host:port`` if the server also answers on this machine's network address, else None."""
-    if engine.publish_host not in ("127.0.0.1", "localhost"):
-        return None  # a remote engine: its network address is not ours to probe
-    address = _network_address()
-    port = engine.host_port(container, question.container_port)
-    if address is None or port is None:
-        return None
-    result = probe_http(f"http://{address}:{port}{question.path}", timeout=2.0)
-    return f"{address}:{port}" if result.reachable else None
