@@ -23,3 +23,10 @@ c.Execute.timeout = 180
 # in the grading sandbox (no engine socket, no network, a throwaway user, limits), and
 # containers are started only through the grading door. See README.md, "Safety".
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
+
+# Nothing a student wrote is ever live in a browser: the formgrader and the feedback HTML render
+# notebooks through nbconvert's HTMLExporter; it makes them inert again before rendering (the
+# autograde step above already did) and sanitizes HTML with bleach. nbgrader's own templates
+# do not sanitize markdown: the preprocessor does. See README.md, "Instructor workflow".
+c.HTMLExporter.preprocessors = ["portbinding.grading.sanitize.SanitizeNotebook"]
+c.HTMLExporter.sanitize_html = True

@@ -267,6 +267,7 @@ def autograde_preprocessors(execute: str = "portbinding.grading.execute.Sandboxe
     """
     return [
         execute,
+        "portbinding.grading.sanitize.SanitizeNotebook",  # nothing the student wrote stays live
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",
