@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from portbinding.grading.protocol import DOOR_ENV
-from portbinding.provision import PUBLISH_HOST_ENV
+from portbinding.settings import PUBLISH_HOST_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "portbinding/notebook:1.0"

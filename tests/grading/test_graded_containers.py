@@ -27,13 +27,13 @@ import pytest
 from docker.models.containers import Container
 
 from portbinding.command import RunSpec
+from portbinding.discovery import find_engine
 from portbinding.engine import Engine
 from portbinding.grading.confine import BRIDGE, NETWORK, Confinement
 from portbinding.grading.judge import Judge
 from portbinding.grading.protocol import CheckResult
 from portbinding.ports import PortMapping
 from portbinding.probe import wait_until
-from portbinding.provision import find_engine
 
 NOTEBOOK = "portbinding/notebook:1.0"
 # Run inside a graded container with its own python3: one TCP connection attempt per target.

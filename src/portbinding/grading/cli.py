@@ -15,7 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from portbinding.grading.course import Course, exercise_differences, lay_out_course, write_exercises
+from portbinding.grading.course import (
+    Course,
+    exercise_differences,
+    hand_over,
+    lay_out_course,
+    write_exercises,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 CommandFactory = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -79,9 +85,10 @@ def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
     course = command(
         "course",
         _course,
-        "Lay out the course (grader/, exercises/, notebooks/) in a folder: `portbinding course init DIR`.",
+        "Lay out the course (grader/, exercises/, notebooks/) in a folder: `portbinding course init DIR`; "
+        "`portbinding course hand-over DIR` gives what root wrote in the course folder DIR to its owner.",
     )
-    course.add_argument("action", choices=["init"])
+    course.add_argument("action", choices=["init", "hand-over"])
     course.add_argument("folder", type=Path)
 
 
@@ -119,6 +126,7 @@ def _grade(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    hand_over(course.root)  # the instructor's account owns what grading wrote (see grader/README.md)
     if args.json:
         print(
             json.dumps(
@@ -173,6 +181,13 @@ def _exercises(args: argparse.Namespace) -> int:
 
 def _course(args: argparse.Namespace) -> int:
     target = args.folder.resolve()
+    if args.action == "hand-over":
+        changed = hand_over(target)
+        if args.json:
+            print(json.dumps({"course": str(target), "handed_over": changed}, indent=2))
+        else:
+            print(f"{changed} path(s) in {target} handed over to its owner (uid {target.stat().st_uid}).")
+        return EXIT_OK
     written = lay_out_course(target)
     if args.json:
         print(json.dumps({"course": str(target / "grader"), "written": [str(p) for p in written]}, indent=2))

@@ -203,3 +203,25 @@ def lay_out_course(target: Path) -> list[Path]:
             shutil.copy2(origin, destination)
         written.append(destination)
     return written
+
+
+def hand_over(root: Path) -> int:
+    """Give everything root wrote under the course folder to that folder's owner; how many paths.
+
+    Grading needs root (the sandbox), the formgrader and feedback must not run as root: the
+    instructor's account owns the course folder, and what ``portbinding grade`` wrote there
+    (autograded/, gradebook.db, records) becomes that account's, readable and writable by it.
+    Nothing happens when root owns the folder itself or when not run as root. Directories are
+    walked by file descriptor without following links, so no path swapped in by a link leads
+    outside the course.
+    """
+    owner = root.stat()
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return 0
+    changed = 0
+    for _, dirs, files, folder in os.fwalk(root, follow_symlinks=False):
+        for name in [*dirs, *files]:
+            if os.stat(name, dir_fd=folder, follow_symlinks=False).st_uid == 0:
+                os.chown(name, owner.st_uid, owner.st_gid, dir_fd=folder, follow_symlinks=False)
+                changed += 1
+    return changed
