@@ -24,6 +24,9 @@ but exits with status 1, so callers should judge the output, not the exit status
 """
 
 _LISTEN_STATE = "0A"  # TCP_LISTEN in the kernel's enum, printed as two hex digits
+# Docker's embedded DNS server listens here in every container on a user-defined network (the
+# grader's, for one): its socket is the engine's, never the app's.
+DOCKER_DNS = "127.0.0.11"
 _ENTRY = re.compile(r"^\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+\S+\s+([0-9A-Fa-f]{2})\b")
 
 
@@ -57,9 +60,6 @@ class Listener:
         return f"{host}:{self.port}"
 
 
-DOCKER_DNS = "127.0.0.11"
-
-
 def parse_proc_net_tcp(text: str, *, family: Family) -> list[Listener]:
     """The LISTEN sockets in one ``/proc/net/tcp`` (``family="ipv4"``) or ``tcp6`` table, in file order.
 
@@ -90,8 +90,6 @@ def listeners_from_proc(tcp: str, tcp6: str) -> list[Listener]:
     Pass ``""`` for ``tcp6`` when the file does not exist (IPv6 disabled in the container).
     """
     found = set(parse_proc_net_tcp(tcp, family="ipv4")) | set(parse_proc_net_tcp(tcp6, family="ipv6"))
-    # Docker's embedded DNS server listens in every container on a user-defined network (the
-    # grader's, for one): its socket is the engine's, never the app's.
     found = {item for item in found if item.address != DOCKER_DNS}
     return sorted(found, key=lambda item: (item.port, item.family, ipaddress.ip_address(item.address)))
 
