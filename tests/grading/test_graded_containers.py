@@ -434,3 +434,31 @@ def test_the_grading_network_isolates_and_the_firewall_is_in_place(engine: Engin
     with contextlib.suppress(docker.errors.NotFound):
         in_use = engine.client.networks.get(NETWORK).attrs.get("Containers")
         assert in_use, "release() left the grading network with no container on it"
+
+
+CHURN = r"""
+import sys
+from portbinding.discovery import find_engine
+from portbinding.engine import Engine
+from portbinding.grading.confine import Confinement
+
+client, info = find_engine()
+confinement = Confinement(Engine(client, info, owner="grader"))
+for _ in range(int(sys.argv[1])):
+    confinement.ensure_network()
+    confinement.release()
+print("ok")
+"""
+
+
+def test_graders_side_by_side_create_and_remove_the_network_without_tripping_each_other() -> None:
+    """Two workers: one creates the network while the other removes it (docker: "same bridge name")."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHURN, "15"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        out, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0 and out.strip() == "ok", err[-2000:]

@@ -43,6 +43,7 @@ from docker.types import LogConfig
 
 from portbinding.engine import Engine
 from portbinding.errors import EngineUnavailable
+from portbinding.probe import wait_until
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ NETWORK_OPTIONS = {
     "com.docker.network.bridge.enable_icc": "false",
 }
 _IPTABLES_TIMEOUT_S = 15.0
+_NETWORK_WAIT_S = 20.0
 _network_lock = threading.Lock()
 
 
@@ -182,25 +184,38 @@ def _network_labels(engine: Engine) -> dict[str, str]:
 
 
 def _ensure_network(client: docker.DockerClient, *, labels: dict[str, str]) -> None:
-    try:
-        existing = client.networks.get(NETWORK)
-    except docker.errors.NotFound:
-        existing = None
-    if existing is not None:
-        options = existing.attrs.get("Options") or {}
-        if all(options.get(key) == value for key, value in NETWORK_OPTIONS.items()):
-            return
-        # Someone made a network by that name without our options: never run graded containers on it.
-        raise docker.errors.APIError(
-            f"a network called {NETWORK} exists without the grading options {NETWORK_OPTIONS}; remove it"
-        )
-    try:
-        client.networks.create(
-            NETWORK, driver="bridge", options=dict(NETWORK_OPTIONS), labels=labels, check_duplicate=True
-        )
-    except docker.errors.APIError as error:
-        if error.status_code != 409:  # another grader created it at the same moment: fine
-            raise
+    """Make the grading network exist; other graders create and remove it at the same time."""
+    refused: list[docker.errors.APIError] = []
+
+    def attempt() -> bool:
+        try:
+            existing = client.networks.get(NETWORK)
+        except docker.errors.NotFound:
+            existing = None
+        if existing is not None:
+            options = existing.attrs.get("Options") or {}
+            if any(options.get(key) != value for key, value in NETWORK_OPTIONS.items()):
+                # Someone made a network by that name without our options: never run graded containers on it.
+                raise ConfinementUnavailable(
+                    f"A network called {NETWORK} exists without the grading options {NETWORK_OPTIONS}.",
+                    hint=f"remove it (docker network rm {NETWORK}); the grader makes its own",
+                )
+            return True
+        try:
+            client.networks.create(
+                NETWORK, driver="bridge", options=dict(NETWORK_OPTIONS), labels=labels, check_duplicate=True
+            )
+        except docker.errors.APIError as error:
+            # 409: another grader created it a moment ago; 403 "same bridge name": another grader's
+            # release is still removing the previous one. Either way: look again.
+            if error.status_code not in (403, 409):
+                raise
+            refused.append(error)
+            return False
+        return True
+
+    if not wait_until(attempt, timeout=_NETWORK_WAIT_S, first_interval=0.05, max_interval=0.5):
+        raise refused[-1]
 
 
 # ------------------------------------------------------------------------------------ firewall

@@ -82,7 +82,7 @@ CONFIG_IMAGES: dict[str, tuple[str, str]] = {
     "portbinding/notebook": _NOTEBOOK,
 }
 CONFIG_PATH = "/etc/jupyter/jupyter_server_config.py"
-_START_RETRIES = 3
+_START_RETRIES = 5
 
 
 @dataclass(frozen=True)
