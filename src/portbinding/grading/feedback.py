@@ -13,6 +13,7 @@ from portbinding.diagnose import Diagnosis
 from portbinding.errors import PortInUse
 from portbinding.grading.answers import RunQuestion
 from portbinding.grading.protocol import CheckResult
+from portbinding.images import split_image_ref
 from portbinding.probe import ProbeResult
 
 # What a failed check_image usually means for a twelve-factor app, in its own terms.
@@ -26,7 +27,7 @@ TWELVE_FACTOR_HINTS = {
 
 def static_problem(spec: RunSpec, question: RunQuestion) -> str | None:
     """What makes the line a wrong answer before it runs (things running cannot show)."""
-    repository = spec.image.rsplit(":", 1)[0] if spec.image.rfind(":") > spec.image.rfind("/") else spec.image
+    repository = split_image_ref(spec.image)[0]
     if question.images and repository not in question.images:
         return (
             f"Expected the image {' or '.join(question.images)} (the question is about it), but the line "

@@ -67,7 +67,6 @@ from portbinding.grading.protocol import CheckResult
 from portbinding.paths import images_dir
 from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, is_jupyter, probe_http, wait_for
-from portbinding.procnet import LISTEN_COMMAND, listeners_from_proc, split_cat_output
 
 LOGGER = logging.getLogger(__name__)
 
@@ -364,11 +363,7 @@ class Judge:
 
     def _listening(self, container: Container) -> bool:
         """Whether anything listens on TCP inside the container (read from /proc, no tools needed)."""
-        try:
-            raw = self.engine.exec(container, list(LISTEN_COMMAND), timeout=5)
-        except ContainerFailed:
-            return False
-        return bool(listeners_from_proc(*split_cat_output(raw.output)))
+        return bool(self.engine.listeners(container))
 
     # ------------------------------------------------------------------------------ config files
 
@@ -481,7 +476,7 @@ def _move_ports(run: _Run, *, host_ip: str) -> None:
         port = mapping.host_port
         if port:
             port = run.occupied[port] if port in run.occupied else run.moved.setdefault(port, free_port())
-        publish.append(PortMapping(mapping.container_port, mapping.protocol, host_ip, port or None))
+        publish.append(mapping.with_host_port(port or None, host_ip=host_ip))
     run.spec = run.spec.replace(publish=tuple(publish))
 
 
