@@ -112,16 +112,20 @@ def judge(engine: Engine) -> Judge:
 
 
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Engine, Container], dict[str, Any]]], Spy]:
-    """Look inside every container the Judge starts, right before it is judged."""
+def spy(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Spy]:
+    """Look inside every container the Judge starts, right before it is judged (or right after)."""
 
-    def install(look: Callable[[Engine, Container], dict[str, Any]]) -> Spy:
+    def install(look: Callable[[Engine, Container], dict[str, Any]], *, after: bool = False) -> Spy:
         spy = Spy(look)
         judged = Judge._judge
 
         def watching(self: Judge, container: Container, *args: Any) -> CheckResult:
-            spy.seen.append(look(self.engine, container))
-            return judged(self, container, *args)
+            if not after:
+                spy.seen.append(look(self.engine, container))
+            result = judged(self, container, *args)
+            if after:  # the container is still there: the Judge removes it once judged
+                spy.seen.append(look(self.engine, container))
+            return result
 
         monkeypatch.setattr(Judge, "_judge", watching)
         return spy
@@ -405,7 +409,7 @@ def test_a_learner_image_cannot_be_root_fill_the_disk_or_the_log(
             "log_bytes": sum(p.stat().st_size for p in log.parent.glob(log.name + "*")),
         }
 
-    seen = spy(look)
+    seen = spy(look, after=True)  # once it answers, the app has done its flooding
     dockerfile = (
         "FROM python:3.12-slim\nCOPY passwd /etc/passwd\nCOPY app.py /app/app.py\nUSER learner\n"
         'CMD ["python3", "/app/app.py"]\n'
