@@ -1,0 +1,39 @@
+"""What lesson cells call, so that a cell reads like work and not like plumbing.
+
+- :func:`terminal` -- a command as typed in a terminal, run against the lesson's engine, shown
+  with its real output (``portbinding.lesson.terminal``);
+- :func:`reveal` and :func:`check_commitment` -- predict, then observe; commit, then check
+  (``portbinding.lesson.predict``);
+- :class:`WireTable` and :func:`engine_row` -- what happens on the wire for each engine kind,
+  with the learner's own row marked (``portbinding.lesson.wire``);
+- :func:`own_addresses`, :func:`docker_proxies` -- this machine's view (``portbinding.lesson.hostview``);
+- :func:`jupyter_link` -- the fixed notebook in the browser, token from ``docker logs``;
+- :class:`ReverseProxy` -- lesson 05's weighted reverse proxy.
+"""
+
+from __future__ import annotations
+
+from portbinding.lesson.hostview import docker_proxies, own_addresses
+from portbinding.lesson.jupyter import JupyterLink, jupyter_link
+from portbinding.lesson.predict import Reaction, check_commitment, reveal
+from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
+from portbinding.lesson.terminal import Shown, terminal
+from portbinding.lesson.wire import ROWS, EngineRow, WireTable, engine_row
+
+__all__ = [
+    "ROWS",
+    "EngineRow",
+    "JupyterLink",
+    "Reaction",
+    "ReverseProxy",
+    "Shown",
+    "WeightedRouter",
+    "WireTable",
+    "check_commitment",
+    "docker_proxies",
+    "engine_row",
+    "jupyter_link",
+    "own_addresses",
+    "reveal",
+    "terminal",
+]
