@@ -80,9 +80,7 @@ def reveal(
         guess = None
     if guess is None:
         lines.append(f"What happened: {seen}.")
-        lines.append(
-            "Next time, commit to a guess before you look: a guess written down is what makes the answer stick."
-        )
+        lines.append("Next time, write a guess down before you look: that is what makes the answer stick.")
         verdict: Verdict = "none"
     elif guess == seen:
         lines.append(f"You predicted {guess}, and that is what happened.")
