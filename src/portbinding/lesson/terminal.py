@@ -149,17 +149,23 @@ def _cli(line: str, argv: list[str], timeout: float, *, docker_host: str | None 
     if docker_host:
         env["DOCKER_HOST"] = docker_host  # the lesson's engine, whatever the CLI's context says
         env.pop("DOCKER_CONTEXT", None)
-    line_shown = line
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    except subprocess.TimeoutExpired as exc:
-        partial = _text(exc.stdout) + _text(exc.stderr)
-        return Shown(
-            line_shown, f"{_trim(partial)}\n(no answer within {timeout:g} s: stopped)".strip(), 124, "cli"
+        # One stream, interleaved as a terminal shows it (curl -v writes its trace to stderr).
+        done = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
         )
+    except subprocess.TimeoutExpired as exc:
+        partial = _text(exc.stdout)
+        return Shown(line, f"{_trim(partial)}\n(no answer within {timeout:g} s: stopped)".strip(), 124, "cli")
     except OSError as exc:
-        return Shown(line_shown, f"({argv[0]} could not run: {exc})", 127, "cli")
-    return Shown(line_shown, _trim(done.stdout + done.stderr), done.returncode, "cli")
+        return Shown(line, f"({argv[0]} could not run: {exc})", 127, "cli")
+    return Shown(line, _trim(done.stdout), done.returncode, "cli")
 
 
 def _text(data: Any) -> str:
@@ -178,7 +184,8 @@ def _trim(text: str) -> str:
 def _curl(line: str, words: list[str], timeout: float) -> Shown:
     if shutil.which("curl"):
         # A proxy from the environment would answer for 127.0.0.1 itself: the lesson means the port.
-        return _cli(line, words, timeout)
+        shown = _cli(line, words, timeout)
+        return Shown(shown.line, without_progress_meter(shown.output), shown.exit_code, shown.via)
     from portbinding.challenge.rungs import curl_says  # curl's own wording, shared with the challenges
 
     urls = [w for w in words[1:] if "://" in w]
@@ -201,6 +208,23 @@ def _curl(line: str, words: list[str], timeout: float) -> Shown:
         code,
         "engine",
     )
+
+
+_METER_HEAD = re.compile(r"^\s*(% Total|Dload)\b")
+_METER_ROW = re.compile(r"^\s*\d+(\s+[\d.]+[kMG]?){7}(\s+[-\d:]+){3}\s+[\d.]+[kMG]?")
+
+
+def without_progress_meter(text: str) -> str:
+    """curl's output without its progress meter, which it draws only when its output is not a
+    terminal -- so in a learner's terminal it never appears."""
+    kept = []
+    for line in text.splitlines():
+        if _METER_HEAD.match(line):
+            continue
+        rest = _METER_ROW.sub("", line)
+        if rest.strip() or not line.strip():
+            kept.append(rest)
+    return "\n".join(kept).strip("\n")
 
 
 def _curl_code(result: ProbeResult) -> int:
