@@ -8,7 +8,8 @@
   with the learner's own row marked (``portbinding.lesson.wire``);
 - :func:`own_addresses`, :func:`docker_proxies` -- this machine's view (``portbinding.lesson.hostview``);
 - :func:`jupyter_link` -- the fixed notebook in the browser, token from ``docker logs``;
-- :class:`ReverseProxy` -- lesson 05's weighted reverse proxy.
+- :class:`ReverseProxy` -- lesson 05's weighted reverse proxy;
+- :func:`wait_listening` -- until a started container's server listens (or it exited).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from portbinding.lesson.predict import Reaction, check_commitment, reveal
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
 from portbinding.lesson.terminal import Shown, terminal
 from portbinding.lesson.wire import ROWS, EngineRow, WireTable, engine_row
+from portbinding.widgets._live import Settled, wait_listening
 
 __all__ = [
     "ROWS",
     "EngineRow",
     "JupyterLink",
     "Reaction",
+    "Settled",
     "ReverseProxy",
     "Shown",
     "WeightedRouter",
@@ -36,4 +39,5 @@ __all__ = [
     "own_addresses",
     "reveal",
     "terminal",
+    "wait_listening",
 ]

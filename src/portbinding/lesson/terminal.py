@@ -68,6 +68,8 @@ class Shown:
         """For ``curl``: ``answers``, ``refused``, ``reset``, ``timeout`` (from its exit status)."""
         if not self.line.startswith("curl"):
             return None
+        if "telnet://" in self.line:  # a bare TCP connect: curl only sees the handshake
+            return "connects" if self.exit_code == 0 else CURL_OUTCOME.get(self.exit_code, "fails")
         return CURL_OUTCOME.get(self.exit_code, f"curl exit {self.exit_code}")
 
     def text(self) -> str:
@@ -153,6 +155,7 @@ def _cli(line: str, argv: list[str], timeout: float, *, docker_host: str | None 
         # One stream, interleaved as a terminal shows it (curl -v writes its trace to stderr).
         done = subprocess.run(
             argv,
+            stdin=subprocess.DEVNULL,  # nothing to type: curl telnet:// ends when the far side closes
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
