@@ -42,7 +42,6 @@ CLI_TIMEOUT_S = 20.0
 MAX_LINES = 60  # a terminal scrolls; a notebook cell should not
 # curl's exit codes, as the lessons name them (52 and 56 are one situation: accepted, then dropped).
 CURL_OUTCOME = {0: "answers", 7: "refused", 52: "reset", 56: "reset", 28: "timeout", 6: "unresolved"}
-_SHELL_ONLY = ("|", ">", "<", ";", "`", "$(")
 _MUTATING = ("run", "rm", "stop", "start", "restart")
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
@@ -75,6 +74,9 @@ class Shown:
     def text(self) -> str:
         return f"$ {self.line}\n{self.output}".rstrip()
 
+    def _ipython_display_(self) -> None:
+        """Nothing: ``terminal()`` printed it already (a cell ending in ``terminal(...)`` shows it once)."""
+
 
 def terminal(
     line: str, *, engine: Engine | None = None, show: bool = True, timeout: float = CLI_TIMEOUT_S
@@ -83,31 +85,52 @@ def terminal(
 
     Returns the last command's :class:`Shown` (for ``A && B``, B's; A's when A failed).
     """
-    if any(mark in line for mark in _SHELL_ONLY):
-        raise PortBindingError(
-            f"terminal() runs one command (or a few joined with &&), not a shell: {line!r}.",
-            hint="pipes and redirections work in a real terminal (JupyterLab: File > New > Terminal)",
-        )
-    parts = [part.strip() for part in line.split("&&")]
-    if not all(parts):
-        raise PortBindingError(f"An empty command in {line!r}.", hint="write one command on each side of &&")
+    commands = split_commands(line)
     if engine is None:
         from portbinding.widgets.session import lesson_engine  # the kernel's own session
 
         engine = lesson_engine()
     shown: Shown | None = None
-    for part in parts:
-        shown = _one(engine, part, timeout)
+    for words in commands:
+        # Shown as typed; a part of an && chain as the shell would read it back.
+        shown = _one(engine, words, line.strip() if len(commands) == 1 else shlex.join(words), timeout)
         if show:
             print(shown.text())
         if not shown.ok:
             break
-    assert shown is not None  # parts is not empty
+    assert shown is not None  # commands is not empty
     return shown
 
 
-def _one(engine: Engine, line: str, timeout: float) -> Shown:
-    words = shlex.split(line)
+def split_commands(line: str) -> list[list[str]]:
+    """``line`` as the word lists of its commands (``A && B``), split as a POSIX shell splits them.
+
+    Operators count only outside quotes (``python3 -c "a; b"`` is one command); any operator but
+    ``&&`` -- a pipe, a redirection, ``;`` -- is refused, because no shell runs the line.
+    """
+    lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;<>()")
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError as exc:  # an unclosed quote
+        raise PortBindingError(f"Cannot read {line!r}: {exc}.", hint="close every quote you open") from None
+    commands: list[list[str]] = [[]]
+    for token in tokens:
+        if token == "&&":
+            commands.append([])
+        elif token and set(token) <= set("|&;<>()"):
+            raise PortBindingError(
+                f"terminal() runs a command (or a few joined with &&), not a shell: {token!r} in {line!r}.",
+                hint="pipes and redirections work in a real terminal (JupyterLab: File > New > Terminal)",
+            )
+        else:
+            commands[-1].append(token)
+    if not all(commands):
+        raise PortBindingError(f"An empty command in {line!r}.", hint="write one command on each side of &&")
+    return commands
+
+
+def _one(engine: Engine, words: list[str], line: str, timeout: float) -> Shown:
     program = words[0]
     if program == "curl":
         return _curl(line, words, timeout)
@@ -213,6 +236,7 @@ def _curl(line: str, words: list[str], timeout: float) -> Shown:
     )
 
 
+_DATA_MARK = re.compile(r"^[{}] \[\d+ bytes data\]$")  # -v marks body bytes so when not on a terminal
 _METER_HEAD = re.compile(r"^\s*(% Total|Dload)\b")
 _METER_ROW = re.compile(r"^\s*\d+(\s+[\d.]+[kMG]?){7}(\s+[-\d:]+){3}\s+[\d.]+[kMG]?")
 
@@ -222,7 +246,7 @@ def without_progress_meter(text: str) -> str:
     terminal -- so in a learner's terminal it never appears."""
     kept = []
     for line in text.splitlines():
-        if _METER_HEAD.match(line):
+        if _METER_HEAD.match(line) or _DATA_MARK.match(line):
             continue
         rest = _METER_ROW.sub("", line)
         if rest.strip() or not line.strip():
@@ -307,9 +331,10 @@ _TEMPLATE = re.compile(r"\{\{\s*(json\s+)?((?:\.[A-Za-z0-9_]+)+)\s*\}\}")
 
 def _api(engine: Engine, line: str, words: list[str], verb: str) -> Shown:
     program = cli_program(engine.info.kind)
-    header = (
-        f"(no {program} CLI can reach this engine here: the course read the same through the engine's API)"
-    )
+    if engine.info.kind == "process":
+        header = "(no docker CLI drives the process engine: the course read the same through its API)"
+    else:
+        header = f"(no {program} CLI here: the course read the same through the engine's API)"
     args = words[2:] if words[1] != "container" else words[3:]
     try:
         output = _api_output(engine, verb, args)
@@ -323,7 +348,7 @@ def _api(engine: Engine, line: str, words: list[str], verb: str) -> Shown:
 def _api_output(engine: Engine, verb: str, args: list[str]) -> str:
     from portbinding.widgets._live import ps_rows
 
-    names = [a for a in args if not a.startswith("-")]
+    names = _operands(args)
     if verb in ("ps", "ls"):
         wanted = [a.partition("=")[2] for a in args if a.startswith("name=")]
         wanted += [
@@ -380,6 +405,41 @@ def _api_output(engine: Engine, verb: str, args: list[str]) -> str:
         f"The course cannot stand in for `{verb}` here.",
         hint="type it in a terminal on a machine with the docker CLI",
     )
+
+
+# Options of ps/port/logs/exec/inspect that take a value (the value is not a container name).
+_VALUED = {
+    "--tail",
+    "-n",
+    "--since",
+    "--until",
+    "--filter",
+    "-f",
+    "--format",
+    "-u",
+    "--user",
+    "-e",
+    "--env",
+    "-w",
+}
+
+
+def _operands(args: list[str]) -> list[str]:
+    """The words of ``args`` that are neither options nor option values, in order.
+
+    Everything after the first operand of ``exec`` is its command, options included; the
+    caller takes those from ``args`` itself.
+    """
+    found: list[str] = []
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+        elif word.startswith("-") and not found:
+            skip = word in _VALUED
+        else:
+            found.append(word)
+    return found
 
 
 def _lookup(attrs: dict[str, Any], dotted: str, as_json: bool) -> str:
