@@ -2,6 +2,8 @@
 
 - :func:`terminal` -- a command as typed in a terminal, run against the lesson's engine, shown
   with its real output (``portbinding.lesson.terminal``);
+- :func:`ask_rung` -- the learner names a rung's command, the lesson checks it fits and runs it
+  (``portbinding.lesson.ladder``);
 - :func:`reveal` and :func:`check_commitment` -- predict, then observe; commit, then check
   (``portbinding.lesson.predict``);
 - :class:`WireTable` and :func:`engine_row` -- what happens on the wire for each engine kind,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from portbinding.lesson.hostview import docker_proxies, own_addresses
 from portbinding.lesson.jupyter import JupyterLink, jupyter_link
+from portbinding.lesson.ladder import Asked, ask_rung, try_fix
 from portbinding.lesson.predict import Reaction, check_commitment, reveal
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
 from portbinding.lesson.terminal import Shown, terminal
@@ -24,6 +27,7 @@ from portbinding.widgets._live import Settled, wait_listening
 
 __all__ = [
     "ROWS",
+    "Asked",
     "EngineRow",
     "JupyterLink",
     "Reaction",
@@ -32,6 +36,7 @@ __all__ = [
     "Shown",
     "WeightedRouter",
     "WireTable",
+    "ask_rung",
     "check_commitment",
     "docker_proxies",
     "engine_row",
@@ -39,5 +44,6 @@ __all__ = [
     "own_addresses",
     "reveal",
     "terminal",
+    "try_fix",
     "wait_listening",
 ]
