@@ -11,7 +11,9 @@
 - :func:`own_addresses`, :func:`docker_proxies` -- this machine's view (``portbinding.lesson.hostview``);
 - :func:`jupyter_link` -- the fixed notebook in the browser, token from ``docker logs``;
 - :class:`ReverseProxy` -- lesson 05's weighted reverse proxy;
-- :func:`wait_listening` -- until a started container's server listens (or it exited).
+- :func:`wait_listening` -- until a started container's server listens (or it exited);
+- :func:`health`, :func:`wait_health`, :func:`wait_exited`, :func:`race_to_ready` -- pollers with
+  deadlines (``portbinding.lesson.watch``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from portbinding.lesson.ladder import Asked, ask_rung, try_fix
 from portbinding.lesson.predict import Reaction, check_commitment, reveal
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
 from portbinding.lesson.terminal import Shown, terminal
+from portbinding.lesson.watch import Race, health, race_to_ready, wait_exited, wait_health
 from portbinding.lesson.wire import ROWS, EngineRow, WireTable, engine_row
 from portbinding.widgets._live import Settled, wait_listening
 
@@ -30,6 +33,7 @@ __all__ = [
     "Asked",
     "EngineRow",
     "JupyterLink",
+    "Race",
     "Reaction",
     "ReverseProxy",
     "Settled",
@@ -40,10 +44,14 @@ __all__ = [
     "check_commitment",
     "docker_proxies",
     "engine_row",
+    "health",
     "jupyter_link",
     "own_addresses",
+    "race_to_ready",
     "reveal",
     "terminal",
     "try_fix",
+    "wait_exited",
+    "wait_health",
     "wait_listening",
 ]

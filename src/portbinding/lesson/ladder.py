@@ -113,6 +113,9 @@ def ask_rung(
     if len(commands) > 1 or (words[0] in _DOCKER and _verb(words) in _CHANGES):
         why = "That would change things; a rung only looks."
         return _run(Reaction("wrong", (question, why, WHY_NOT[layer], "So the lesson runs:")), fallback)
+    if layer != "host" and not any(container in word for word in words):
+        said = f"That command is about another container; this one is {container}."
+        return _run(Reaction("wrong", (question, said, "So the lesson runs:")), fallback)
     if FITS[layer](words):
         return _run(Reaction("right", (question, "That command answers it:")), typed)
     said = f"{shlex.join(words[:3])} ... does not answer this rung."

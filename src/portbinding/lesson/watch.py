@@ -1,0 +1,83 @@
+"""Watching a container over time, for the lessons: health, exits, and a race to "ready".
+
+Pollers with deadlines (``wait_until`` underneath), so a lesson cell never sleeps blindly and
+never hangs: each returns what it saw when the deadline passed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from docker.models.containers import Container
+
+from portbinding.engine import Engine
+from portbinding.errors import ContainerNotFound
+from portbinding.probe import probe_http, wait_until
+
+
+def health(engine: Engine, container: Container) -> str | None:
+    """Docker's HEALTHCHECK verdict: ``starting``, ``healthy``, ``unhealthy`` (None: no HEALTHCHECK)."""
+    status = (engine.state(container).get("Health") or {}).get("Status")
+    return str(status) if status else None
+
+
+def wait_health(engine: Engine, container: Container, *, timeout: float) -> str | None:
+    """Wait until the health status settles (healthy or unhealthy); the last status seen."""
+    wait_until(
+        lambda: health(engine, container) in ("healthy", "unhealthy"), timeout=timeout, max_interval=0.5
+    )
+    return health(engine, container)
+
+
+def wait_exited(engine: Engine, container: Container, *, timeout: float) -> bool:
+    """Wait until the container has stopped running; True if it did within ``timeout``."""
+    return wait_until(lambda: not engine.is_running(container), timeout=timeout, max_interval=0.25)
+
+
+@dataclass(frozen=True)
+class Race:
+    """When a request first got an answer, and when Docker first said healthy (seconds from the start)."""
+
+    answered_after: float | None
+    healthy_after: float | None
+
+    @property
+    def first(self) -> str:
+        """``probe``, ``healthy``, ``same time`` (within 0.1 s), or ``neither``."""
+        a, h = self.answered_after, self.healthy_after
+        if a is None and h is None:
+            return "neither"
+        if h is None or (a is not None and a < h - 0.1):
+            return "probe"
+        if a is None or h < a - 0.1:
+            return "healthy"
+        return "same time"
+
+    def __str__(self) -> str:
+        def at(value: float | None) -> str:
+            return "never (within the deadline)" if value is None else f"after {value:.1f} s"
+
+        return f"your request first answered {at(self.answered_after)}; Docker said healthy {at(self.healthy_after)}"
+
+
+def race_to_ready(engine: Engine, container: Container, url: str, *, started: float, timeout: float) -> Race:
+    """Watch ``url`` and the container's health together until both are ready (or ``timeout``).
+
+    ``started`` is the ``time.monotonic()`` the container was started at.
+    """
+    marks: dict[str, float] = {}
+
+    def both() -> bool:
+        now = time.monotonic() - started
+        if "answered" not in marks and probe_http(url, timeout=1.0).ok:
+            marks["answered"] = now
+        try:
+            if "healthy" not in marks and health(engine, container) == "healthy":
+                marks["healthy"] = now
+        except ContainerNotFound:
+            return True
+        return len(marks) == 2
+
+    wait_until(both, timeout=timeout, first_interval=0.05, max_interval=0.2)
+    return Race(marks.get("answered"), marks.get("healthy"))
