@@ -58,7 +58,8 @@ class Race:
         def at(value: float | None) -> str:
             return "never (within the deadline)" if value is None else f"after {value:.1f} s"
 
-        return f"your request first answered {at(self.answered_after)}; Docker said healthy {at(self.healthy_after)}"
+        answered, healthy = at(self.answered_after), at(self.healthy_after)
+        return f"your request first answered {answered}; Docker said healthy {healthy}"
 
 
 def race_to_ready(engine: Engine, container: Container, url: str, *, started: float, timeout: float) -> Race:
