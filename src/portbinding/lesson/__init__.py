@@ -12,7 +12,8 @@
 - :func:`jupyter_link` -- the fixed notebook in the browser, token from ``docker logs``;
 - :class:`ReverseProxy` -- lesson 05's weighted reverse proxy;
 - :func:`wait_listening` -- until a started container's server listens (or it exited);
-- :func:`health`, :func:`wait_health`, :func:`wait_exited`, :func:`race_to_ready` -- pollers with
+- :func:`health`, :func:`wait_health`, :func:`wait_exited`, :func:`wait_listeners`,
+  :func:`race_to_ready` -- pollers with
   deadlines (``portbinding.lesson.watch``).
 """
 
@@ -24,7 +25,7 @@ from portbinding.lesson.ladder import Asked, ask_rung, try_fix
 from portbinding.lesson.predict import Reaction, check_commitment, reveal
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
 from portbinding.lesson.terminal import Shown, terminal
-from portbinding.lesson.watch import Race, health, race_to_ready, wait_exited, wait_health
+from portbinding.lesson.watch import Race, health, race_to_ready, wait_exited, wait_health, wait_listeners
 from portbinding.lesson.wire import ROWS, EngineRow, WireTable, engine_row
 from portbinding.widgets._live import Settled, wait_listening
 
@@ -53,5 +54,6 @@ __all__ = [
     "try_fix",
     "wait_exited",
     "wait_health",
+    "wait_listeners",
     "wait_listening",
 ]

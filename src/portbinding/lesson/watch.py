@@ -81,3 +81,21 @@ def race_to_ready(engine: Engine, container: Container, url: str, *, started: fl
     # Asked every 50 ms at most: the moment each one turns ready is seen within a poll.
     wait_until(both, timeout=timeout, first_interval=0.02, max_interval=0.05)
     return Race(marks.get("answered"), marks.get("healthy"))
+
+
+def wait_listeners(
+    engine: Engine, container: Container, *, timeout: float, port: int | None = None, count: int = 1
+) -> list[int]:
+    """Wait until ``count`` sockets listen inside (one on ``port``, if given), or the container stops.
+
+    Returns the listening ports seen last. A container with a placeholder in front of its real
+    server opens two sockets, one after the other: waiting for the first is not enough.
+    """
+    seen: list[int] = []
+
+    def enough() -> bool:
+        seen[:] = sorted({item.port for item in engine.listeners(container)})
+        return len(seen) >= count and (port is None or port in seen)
+
+    wait_until(enough, timeout=timeout, alive=lambda: engine.is_running(container), max_interval=0.25)
+    return seen
