@@ -5,16 +5,24 @@ with nbclient exactly as "Run All" would: no widget clicks, per-cell timeout, cw
 A lesson passes when no cell fails, no output is an error or a traceback on stderr, and no course
 container it started is left once its last cell (``end_lesson()``) has run.
 
+Lessons 02-05 ask the learner: predictions, commands, fixes, a commitment. Their test answers
+every question (tests/notebooks/lesson_plans.py: some right, some wrong) and checks the lesson's
+reaction to each; 04 and 05 end in a challenge, which a learner at a terminal (tests/support/
+learner.py) solves with docker commands -- the widget must turn green and the record say the
+cause was committed right, with no hint.
+
 Executed copies are written to $PORTBINDING_NOTEBOOK_OUTPUT (default: pytest's tmp_path), never
-into notebooks/.
+into notebooks/. PORTBINDING_LESSON_SEED replays a challenge seed printed by a failure.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +33,17 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from tests.notebooks.lesson_plans import (
+    CHALLENGE_CELL,
+    LEARNER_CELLS,
+    MARKS,
+    STARTUP_DELAY_S,
+    Step,
+    lesson_plan,
+)
+from tests.support.challenge import shell
 from tests.support.checkout import REPO
+from tests.support.learner import Decision, decide, look
 
 NOTEBOOKS = REPO / "notebooks"
 README = NOTEBOOKS / "README.md"
@@ -129,10 +147,21 @@ def output_dir(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=_ids(LESSONS))
 def test_lesson_runs_top_to_bottom_and_leaves_no_container(
-    lesson: Path, docker_client: docker.DockerClient, output_dir: Path
+    lesson: Path,
+    docker_client: docker.DockerClient,
+    output_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Run All on the real engine: no cell fails, no traceback is printed, no course container is left."""
+    """Run All on the real engine -- with the learner's answers where the lesson asks, and its
+    closing challenge solved by hand -- no cell fails, no traceback is printed, the lesson reacts
+    to each answer as it should, and no course container is left."""
+    # The challenge records of this run go to the test's own folder, never a learner's.
+    monkeypatch.setenv("PORTBINDING_DATA_DIR", str(tmp_path / "records"))
     notebook = _read(lesson)
+    plan = lesson_plan(lesson.stem)
+    steps = plan.answer(notebook) if plan else []
+    seed = _seed_challenge(notebook) if plan and plan.challenge else None
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT_S,
@@ -140,27 +169,31 @@ def test_lesson_runs_top_to_bottom_and_leaves_no_container(
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     before = _course_container_ids(docker_client)
-    failure: CellExecutionError | None = None
+    failure: BaseException | None = None
     leftovers: list[str] = []
+    run = Run()
     started = time.monotonic()
     try:
         with client.setup_kernel():
             try:
-                _run_all(client, notebook)
-            except CellExecutionError as error:
+                _run_all(client, notebook, run)
+            except (CellExecutionError, AssertionError) as error:
                 failure = error
             finally:
                 # While the kernel is alive: its atexit cleanup must not hide what the cells left.
                 sessions = _kernel_sessions(client, notebook)
                 leftovers = _remove_leftovers(docker_client, before, sessions)
+                if run.solved is not None:  # what the learner started by hand, under the challenge's name
+                    shell(f"docker rm -f {run.solved.told['container']}")
     finally:
         executed = output_dir / lesson.name
         _write(notebook, executed)
     elapsed = time.monotonic() - started
+    seeded = f" (challenge seed {seed})" if seed is not None else ""
 
     if failure is not None:
         pytest.fail(
-            f"{lesson.name} failed after {elapsed:.0f} s (executed copy: {executed}):\n"
+            f"{lesson.name}{seeded} failed after {elapsed:.0f} s (executed copy: {executed}):\n"
             f"{_course_messages(notebook)}{failure}"
             + (f"\nIt also left course containers behind (now removed): {leftovers}" if leftovers else ""),
             pytrace=False,
@@ -168,14 +201,120 @@ def test_lesson_runs_top_to_bottom_and_leaves_no_container(
     problems = list(_output_problems(notebook))
     assert not problems, f"{lesson.name} printed errors (executed copy: {executed}):\n" + "\n".join(problems)
     assert not leftovers, f"{lesson.name} left course containers behind (now removed): {leftovers}"
+    if plan:
+        _check_reactions(lesson.name, notebook, steps, executed)
+    if plan and plan.challenge:
+        _check_challenge_record(lesson.name + seeded, notebook, run.solved, executed)
 
 
-def _run_all(client: NotebookClient, notebook: Any) -> None:
-    """What NotebookClient.execute() does inside its kernel context, minus starting the kernel."""
+@dataclass
+class Run:
+    """What happened during one lesson run: the closing challenge, once the learner solved it."""
+
+    solved: Solved | None = None
+
+
+@dataclass(frozen=True)
+class Solved:
+    """The closing challenge as the learner met it, and what they decided."""
+
+    told: dict[str, Any]
+    decision: Decision
+
+
+def _run_all(client: NotebookClient, notebook: Any, run: Run) -> None:
+    """What NotebookClient.execute() does inside its kernel context, minus starting the kernel --
+    and, right after the cell that shows a lesson's challenge, the learner solving it by hand."""
     client.reset_execution_trackers()
-    for index, cell in enumerate(notebook.cells):
+    index = 0
+    while index < len(notebook.cells):
+        cell = notebook.cells[index]
         client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        index += 1
+        if cell.cell_type == "code" and cell.source.startswith(CHALLENGE_CELL):
+            run.solved = _solve_by_hand(client, notebook, index)
+            index = notebook.cells.index(cell) + 1 + len(LEARNER_CELLS)
     client.set_widgets_metadata()
+
+
+def _inject(client: NotebookClient, notebook: Any, at: int, source: str) -> str:
+    """Run ``source`` as a new cell at position ``at`` (it stays in the executed copy); its text."""
+    cell = _new_code_cell(source)
+    notebook.cells.insert(at, cell)
+    client.execute_cell(cell, at, execution_count=client.code_cells_executed + 1)
+    return _cell_text(cell)
+
+
+def _solve_by_hand(client: NotebookClient, notebook: Any, at: int) -> Solved:
+    """Start the challenge (a click), read the task, climb the ladder in a terminal, commit (two
+    choices and a click), fix it with docker commands, and wait for the widget to turn green."""
+    start, commit, wait = LEARNER_CELLS
+    text = _inject(client, notebook, at, start)
+    assert "TOLD " in text, f"the challenge did not start: {text[-800:]}"
+    told = json.loads(text.split("TOLD ", 1)[1].splitlines()[0])
+    decision = decide(told, look(told))
+    _inject(client, notebook, at + 1, commit.format(layer=decision.layer, cause=decision.cause))
+    for line in decision.fix:
+        done = shell(line)
+        assert done.returncode == 0, f"the learner's fix {line!r} failed: {done.stdout}{done.stderr}"
+    _inject(client, notebook, at + 2, wait.format(timeout=STARTUP_DELAY_S + 90))
+    return Solved(told, decision)
+
+
+def _seed_challenge(notebook: Any) -> int:
+    """Seed the lesson's challenge (printed with any failure, so a run can be replayed) and make a
+    slow start short: its fix is to wait, and a test need not wait minutes."""
+    seed = int(os.environ.get("PORTBINDING_LESSON_SEED") or secrets.randbelow(10**6))
+    cells = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(CHALLENGE_CELL)]
+    assert len(cells) == 1, f"expected one cell starting with {CHALLENGE_CELL!r}, found {len(cells)}"
+    cells[0].source = cells[0].source.replace(
+        "ChallengeWidget(", f"ChallengeWidget(seed={seed}, startup_delay={STARTUP_DELAY_S}, ", 1
+    )
+    return seed
+
+
+def _cell_text(cell: Any) -> str:
+    """Everything a cell showed as text: its streams and the plain-text form of its results."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(str(output.get("text", "")))
+        elif output.get("output_type") in ("execute_result", "display_data"):
+            parts.append(str(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(parts)
+
+
+def _all_text(notebook: Any) -> str:
+    return "\n".join(_cell_text(cell) for cell in notebook.cells if cell.cell_type == "code")
+
+
+def _check_reactions(name: str, notebook: Any, steps: list[Step], executed: Path) -> None:
+    """The lesson reacted to each answer in order: right where it was right, not where it was not,
+    in its own words."""
+    text = _all_text(notebook)
+    verdicts = [
+        verdict for line in text.splitlines() for mark, verdict in MARKS.items() if line.startswith(mark)
+    ]
+    expected = [step.verdict for step in steps]
+    assert verdicts == expected, (
+        f"{name}: the lesson's reactions were {verdicts}, expected {expected} for the answers "
+        f"{[step.answers for step in steps]} (executed copy: {executed})"
+    )
+    for step in steps:
+        for words in step.says:
+            assert words in text, f"{name}: after {step.answers} the lesson never said {words!r} ({executed})"
+
+
+def _check_challenge_record(name: str, notebook: Any, solved: Solved | None, executed: Path) -> None:
+    """The challenge turned green, and the lesson's record shows the right cause, committed unassisted."""
+    assert solved is not None, f"{name}: the challenge cell never ran ({executed})"
+    text = _all_text(notebook)
+    assert "VERDICT" in text, f"{name}: the widget never turned solved ({executed})"
+    record = next((line for line in text.splitlines() if line.startswith("The cause was ")), "")
+    assert f"you committed {solved.decision.cause} -- right" in record, (
+        f"{name}: the learner committed {solved.decision.cause}; the record says {record!r} ({executed})"
+    )
+    assert "Hints used: 0." in text, f"{name}: the challenge was meant to be solved unassisted ({executed})"
 
 
 def _kernel_sessions(client: NotebookClient, notebook: Any) -> set[str] | None:

@@ -22,7 +22,7 @@ from portbinding.diagnose import Diagnosis
 from portbinding.diagnose.ladder import CAUSE_LAYER, LAYER_TITLE, LAYERS, SUMMARY
 
 Verdict = Literal["right", "wrong", "none"]
-MARK: dict[Verdict, str] = {"right": "✔ Right", "wrong": "✘ Not what happened", "none": "- No prediction"}
+MARK: dict[Verdict, str] = {"right": "✔ Right", "wrong": "✘ Not quite", "none": "- No answer given"}
 _COLOUR: dict[Verdict, str] = {"right": "#2e7d32", "wrong": "#c62828", "none": "#616161"}
 
 
@@ -70,10 +70,12 @@ def reveal(
     ``why`` holds the lesson's words for each wrong guess -- what makes that guess tempting and
     what rules it out; ``because`` is said whatever the guess (the explanation of what happened).
     """
-    guess = _normal(predicted)
-    seen = str(observed)
+    canonical = {choice.lower(): choice for choice in choices}
+    said = _normal(predicted)
+    guess = canonical.get(said) if said is not None else None
+    seen = canonical.get(str(observed).lower(), str(observed))
     lines: list[str] = []
-    if guess is not None and guess not in choices:
+    if said is not None and guess is None:
         lines.append(
             f"{predicted!r} is not one of the choices ({', '.join(choices)}), so it counts as no prediction."
         )
