@@ -10,6 +10,8 @@
   with the learner's own row marked (``portbinding.lesson.wire``);
 - :func:`own_addresses`, :func:`docker_proxies` -- this machine's view (``portbinding.lesson.hostview``);
 - :func:`jupyter_link` -- the fixed notebook in the browser, token from ``docker logs``;
+- :func:`loopback_publish_safety` -- is ``-p 127.0.0.1:…`` private on this engine and version?
+- :func:`draw_path` -- lesson 01's picture of a request's path, from live state;
 - :class:`ReverseProxy` -- lesson 05's weighted reverse proxy;
 - :func:`wait_listening` -- until a started container's server listens (or it exited);
 - :func:`health`, :func:`wait_health`, :func:`wait_exited`, :func:`wait_listeners`,
@@ -19,11 +21,13 @@
 
 from __future__ import annotations
 
+from portbinding.lesson.draw import draw_path
 from portbinding.lesson.hostview import docker_proxies, own_addresses
 from portbinding.lesson.jupyter import JupyterLink, jupyter_link
 from portbinding.lesson.ladder import Asked, ask_rung, try_fix
 from portbinding.lesson.predict import Reaction, check_commitment, reveal
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
+from portbinding.lesson.safety import loopback_publish_safety
 from portbinding.lesson.terminal import Shown, terminal
 from portbinding.lesson.watch import Race, health, race_to_ready, wait_exited, wait_health, wait_listeners
 from portbinding.lesson.wire import ROWS, EngineRow, WireTable, engine_row
@@ -44,9 +48,11 @@ __all__ = [
     "ask_rung",
     "check_commitment",
     "docker_proxies",
+    "draw_path",
     "engine_row",
     "health",
     "jupyter_link",
+    "loopback_publish_safety",
     "own_addresses",
     "race_to_ready",
     "reveal",
