@@ -109,7 +109,7 @@ def userland_proxy(engine_url: str) -> ProxySetting | None:
     for _, words in _cmdlines():
         if Path(words[0]).name != "dockerd" or not _serves(words, socket_path):
             continue
-        flag = _option(words, "--userland-proxy")
+        flag = _option(words, "--userland-proxy", boolean=True)
         if flag is not None:
             return ProxySetting(
                 flag.lower() not in ("false", "0"), f"dockerd's command line (--userland-proxy={flag})"
@@ -125,14 +125,18 @@ def userland_proxy(engine_url: str) -> ProxySetting | None:
     return None
 
 
-def _option(words: list[str], name: str) -> str | None:
-    """The value of ``--name=value`` or ``--name value`` in argv (a bare flag means "true")."""
+def _option(words: list[str], name: str, *, boolean: bool = False) -> str | None:
+    """The value of ``--name=value`` or ``--name value`` in argv; a bare boolean flag means "true".
+
+    As in Go's flag parsing (dockerd's), a boolean flag takes its value only after ``=``.
+    """
     for index, word in enumerate(words):
         if word.startswith(f"{name}="):
             return word.partition("=")[2]
         if word == name:
-            following = words[index + 1] if index + 1 < len(words) else ""
-            return following if following in ("true", "false") else "true"
+            if boolean:
+                return "true"
+            return words[index + 1] if index + 1 < len(words) else ""
     return None
 
 
