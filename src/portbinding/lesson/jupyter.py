@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from docker.models.containers import Container
 
 from portbinding.engine import Engine
+from portbinding.ports import bracket_host
 
 _TOKEN = re.compile(r"https?://\S+?/\S*?[?&]token=([0-9a-f]+)")
 _HOSTED = ("JUPYTERHUB_SERVICE_PREFIX", "BINDER_SERVICE_HOST", "BINDER_LAUNCH_HOST")
@@ -28,6 +29,7 @@ class JupyterLink:
 
     url: str  # with the token (empty when none was found)
     log_line: str  # the line of `docker logs` that carried the token
+    port_line: str  # what `docker port NAME PORT` says: where the server really is
     host_port: int | None
     browser_here: bool
     why_not: str = ""
@@ -35,7 +37,11 @@ class JupyterLink:
     def __str__(self) -> str:
         if not self.url:
             return f"No token in the log yet ({self.why_not})."
-        lines = [f"From docker logs: {self.log_line}", f"Open it here:    {self.url}"]
+        lines = [
+            f"docker logs:  {self.log_line}   (the token; host and port as the container sees them)",
+            f"docker port:  {self.port_line}   (where it is published on your machine)",
+            f"Open it here: {self.url}",
+        ]
         if not self.browser_here:
             lines.append(f"(This link works only in a browser on the engine's machine: {self.why_not}.)")
         return "\n".join(lines)
@@ -48,9 +54,11 @@ class JupyterLink:
             return f"<p>{html.escape(str(self))}</p>"
         note = "" if self.browser_here else f"<br><em>{html.escape(self.why_not)}</em>"
         return (
-            f"<p>From <code>docker logs</code>: <code>{html.escape(self.log_line)}</code><br>"
-            f'Your server, through the host port you published: <a href="{html.escape(self.url)}" '
-            f'target="_blank" rel="noopener">{html.escape(self.url)}</a>{note}</p>'
+            f"<p><code>docker logs</code>: <code>{html.escape(self.log_line)}</code> &mdash; the token, with the "
+            f"host and port the container sees<br><code>docker port</code>: <code>{html.escape(self.port_line)}"
+            "</code> &mdash; where it is published on your machine<br>"
+            f'Your server: <a href="{html.escape(self.url)}" target="_blank" rel="noopener">'
+            f"{html.escape(self.url)}</a>{note}</p>"
         )
 
 
@@ -80,4 +88,4 @@ def jupyter_link(engine: Engine, container: Container, container_port: int = 888
     elif urlsplit(base).hostname not in ("127.0.0.1", "localhost", "::1"):
         browser_here = urlsplit(base).hostname is not None
         why_not = "" if browser_here else "the engine's address is unknown"
-    return JupyterLink(f"{base}?token={token}", token_line, host_port, browser_here, why_not)
+    return JupyterLink(f"{base}?token={token}", token_line, port_line, host_port, browser_here, why_not)

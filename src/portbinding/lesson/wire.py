@@ -287,7 +287,7 @@ def _system_info(engine: Engine) -> dict[str, str]:
     return {str(k): str(v) for k, v in info.items() if isinstance(v, str)}
 
 
-_CELL = "text-align:left;padding:4px 8px"
+_CELL = "text-align:left;padding:4px 8px"  # JupyterLab right-aligns table cells unless told
 
 
 class WireTable:
@@ -343,36 +343,36 @@ class WireTable:
     def _repr_html_(self) -> str:
         esc = html.escape
         head = "".join(
-            f'<th scope="col" style="text-align:left;padding:4px 8px">{esc(PATH_TEXT[p])}</th>'
+            f'<th scope="col" style="{_CELL};vertical-align:bottom">{esc(PATH_TEXT[p])}</th>'
             for p in self.paths
         )
         body = []
         for row in ROWS:
             mark = self._mark(row)
-            style = (
-                "background:var(--jp-warn-color3,#fff3cd);font-weight:600;outline:2px solid #b58105"
-                if mark
-                else ""
-            )
+            style = "background:var(--jp-warn-color3,#fff3cd);outline:2px solid #b58105" if mark else ""
             label = esc(row.title) + (f" <strong>&larr; {esc(mark.lower())}</strong>" if mark else "")
-            label += f"<br><small>{esc(row.evidence)}; {esc(row.how)}</small>"
+            label += f'<br><small style="font-weight:normal">{esc(row.evidence)}</small>'
+            weight = "font-weight:600;" if mark else ""
             cells = "".join(
-                f'<td style="padding:4px 8px;vertical-align:top">{esc(row.says(self.situation, p))}</td>'
+                f'<td style="{_CELL};{weight}vertical-align:top">{esc(row.says(self.situation, p))}</td>'
                 for p in self.paths
             )
             body.append(
-                f'<tr style="{style}"><th scope="row" style="text-align:left;padding:4px 8px;'
-                f'vertical-align:top;max-width:28em">{label}</th>{cells}</tr>'
+                f'<tr style="{style}"><th scope="row" style="{_CELL};vertical-align:top;min-width:14em">'
+                f"{label}</th>{cells}</tr>"
             )
-        sources = "".join(
-            f"<li>{esc(row.title)}: {'; '.join(esc(s) for s in row.sources)}</li>" for row in ROWS
+        how = "".join(
+            f"<li><strong>{esc(row.title)}</strong>: {esc(row.how)} <em>{esc(row.evidence)}</em>: "
+            f"{'; '.join(esc(s) for s in row.sources)}</li>"
+            for row in ROWS
         )
         return (
             '<table class="pbl-wire" style="border-collapse:collapse;font-size:12px">'
             f"<caption style='text-align:left;font-weight:600;padding:4px 0'>On the wire, when "
             f"{esc(SITUATION_TEXT[self.situation])}</caption>"
-            f'<thead><tr><th scope="col" style="{_CELL}">engine</th>{head}</tr></thead>'
+            f'<thead><tr><th scope="col" style="{_CELL};vertical-align:bottom">engine</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>"
             f'<p role="note" style="margin:4px 0"><strong>{esc(self._your_line())}</strong></p>'
-            f"<details><summary>Where each row comes from</summary><ul>{sources}</ul></details>"
+            f"<details><summary>How each engine forwards, and where each row comes from</summary>"
+            f"<ul>{how}</ul></details>"
         )
