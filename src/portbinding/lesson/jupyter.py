@@ -54,9 +54,10 @@ class JupyterLink:
             return f"<p>{html.escape(str(self))}</p>"
         note = "" if self.browser_here else f"<br><em>{html.escape(self.why_not)}</em>"
         return (
-            f"<p><code>docker logs</code>: <code>{html.escape(self.log_line)}</code> &mdash; the token, with the "
-            f"host and port the container sees<br><code>docker port</code>: <code>{html.escape(self.port_line)}"
-            "</code> &mdash; where it is published on your machine<br>"
+            f"<p><code>docker logs</code>: <code>{html.escape(self.log_line)}</code> &mdash; the token, "
+            "with the host and port the container sees<br>"
+            f"<code>docker port</code>: <code>{html.escape(self.port_line)}</code> &mdash; where it is "
+            "published on your machine<br>"
             f'Your server: <a href="{html.escape(self.url)}" target="_blank" rel="noopener">'
             f"{html.escape(self.url)}</a>{note}</p>"
         )
@@ -72,11 +73,13 @@ def jupyter_link(engine: Engine, container: Container, container_port: int = 888
         found = _TOKEN.search(line)
         if found:
             token_line, token = line.strip(), found.group(1)
+    published = [p for p in engine.ports(container) if p.container_port == container_port]
+    port_line = "; ".join(f"{bracket_host(p.host_ip or '0.0.0.0')}:{p.host_port}" for p in published)
     if base is None:
-        return JupyterLink("", "", None, False, f"container port {container_port} is not published")
+        return JupyterLink("", "", "", None, False, f"container port {container_port} is not published")
     if not token:
         return JupyterLink(
-            "", "", host_port, False, "Jupyter has not printed its URL yet; run the cell again"
+            "", "", port_line, host_port, False, "Jupyter has not printed its URL yet; run again"
         )
     browser_here, why_not = True, ""
     hosted = [name for name in _HOSTED if os.environ.get(name)]
