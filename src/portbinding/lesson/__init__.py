@@ -12,6 +12,7 @@
 - :func:`jupyter_link` -- the fixed notebook in the browser, token from ``docker logs``;
 - :func:`loopback_publish_safety` -- is ``-p 127.0.0.1:…`` private on this engine and version?
 - :func:`draw_path` -- lesson 01's picture of a request's path, from live state;
+- :func:`your_record`, :func:`end_challenge` -- a lesson's closing challenge, from the learner's side;
 - :class:`ReverseProxy` -- lesson 05's weighted reverse proxy;
 - :func:`wait_listening` -- until a started container's server listens (or it exited);
 - :func:`health`, :func:`wait_health`, :func:`wait_exited`, :func:`wait_listeners`,
@@ -26,6 +27,7 @@ from portbinding.lesson.hostview import docker_proxies, own_addresses
 from portbinding.lesson.jupyter import JupyterLink, jupyter_link
 from portbinding.lesson.ladder import Asked, ask_rung, try_fix
 from portbinding.lesson.predict import Reaction, check_commitment, reveal
+from portbinding.lesson.record import end_challenge, record_text, your_record
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
 from portbinding.lesson.safety import loopback_publish_safety
 from portbinding.lesson.terminal import Shown, terminal
@@ -49,12 +51,14 @@ __all__ = [
     "check_commitment",
     "docker_proxies",
     "draw_path",
+    "end_challenge",
     "engine_row",
     "health",
     "jupyter_link",
     "loopback_publish_safety",
     "own_addresses",
     "race_to_ready",
+    "record_text",
     "reveal",
     "terminal",
     "try_fix",
@@ -62,4 +66,5 @@ __all__ = [
     "wait_health",
     "wait_listeners",
     "wait_listening",
+    "your_record",
 ]
