@@ -71,10 +71,6 @@ def _diagnosis(cause: Cause) -> Diagnosis:
         running_for_s=1.0,
         log_tail=[],
         container_port=8888,
-        published=["8888/tcp -> 127.0.0.1:8888"],
-        listeners=["127.0.0.1:8888"],
-        inside={},
-        host_probe=None,
     )
     return Diagnosis(cause, evidence, Fix("make it listen on 0.0.0.0"))
 
