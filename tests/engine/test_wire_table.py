@@ -76,7 +76,7 @@ class Started:
 
 def _container_ip(attrs: dict[str, object]) -> str:
     settings = attrs.get("NetworkSettings") or {}
-    assert isinstance(settings, dict)
+    assert isinstance(settings, dict), f"NetworkSettings is {settings!r}, not a mapping"
     address = str(settings.get("IPAddress") or "")
     for network in (settings.get("Networks") or {}).values():
         address = address or str(network.get("IPAddress") or "")
