@@ -80,6 +80,7 @@ def test_a_commitment_is_checked_against_the_diagnosis_rung_and_cause() -> None:
     reaction = check_commitment("listening", "loopback_only", _diagnosis("loopback_only"))
     assert reaction.right, str(reaction)
     assert "Cause: loopback_only" in str(reaction), f"the diagnosis follows: {reaction}"
+    assert "make it listen on 0.0.0.0" not in str(reaction), f"the fix is the learner's next step: {reaction}"
 
 
 def test_going_past_the_broken_rung_is_named() -> None:

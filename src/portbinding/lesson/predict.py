@@ -125,5 +125,8 @@ def check_commitment(layer: object, cause: object, diagnosis: Diagnosis) -> Reac
             )
         verdict = "right" if layer_right and cause_right else "wrong"
     lines.append("The diagnosis, from the same evidence you looked at:")
-    lines.extend(f"   {line}" for line in diagnosis.explain().splitlines())
+    # Up to its fix: writing the fix is the learner's next step (the lesson shows it if theirs fails).
+    explained = diagnosis.explain().splitlines()
+    cut = next((i for i, line in enumerate(explained) if line.lstrip().startswith("Fix:")), len(explained))
+    lines.extend(f"   {line}" for line in explained[:cut])
     return Reaction(verdict, tuple(lines))
