@@ -116,8 +116,9 @@ def publish(ev: Evidence, port: int | None) -> Fix:
             "Dockerfile, or its docs) and publish it with -p HOST:CONTAINER."
         )
     summary = (
-        f"Publish the container port with -p: -p 127.0.0.1:{port}:{port} (127.0.0.1 keeps it private to "
-        "this machine; drop it to share it on the network)."
+        f"Publish the container port with -p: -p 127.0.0.1:{port}:{port} (127.0.0.1 publishes it on "
+        "this machine's loopback only -- on Docker Engine before 28.3.3 hosts on your network could still "
+        "route to it; drop it to share it on the network)."
     )
     if ev.run is None:
         return Fix(summary)
