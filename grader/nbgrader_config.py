@@ -30,3 +30,7 @@ c.Autograde.autograde_preprocessors = autograde_preprocessors()
 # do not sanitize markdown: the preprocessor does. See README.md, "Instructor workflow".
 c.HTMLExporter.preprocessors = ["portbinding.grading.sanitize.SanitizeNotebook"]
 c.HTMLExporter.sanitize_html = True
+
+# `nbgrader collect` copies what students submitted without following the symlinks they plant
+# (nbgrader's own copy follows them, as root). See README.md, "Safety".
+c.ExchangeFactory.collect = "portbinding.grading.exchange.SafeExchangeCollect"

@@ -9,8 +9,10 @@ that generate_feedback still has something to render and no learner content is t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -24,21 +26,33 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from portbinding.grading.course import Course, CourseError
 from portbinding.grading.execute import NOTE_MARK, error_output, test_cells
+from portbinding.grading.safecopy import CopyRules, copy_tree
 
 LOGGER = logging.getLogger(__name__)
 
 _process_lock = threading.Lock()
+AUTOGRADED_MODE = 0o444  # what nbgrader's autograde gives the notebooks it writes
 
 
 @contextmanager
 def locked(course: Course) -> Iterator[None]:
-    """Exclusive use of the course's gradebook: threads of this process, and other processes."""
-    with _process_lock, (course.root / ".gradebook.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """Exclusive use of the course's gradebook: threads of this process, and other processes.
+
+    The lock file is the grader's alone (0600): whoever can open a file can flock it, and a
+    lock held by someone else would stall every grading worker.
+    """
+    path = course.root / ".gradebook.lock"
+    with _process_lock:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            yield
+            os.fchmod(fd, 0o600)  # also one made world-readable by an older version
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def require_assignment(course: Course, assignment: str) -> list[str]:
@@ -106,6 +120,7 @@ def record_zero(
         notebook = nbformat.read(course.release(assignment) / f"{name}.ipynb", as_version=4)  # type: ignore[no-untyped-call]
         _mark_zero(notebook, reason)
         nbformat.write(notebook, destination / f"{name}.ipynb")  # type: ignore[no-untyped-call]
+        os.chmod(destination / f"{name}.ipynb", AUTOGRADED_MODE)
     with locked(course), Gradebook(course.db_url) as gb:
         gb.update_or_create_student(student)
         submission = gb.update_or_create_submission(
@@ -131,12 +146,10 @@ def _mark_zero(notebook: NotebookNode, reason: str) -> None:
 
 
 def copy_back(scratch: Path, destination: Path) -> None:
-    """Copy the autograded folder into the course: regular files only, never through symlinks."""
+    """Copy the autograded folder into the course: regular files only, never through symlinks,
+    each with its own permission bits (nbgrader's, not this process's umask)."""
     shutil.rmtree(destination, ignore_errors=True)
-    destination.mkdir(parents=True)
-    for path in sorted(scratch.rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue
-        target = destination / path.relative_to(scratch)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    rules = CopyRules(max_file_bytes=2**31, max_total_bytes=2**33, max_files=10_000, owner=None)
+    with contextlib.suppress(FileNotFoundError):
+        copy_tree(scratch, destination, rules)
+    destination.mkdir(parents=True, exist_ok=True)
