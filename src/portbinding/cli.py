@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--install",
         action="store_true",
-        help="on Debian/Ubuntu as root with no engine: install docker.io and start dockerd",
+        help="on Debian/Ubuntu as root: install docker.io and start dockerd if there is no engine, and "
+        "the grading sandbox's bubblewrap and libseccomp if they are missing",
     )
 
     images = command("images", _images, "Build or list the exercise images.")
@@ -180,6 +181,7 @@ def _client(args: argparse.Namespace, client: docker.DockerClient) -> docker.Doc
 
 def _doctor(args: argparse.Namespace) -> int:
     from portbinding.builder import list_images
+    from portbinding.grading.sandbox import ensure_tools
     from portbinding.provision import ensure_engine
 
     client, info = ensure_engine(install=args.install, say=lambda m: print(m, file=sys.stderr))
@@ -190,9 +192,20 @@ def _doctor(args: argparse.Namespace) -> int:
     lines += [f"  {'ok     ' if s.present else 'missing'} {s.reference}" for s in statuses]
     if missing:
         lines.append("Next step: `portbinding images build` builds the missing images.")
+    tools = ensure_tools(install=args.install)  # only the grading machine needs them; never an error here
+    lines.append(
+        f"Grading sandbox: {'missing ' + ', '.join(tools) if tools else 'bubblewrap and libseccomp ok'}"
+    )
+    if tools:
+        lines.append("  (only to autograde: `portbinding doctor --install` as root on Debian installs them)")
     _emit(
         args,
-        {"engine": info.to_dict(), "images": [vars(s) for s in statuses], "missing": missing},
+        {
+            "engine": info.to_dict(),
+            "images": [vars(s) for s in statuses],
+            "missing": missing,
+            "grading_tools_missing": tools,
+        },
         "\n".join(lines),
     )
     return EXIT_OK

@@ -127,24 +127,34 @@ def _grade(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     hand_over(course.root)  # the instructor's account owns what grading wrote (see grader/README.md)
+    # The grader's own failures: nothing was recorded for these, and they must be graded again.
+    regrade = [o.student for o in outcomes if o.status == "regrade"]
     if args.json:
         print(
             json.dumps(
                 {"assignment": args.assignment, "submissions": [o.to_dict() for o in outcomes]}, indent=2
             )
         )
-        return EXIT_OK
+        return EXIT_PROBLEM if regrade else EXIT_OK
     width = max([len(o.student) for o in outcomes] + [7])
-    print(f"{'student':{width}}  {'score':>11}  {'status':6}  {'seconds':>7}  notes")
+    print(f"{'student':{width}}  {'score':>11}  {'status':7}  {'seconds':>7}  notes")
     for o in outcomes:
         note = o.notes[0][:90] if o.notes else ""
         print(
-            f"{o.student:{width}}  {o.score:>5g} / {o.max_score:<3g}  {o.status:6}  {o.seconds:>7.1f}  {note}"
+            f"{o.student:{width}}  {o.score:>5g} / {o.max_score:<3g}  {o.status:7}  {o.seconds:>7.1f}  {note}"
         )
     print(
-        f"\nGraded {len(outcomes)} submission(s). Next: `nbgrader generate_feedback {args.assignment}` in "
-        f"{course.root}, and `portbinding report {args.assignment}`."
+        f"\nGraded {len(outcomes) - len(regrade)} submission(s). Next: `nbgrader generate_feedback "
+        f"{args.assignment}` in {course.root}, and `portbinding report {args.assignment}`."
     )
+    if regrade:
+        print(
+            f"Not gradable -- regrade: {', '.join(regrade)}. The grader failed on these (see the notes: not "
+            "the students' doing); their previous grades were left as they were. Fix the grading machine, "
+            f"then run `portbinding grade {args.assignment} --student ID` for each.",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEM
     return EXIT_OK
 
 

@@ -12,6 +12,13 @@ learner code in a sandbox (see ``kernel``/``sandbox``/``jail``). On top of execu
   if the door really ran a check during that cell and every such check passed. Learner code
   shares the kernel with the tests and could replace ``check_fix`` by ``lambda *a: True``;
   the door's own record of verdicts cannot be forged from inside the sandbox.
+* The grader's own failures (the sandbox could not be built, its door broke, the engine
+  stopped answering) are never the notebook's zero: ``GraderFault`` is raised instead, so
+  nbgrader fails that submission loudly and records no grade for it, and ``portbinding
+  grade`` reports it as *not gradable -- regrade*, leaving the previous grade alone.
+* The sandbox's work folder gets the submission's files only if each is a regular file of
+  the same size in the submitted folder (or the assignment's source folder): nbgrader copies
+  submitted/ into autograded/ as root, through symlinks.
 * With ``PORTBINDING_GRADING_RECORDS`` set (by ``portbinding grade``), a JSON record of the
   checks and violations is written there for the class report.
 """
@@ -32,6 +39,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Integer
 
+from portbinding.errors import PortBindingError
 from portbinding.grading.kernel import SandboxedKernelManager
 from portbinding.grading.sandbox import SandboxUnavailable
 
@@ -40,6 +48,10 @@ LOGGER = logging.getLogger(__name__)
 RECORDS_ENV = "PORTBINDING_GRADING_RECORDS"
 NOTE_MARK = "portbinding-grading-note"
 _CALLS_CHECK = re.compile(r"\bcheck_(fix|cause|config|image)\s*\(")
+
+
+class GraderFault(PortBindingError):
+    """The grader failed on this notebook through no fault of the notebook: it must be graded again."""
 
 
 class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
@@ -56,6 +68,7 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         self._reset()
 
     def _reset(self) -> None:
+        self._resources: Any = None
         self._problems: list[dict[str, str]] = []
         self._stopped: str | None = None
         self._output_bytes = 0
@@ -65,24 +78,35 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
     def create_kernel_manager(self) -> Any:
         manager = super().create_kernel_manager()
         self._manager = manager if isinstance(manager, SandboxedKernelManager) else None
+        if self._manager is not None:
+            self._manager.copy_check_against = _submission_folders(self, self._resources)
         return manager
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         self._reset()
+        self._resources = resources
+        fault: str | None = None
         try:
             nb, resources = super().preprocess(nb, resources, km)
         except (DeadKernelError, CellTimeoutError) as error:
             self._stop("kernel_died", f"The notebook's Python kernel stopped unexpectedly ({error}).")
-        except RuntimeError as error:
-            # The kernel never answered: a sandbox that could not be built is the grader's problem.
-            broken = [v for v in self._close_sandbox() if v["code"] == "sandbox"]
-            if broken:
-                raise SandboxUnavailable(
-                    broken[0]["message"], hint="see grader/README.md (safety design)"
-                ) from error
-            raise
+        except SandboxUnavailable as error:
+            fault = f"{error.message} ({error.hint})" if error.hint else error.message
+        except RuntimeError:
+            # The kernel never answered: the grader's problem if its sandbox could not be built.
+            self._close_sandbox()
+            if self._fault() is None:
+                raise
         finally:
             violations = self._close_sandbox()
+        fault = fault or self._fault()
+        if fault is not None:
+            _write_record(nb, resources, [], [], {}, fault=fault)
+            raise GraderFault(
+                f"Not gradable -- regrade: the grader failed on this notebook ({fault}). This is not the "
+                "student's doing, so no grade was recorded for it.",
+                hint="fix the grading machine (see the message), then grade this submission again",
+            )
         own = self._problems
         if violations:  # the sandbox's reason is the real one; "the kernel died" only repeats it
             own = [p for p in own if p["code"] != "kernel_died"]
@@ -164,6 +188,12 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             return []
         return manager.sandbox.close()  # idempotent; normally done at kernel shutdown already
 
+    def _fault(self) -> str | None:
+        manager = self._manager
+        if manager is None or manager.sandbox is None:
+            return None
+        return manager.sandbox.fault()
+
     def _checks(self) -> list[dict[str, Any]]:
         manager = self._manager
         if manager is None or manager.sandbox is None:
@@ -237,12 +267,36 @@ def _cross_check(
         ]
 
 
+def _submission_folders(execute: Execute, resources: Any) -> list[str]:
+    """The submitted folder and the assignment's source folder of the notebook being graded.
+
+    The kernel's files come from nbgrader's autograded folder, which nbgrader filled as root
+    through any symlink; only files these folders vouch for reach the sandbox.
+    """
+    from nbgrader.coursedir import CourseDirectory
+
+    info = (resources or {}).get("nbgrader") or {}
+    student, assignment = info.get("student"), info.get("assignment")
+    if not student or not assignment:
+        return []
+    owner: Any = execute
+    while owner is not None and not isinstance(getattr(owner, "coursedir", None), CourseDirectory):
+        owner = getattr(owner, "parent", None)
+    course = owner.coursedir if owner is not None else CourseDirectory(config=execute.config)
+    return [
+        course.format_path(course.submitted_directory, student, assignment),
+        course.format_path(course.source_directory, ".", assignment),
+    ]
+
+
 def _write_record(
     nb: NotebookNode,
     resources: Any,
     problems: list[dict[str, str]],
     checks: list[dict[str, Any]],
     spans: dict[int, tuple[float, float]],
+    *,
+    fault: str | None = None,
 ) -> None:
     folder = os.environ.get(RECORDS_ENV)
     if not folder:
@@ -253,7 +307,13 @@ def _write_record(
         grade_id = str(cell.metadata.get("nbgrader", {}).get("grade_id", index))
         start, end = spans.get(index, (0.0, -1.0))
         cells[grade_id] = [c for c in checks if start <= c["started"] and c["ended"] <= end]
-    record = {"notebook": name, "violations": problems, "checks": checks, "checks_by_cell": cells}
+    record = {
+        "notebook": name,
+        "violations": problems,
+        "checks": checks,
+        "checks_by_cell": cells,
+        "fault": fault,
+    }
     path = Path(folder) / f"{Path(name).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))

@@ -3,13 +3,19 @@
 For each submission, in a worker:
 
 1. A scratch course is made: the course's config and source/, a snapshot of its gradebook,
-   and the submission (regular files only, size-checked; anything else is graded zero).
+   and the submission (``safecopy``: regular files owned like the submission's folder, never
+   through links, size-checked; a submission over the limits is graded zero).
 2. ``nbgrader autograde`` runs there as a child process with a wall-time limit. The course's
    config runs every notebook in the grading sandbox (``SandboxedExecute``): learner code has
    no engine, no network, limits, and reaches containers only through its door.
 3. Whatever happened, the submission's sandboxes, containers and images are removed.
 4. Its grades are merged into the course's gradebook under a lock, the autograded notebook is
    copied back, and a record (checks, causes, violations) is kept for ``portbinding report``.
+
+When the grader itself failed (the sandbox could not be built, its door broke, the engine
+stopped answering, nbgrader crashed), the submission is *not gradable -- regrade*: nothing
+is written to the gradebook or autograded/, the previous grade stays, and the instructor is
+told why. Such failures are never the student's zero.
 
 Scratch courses keep parallel workers from writing one SQLite file at once; fresh host ports
 per check keep their containers from colliding.
@@ -41,6 +47,7 @@ from portbinding.errors import EngineUnavailable
 from portbinding.grading import gradebook
 from portbinding.grading.course import Course, nbgrader_command, nbgrader_env
 from portbinding.grading.execute import RECORDS_ENV
+from portbinding.grading.safecopy import CopyRefused, CopyRules, copy_tree
 from portbinding.grading.sandbox import BASE_DIR, SESSION_ENV, reap, require_root, sweep
 
 LOGGER = logging.getLogger(__name__)
@@ -49,12 +56,13 @@ MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
 MAX_SUBMISSION_FILES = 200
 
-Status = Literal["graded", "zero", "error"]
+Status = Literal["graded", "zero", "regrade"]
+REGRADE = "Not gradable -- regrade"
 
 
 @dataclass
 class Outcome:
-    """How one submission went: its score, and the reasons behind a zero."""
+    """How one submission went: its score, and the reasons behind a zero (or a regrade)."""
 
     student: str
     status: Status
@@ -62,6 +70,7 @@ class Outcome:
     max_score: float
     seconds: float
     notes: list[str] = field(default_factory=list)
+    session: str = ""  # labels its containers and sandboxes (portbinding ps / cleanup --session)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,18 +144,26 @@ def _grade_one(
 ) -> Outcome:
     started = time.monotonic()
     notes: list[str] = []
+    fault: str | None = None
     try:
         problem = _make_scratch_course(course, assignment, student, template, work)
         if problem is None:
-            problem = _autograde(work, assignment, student, session, options)
+            problem, fault = _autograde(work, assignment, student, session, options)
     finally:
         _clean_session(session)
     timestamp = course.root / "submitted" / student / assignment / "timestamp.txt"
     when = _read_timestamp(timestamp)
     records = _read_records(work / "records")
+    # The sandbox's own account of the grader's failure says more than "nbgrader failed".
+    fault = next((str(r["fault"]) for r in records if r.get("fault")), None) or fault
     for record in records:
         notes += [str(v.get("message")) for v in record.get("violations", [])]
-    if problem is not None:
+    if fault is not None:
+        # The grader's failure: the gradebook and autograded/ keep what they had.
+        LOGGER.error("%s: %s: %s", REGRADE, student, fault)
+        outcome = Outcome(student, "regrade", 0.0, 0.0, time.monotonic() - started,
+                          [f"{REGRADE}: {fault}"])  # fmt: skip
+    elif problem is not None:
         max_score = gradebook.record_zero(course, assignment, student, problem, timestamp=when)
         outcome = Outcome(student, "zero", 0.0, max_score, time.monotonic() - started, [problem, *notes])
     else:
@@ -156,6 +173,7 @@ def _grade_one(
         )
         status: Status = "zero" if notes else "graded"
         outcome = Outcome(student, status, score, max_score, time.monotonic() - started, notes)
+    outcome.session = session
     _write_record(course, assignment, outcome, records)
     shutil.rmtree(work, ignore_errors=True)
     return outcome
@@ -172,36 +190,30 @@ def _make_scratch_course(
         shutil.copyfile(template, work / "gradebook.db")
     source = course.submitted(student, assignment)
     target = work / "submitted" / student / assignment
-    target.mkdir(parents=True)
-    total, count = 0, 0
-    for path in sorted(source.rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue  # a symlink in a submission could point anywhere on the grading machine
-        size = path.stat().st_size
-        total, count = total + size, count + 1
-        if path.suffix == ".ipynb" and size > MAX_NOTEBOOK_BYTES:
-            return (
-                f"The submitted notebook {path.name} is {size / 2**20:.0f} MB; the grader reads notebooks of "
-                f"at most {MAX_NOTEBOOK_BYTES // 2**20} MB (clear the outputs and submit again)."
-            )
-        if total > MAX_SUBMISSION_BYTES or count > MAX_SUBMISSION_FILES:
-            return (
-                f"The submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MB or "
-                f"{MAX_SUBMISSION_FILES} files; submit only the assignment's files."
-            )
-        destination = target / path.relative_to(source)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination)
-        if path.suffix == ".ipynb":
+    rules = CopyRules(max_file_bytes=MAX_NOTEBOOK_BYTES, max_total_bytes=MAX_SUBMISSION_BYTES,
+                      max_files=MAX_SUBMISSION_FILES)  # fmt: skip
+    try:
+        copied = copy_tree(source, target, rules)
+    except CopyRefused as error:
+        return f"The submission could not be taken in: {error}."
+    except OSError as error:
+        return f"The submission folder could not be read ({error.strerror})."
+    for relative, why in copied.skipped:
+        LOGGER.warning("%s: left out of the submission: %s (%s)", student, relative, why)
+    for relative in copied.files:
+        if relative.endswith(".ipynb"):
             try:
-                nbformat.read(destination, as_version=4)  # type: ignore[no-untyped-call]
+                nbformat.read(target / relative, as_version=4)  # type: ignore[no-untyped-call]
             except (ValueError, OSError, KeyError, AttributeError) as error:
-                return f"The submitted file {path.name} is not a readable notebook ({str(error)[:120]})."
+                name, why = Path(relative).name, str(error)[:120]
+                return f"The submitted file {name} is not a readable notebook ({why})."
     return None
 
 
-def _autograde(work: Path, assignment: str, student: str, session: str, options: GradeOptions) -> str | None:
-    """Run nbgrader autograde in the scratch course; a reason to grade zero if it did not finish."""
+def _autograde(
+    work: Path, assignment: str, student: str, session: str, options: GradeOptions
+) -> tuple[str | None, str | None]:
+    """Run nbgrader autograde in the scratch course: (a reason to grade zero, the grader's own failure)."""
     command = [
         *nbgrader_command(),
         "autograde",
@@ -233,14 +245,16 @@ def _autograde(work: Path, assignment: str, student: str, session: str, options:
             return (
                 f"Grading this submission took longer than {options.time_limit_s:.0f} s, the limit for one "
                 "submission, and was stopped."
-            )
+            ), None
     autograded = work / "autograded" / student / assignment
     if code == 0 and any(autograded.glob("*.ipynb")):
-        return None
+        return None, None
+    # Whatever a notebook does ends in a graded notebook (a zero, with the reason): nbgrader
+    # failing outright is the grader's problem, to look at and grade again.
     tail = (work / "autograde.log").read_text(errors="replace").strip().splitlines()[-6:]
     LOGGER.error("nbgrader autograde failed for %s (exit %s):\n%s", student, code, "\n".join(tail))
     errors = [line for line in tail if "ERROR" in line] or tail
-    return "nbgrader could not grade this submission: " + (errors[-1][:300] if errors else f"exit {code}")
+    return None, "nbgrader failed: " + (errors[-1][:300] if errors else f"exit {code}")
 
 
 def _clean_session(session: str) -> None:

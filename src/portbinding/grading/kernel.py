@@ -29,6 +29,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.sandbox: Sandbox | None = None
         self.violations: list[dict[str, Any]] = []
+        # Folders whose regular files vouch for the ones in the kernel's cwd (see jail._copy_submission);
+        # set by SandboxedExecute. Without them, no file of the cwd is copied into the sandbox.
+        self.copy_check_against: list[str] = []
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         copy_from = kw.get("cwd")
@@ -41,11 +44,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         env = self.sandbox.kernel_env(dict(kw.get("env") or {}))
         kw["env"] = {**env}
         kw["cwd"] = str(self.sandbox.root)
+        copy = None
+        if copy_from and self.copy_check_against:
+            copy = {"source": str(copy_from), "check_against": list(self.copy_check_against)}
         command = self.sandbox.jail_command(
-            kernel_cmd,
-            connection_file=self.connection_file,
-            copy_from=str(copy_from) if copy_from else None,
-            env=env,
+            kernel_cmd, connection_file=self.connection_file, copy=copy, env=env
         )
         LOGGER.info(
             "kernel sandbox %s (uid %d, session %s)",
@@ -61,7 +64,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.kill_sandbox()
 
     def kill_sandbox(self) -> None:
-        """Kill the kernel's process group (unshare, jail, kernel); the jail's namespace goes with it."""
+        """Kill the kernel's process group (jail, bubblewrap, kernel); the sandbox goes with bubblewrap."""
         provisioner = self.provisioner
         pgid = getattr(provisioner, "pgid", None)
         if pgid:

@@ -7,7 +7,9 @@ grading sandbox, where the container SDK is neither needed nor reachable.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +23,10 @@ MAX_REQUEST_BYTES = 1_500_000
 MAX_REPLY_BYTES = 256_000
 # How long a learner's check may wait for the door: the door's own per-check budget plus slack.
 CLIENT_TIMEOUT_S = 150.0
+# Requests are two levels deep; a parser recursing into a million brackets must never see them.
+MAX_DEPTH = 32
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but brackets: deleted
 
 REQUEST_KINDS = ("check_run", "check_config", "check_image")
 
@@ -95,10 +101,19 @@ def read_line(sock: socket.socket, *, limit: int, timeout: float) -> dict[str, A
         if len(buffer) > limit:
             raise ProtocolError(f"the message is longer than {limit} bytes")
     line = bytes(buffer).split(b"\n", 1)[0]
+    if json_depth(line) > MAX_DEPTH:
+        raise ProtocolError(f"the message is nested more than {MAX_DEPTH} levels deep")
     try:
         document = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("the message is not JSON") from None
     if not isinstance(document, dict):
         raise ProtocolError("the message is not a JSON object")
     return document
+
+
+def json_depth(line: bytes) -> int:
+    """How deeply ``line``'s arrays and objects nest (brackets inside strings do not count)."""
+    brackets = _STRING.sub(b"", line).translate(None, _BRACKETS)
+    steps = (1 if byte in b"[{" else -1 for byte in brackets)
+    return max(itertools.accumulate(steps), default=0)

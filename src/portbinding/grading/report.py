@@ -43,6 +43,7 @@ class ClassReport:
     questions: list[QuestionStat]
     causes: list[tuple[str, int]] = field(default_factory=list)
     violations: list[tuple[str, int]] = field(default_factory=list)
+    regrade: list[str] = field(default_factory=list)  # the grader failed on these: not graded
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,6 +66,9 @@ class ClassReport:
         if self.violations:
             lines += ["", "Submissions graded zero for breaking a grading rule:"]
             lines += [f"  {count:>4}  {code}" for code, count in self.violations]
+        if self.regrade:
+            lines += ["", "Not gradable -- regrade (the grader failed on these, not the students):"]
+            lines += [f"  {student}" for student in self.regrade]
         return "\n".join(lines)
 
 
@@ -94,18 +98,22 @@ def build_report(course: Course, assignment: str) -> ClassReport:
             hint="generate and grade it first (see grader/README.md)",
         ) from None
     questions = [QuestionStat(name, points, len(submissions), passed[name]) for name, points in cells]
-    causes, violations = _causes(course.records(assignment))
+    causes, violations, regrade = _causes(course.records(assignment))
     mean = sum(scores) / len(scores) if scores else 0.0
-    return ClassReport(assignment, len(submissions), mean, max_score, questions, causes, violations)
+    return ClassReport(assignment, len(submissions), mean, max_score, questions, causes, violations, regrade)
 
 
-def _causes(folder: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+def _causes(folder: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[str]]:
     causes: Counter[str] = Counter()
     violations: Counter[str] = Counter()
+    regrade: list[str] = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
+            continue
+        if record.get("status") == "regrade":
+            regrade.append(str(record.get("student", path.stem)))
             continue
         codes = set()
         for notebook in record.get("notebooks", []):
@@ -117,7 +125,7 @@ def _causes(folder: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]
             codes.add("not_gradable")
         for code in codes:
             violations[code] += 1
-    return causes.most_common(), violations.most_common()
+    return causes.most_common(), violations.most_common(), regrade
 
 
 def plot(report: ClassReport, path: Path) -> Path:
