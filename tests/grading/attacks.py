@@ -8,12 +8,14 @@ submissions (see ``graded_course``), and ``test_round_trip`` checks what it says
     assignment = "ex01-unreachable-notebook"   # optional, this is the default
     reference = false          # start from the instructors' solution instead of the released notebook
     via_exchange = false       # submitted through an nbgrader exchange and `nbgrader collect`
+    student_owned = false      # the submission's folder and files belong to the student's own uid
 
     [answers]                  # grade_id -> the new source of that answer cell
     ex01-cause-answer = '''...'''
 
     [files]                    # extra regular files in the submission folder: name -> text
     [symlinks]                 # links planted in the submission folder: name -> target
+    [hardlinks]                # hard links planted there (made by root after ownership is set)
 
     [expect]
     score = 0.0                # the exact score; or ``full = true`` for every point
@@ -22,10 +24,13 @@ submissions (see ``graded_course``), and ``test_round_trip`` checks what it says
     feedback_all = ["..."]     # every one of these is in the feedback
     feedback_none = ["..."]    # none of these is in the feedback (secrets the attack reaches for)
     overlaps = "alice"         # this submission's door window overlapped that student's checks
+    record_max_bytes = 300_000 # its grading record (reports/ASSIGNMENT/STUDENT.json) stays this small
 
 Strings may use placeholders, filled in by the harness: ``@COURSE@`` (the course folder),
 ``@SENTINEL@`` (a world-writable file of the grading machine), ``@SECRET@`` (a file only root
-may read) and ``@SECRET_TEXT@`` (its content), ``@EXCHANGE@`` (the nbgrader exchange's root).
+may read) and ``@SECRET_TEXT@`` (its content), ``@EXCHANGE@`` (the nbgrader exchange's root),
+``@SOLUTION_MARKER@`` (a comment in the ex01 solution, found only in source/ and the
+reference submissions).
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ from typing import Any
 
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 EX01 = "ex01-unreachable-notebook"
-_KEYS = {"assignment", "reference", "via_exchange", "answers", "files", "symlinks", "expect"}
-_EXPECT_KEYS = {"score", "full", "status", "feedback_any", "feedback_all", "feedback_none", "overlaps"}
+_KEYS = {"assignment", "reference", "via_exchange", "student_owned", "answers", "files", "symlinks",
+         "hardlinks", "expect"}  # fmt: skip
+_EXPECT_KEYS = {"score", "full", "status", "feedback_any", "feedback_all", "feedback_none", "overlaps",
+                "record_max_bytes"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Expect:
     feedback_all: tuple[str, ...] = ()
     feedback_none: tuple[str, ...] = ()
     overlaps: str | None = None
+    record_max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,11 @@ class Attack:
     assignment: str = EX01
     reference: bool = False
     via_exchange: bool = False
+    student_owned: bool = False
     answers: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     symlinks: dict[str, str] = field(default_factory=dict)
+    hardlinks: dict[str, str] = field(default_factory=dict)
     expect: Expect = field(default_factory=Expect)
 
 
@@ -105,8 +115,10 @@ def load_one(path: Path, values: dict[str, str]) -> Attack:
         assignment=str(data.get("assignment", EX01)),
         reference=bool(data.get("reference", False)),
         via_exchange=bool(data.get("via_exchange", False)),
+        student_owned=bool(data.get("student_owned", False)),
         answers={str(k): str(v) for k, v in data.get("answers", {}).items()},
         files={str(k): str(v) for k, v in data.get("files", {}).items()},
         symlinks={str(k): str(v) for k, v in data.get("symlinks", {}).items()},
+        hardlinks={str(k): str(v) for k, v in data.get("hardlinks", {}).items()},
         expect=Expect(**expect),
     )

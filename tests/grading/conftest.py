@@ -81,6 +81,8 @@ SANDBOX_BASE = Path("/var/lib/portbinding-grading")
 COURSE_ID = "port-binding-lab"  # grader/nbgrader_config.py's
 TIMESTAMP = "2025-11-20 10:00:00.000000 UTC"
 SECRET_TEXT = "PBL-SECRET-" + secrets.token_hex(8)  # only root may read the file holding it
+SOLUTION_MARKER = "solution-marker-" + secrets.token_hex(8)  # in source/'s ex01 solution only
+STUDENT_UID = 1_799_000_123  # a student's own account, below the grading sandboxes' uids
 
 
 @pytest.fixture(scope="session")
@@ -94,12 +96,24 @@ def grading_host(docker_client: docker.DockerClient) -> docker.DockerClient:
     return docker_client
 
 
-def make_course(root: Path, assignments: tuple[str, ...] = ASSIGNMENTS) -> Course:
-    """A fresh course in ``root``: grader/'s config and sources, the assignments released."""
+def make_course(
+    root: Path, assignments: tuple[str, ...] = ASSIGNMENTS, *, marker: str | None = None
+) -> Course:
+    """A fresh course in ``root``: grader/'s config and sources, the assignments released.
+
+    With ``marker``, ex01's first solution also holds a comment with that text: found in
+    source/ and in reference submissions only, so a feedback showing it read them.
+    """
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO / "grader" / "nbgrader_config.py", root / "nbgrader_config.py")
     for assignment in assignments:
         shutil.copytree(REPO / "grader" / "source" / assignment, root / "source" / assignment)
+        if marker and assignment == EX01:
+            path = root / "source" / EX01 / f"{EX01}.ipynb"
+            notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+            cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution"))
+            cell.source = cell.source.replace("### BEGIN SOLUTION\n", f"### BEGIN SOLUTION\n# {marker}\n", 1)
+            nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
         run_nbgrader(["generate_assignment", assignment, "--force"], cwd=root)
     return Course(root)
 
@@ -146,6 +160,11 @@ def submit_attack(course: Course, attack: attacks.Attack, exchange: Path) -> Non
     for name, target in attack.symlinks.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).symlink_to(target)
+    if attack.student_owned:  # as on a real exchange: the student's uid, not root
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, STUDENT_UID, STUDENT_UID, follow_symlinks=False)
+    for name, target in attack.hardlinks.items():
+        os.link(target, folder / name)
 
 
 def grade(course: Course, assignment: str, *, workers: int) -> dict[str, dict[str, Any]]:
@@ -174,6 +193,7 @@ class HostState:
     cgroups: set[str]
     sandbox_processes: list[str]
     injected: list[str]
+    keys: dict[int, int]  # grading uid -> how many kernel keys it owns (keys outlive processes)
 
     @classmethod
     def read(cls, client: docker.DockerClient, sentinel: Path) -> HostState:
@@ -186,13 +206,28 @@ class HostState:
             cgroups={str(p) for p in Path("/sys/fs/cgroup").glob("**/portbinding-grading/*") if p.is_dir()},
             sandbox_processes=_sandbox_processes(),
             injected=[str(p) for p in Path("/tmp").glob("pbl-injected*")],
+            keys=_grading_uid_keys(),
         )
 
 
+def _grading_uid_keys() -> dict[int, int]:
+    """How many kernel keys each throwaway grading uid owns (from /proc/key-users)."""
+    lines = Path("/proc/key-users").read_text().splitlines() if Path("/proc/key-users").exists() else []
+    found = {}
+    for line in lines:  # "  uid:  usage nkeys/nikeys qnkeys/maxkeys qnbytes/maxbytes"
+        uid, _, rest = line.partition(":")
+        if int(uid) >= 1_800_000_000:
+            found[int(uid)] = int(rest.split()[1].split("/")[0])
+    return found
+
+
 def _grading_containers(client: docker.DockerClient) -> set[str]:
-    """Containers the grading (or an attack on it) could have made; other tests' are not ours to count."""
-    labelled = client.containers.list(all=True, filters={"label": "portbinding.owner=grader"})
-    named = [c for c in client.containers.list(all=True) if str(c.name).startswith(("pbl-", "keep-me"))]
+    """Containers this run's grading (or an attack on it) could have made; other runs' are not ours."""
+    run = f"portbinding.run={os.environ['PORTBINDING_RUN_ID']}"
+    labelled = client.containers.list(all=True, filters={"label": ["portbinding.owner=grader", run]})
+    named = [
+        c for c in client.containers.list(all=True) if str(c.name).startswith(("pbl-hostile", "keep-me"))
+    ]
     return {f"{c.name} ({c.id})" for c in [*labelled, *named]}
 
 
@@ -236,7 +271,7 @@ def srv_base() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def graded_course(grading_host: docker.DockerClient, srv_base: Path) -> RoundTrip:
     """The whole round trip on the real engine (about three minutes on two cores)."""
-    course = make_course(srv_base / "course")
+    course = make_course(srv_base / "course", marker=SOLUTION_MARKER)
     exchange = srv_base / "exchange"
     # Outside the course and outside /tmp, writable by anyone: only the sandbox protects it.
     outside = srv_base / "machine"
@@ -249,7 +284,8 @@ def graded_course(grading_host: docker.DockerClient, srv_base: Path) -> RoundTri
     secret.write_text(SECRET_TEXT + "\n")
     os.chmod(secret, 0o600)
     values = {"@COURSE@": str(course.root), "@SENTINEL@": str(sentinel), "@SECRET@": str(secret),
-              "@SECRET_TEXT@": SECRET_TEXT, "@EXCHANGE@": str(exchange)}  # fmt: skip
+              "@SECRET_TEXT@": SECRET_TEXT, "@EXCHANGE@": str(exchange),
+              "@SOLUTION_MARKER@": SOLUTION_MARKER}  # fmt: skip
     hostile = attacks.load(values)
 
     submit(course, "alice", EX01)

@@ -1,7 +1,13 @@
-"""portbinding grade's own limits: wall time per submission, unreadable submissions, root only."""
+"""The grader's own limits and failures: wall time, unreadable submissions, root only, regrade.
+
+The course lives under /srv (``srv_base``). Besides ``portbinding grade``, plain ``nbgrader
+autograde`` is run on the same course: it too must never record a zero for the grader's own
+failure, nor hand the kernel a file a symlink in submitted/ points at.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -20,9 +26,9 @@ EX01 = "ex01-unreachable-notebook"
 
 
 @pytest.fixture(scope="module")
-def limited(grading_host: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Course, dict[str, Any]]:
+def limited(grading_host: Any, srv_base: Path) -> tuple[Course, dict[str, Any]]:
     """ex01 graded with a 4 s limit per submission: a reference that runs out of time, and a broken file."""
-    root = tmp_path_factory.mktemp("limits") / "course"
+    root = srv_base / "limits"
     root.mkdir()
     (root / "nbgrader_config.py").write_bytes((REPO / "grader" / "nbgrader_config.py").read_bytes())
     (root / "source").mkdir()
@@ -55,8 +61,18 @@ def test_a_submission_over_its_wall_time_is_stopped_and_graded_zero(
     feedback = (course.root / "feedback" / "slow" / EX01 / f"{EX01}.html").read_text()
     assert "took longer than 4 s" in feedback
     assert "BEGIN SOLUTION" not in feedback, "the zero record must show the released notebook, not the source"
-    left = [p.name for p in Path("/var/lib/portbinding-grading").iterdir() if (p / "session").exists()]
-    assert not left, f"sandboxes left behind: {left}"
+    left = sandboxes_of(outcomes["slow"]["session"])
+    assert outcomes["slow"]["session"] and not left, f"sandboxes left behind: {left}"
+
+
+def sandboxes_of(session: str) -> list[str]:
+    """Sandbox folders of ``session`` still on the machine (other runs' may come and go meanwhile)."""
+    found = []
+    for folder in Path("/var/lib/portbinding-grading").iterdir():
+        with contextlib.suppress(OSError):
+            if (folder / "session").read_text() == session:
+                found.append(folder.name)
+    return found
 
 
 def test_an_unreadable_notebook_is_graded_zero_with_the_reason(
@@ -78,3 +94,100 @@ def test_grading_without_root_is_refused_with_what_to_do(grading_host: Any, stag
     assert result.returncode == 4, (result.returncode, result.stderr)
     assert "needs root" in result.stderr and "dedicated grading machine" in result.stderr, result.stderr
     assert os.geteuid() == 0
+
+
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the engine gone, for the grader's door
+CAUSE_ONLY = 'cause = "loopback_only"'  # one point, without a container check
+
+
+def _submit(course: Course, student: str, cause_cell: str, **links: str) -> Path:
+    """A released ex01 notebook with only its cause cell answered; ``links``: name -> symlink target."""
+    import nbformat
+
+    folder = course.submitted(student, EX01)
+    folder.mkdir(parents=True)
+    notebook = nbformat.read(course.release(EX01) / f"{EX01}.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ex01-cause-answer":
+            cell.source = cause_cell
+    nbformat.write(notebook, folder / f"{EX01}.ipynb")  # type: ignore[no-untyped-call]
+    for name, target in links.items():
+        (folder / name).symlink_to(target)
+    return folder
+
+
+def _grade(course: Course, student: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PORTBINDING, "grade", EX01, "--student", student, "--course", str(course.root), "--json"],
+        env={**nbgrader_env(), **env}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def _score(course: Course, student: str) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url) as gb:
+        return float(gb.find_submission(EX01, student).score)
+
+
+@pytest.fixture(scope="module")
+def regraded(limited: tuple[Course, dict[str, Any]]) -> dict[str, Any]:
+    """A submission graded once (1 point), then again while the grader has no engine: both ways."""
+    course, _ = limited
+    _submit(course, "faulted", CAUSE_ONLY)
+    first = _grade(course, "faulted", {})
+    assert first.returncode == 0, first.stderr[-2000:]
+    notebook = course.autograded("faulted", EX01) / f"{EX01}.ipynb"
+    before = (_score(course, "faulted"), notebook.read_bytes())
+    again = _grade(course, "faulted", NO_ENGINE)
+    after = (_score(course, "faulted"), notebook.read_bytes() if notebook.exists() else b"")
+    plain = run_nbgrader_raw(course, ["autograde", EX01, "--student", "faulted", "--force"], NO_ENGINE)
+    return {"first": json.loads(first.stdout)["submissions"][0], "again": again, "before": before,
+            "after": after, "plain": plain, "plain_score": _score(course, "faulted")}  # fmt: skip
+
+
+def run_nbgrader_raw(
+    course: Course, args: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """nbgrader as an instructor types it, in the course folder; its result, whatever the exit code."""
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    return subprocess.run([nbgrader, *args], cwd=course.root, env={**nbgrader_env(), **env},
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+def test_a_grader_fault_is_not_gradable_regrade_never_the_students_zero(regraded: dict[str, Any]) -> None:
+    """The engine gone for the door: status regrade, exit 1, a message for the instructor, the grade kept."""
+    assert regraded["first"]["score"] == 1.0, regraded["first"]
+    again = regraded["again"]
+    assert again.returncode == 1, (again.returncode, again.stdout[-2000:], again.stderr[-2000:])
+    outcome = json.loads(again.stdout)["submissions"][0]
+    assert outcome["status"] == "regrade", outcome
+    assert "Not gradable -- regrade" in outcome["notes"][0] and "engine" in outcome["notes"][0], outcome
+    assert regraded["after"] == regraded["before"], "the gradebook or the autograded notebook changed"
+
+
+def test_plain_nbgrader_autograde_fails_loudly_on_a_grader_fault_and_records_no_zero(
+    regraded: dict[str, Any],
+) -> None:
+    """`nbgrader autograde` with the engine gone: a non-zero exit naming the regrade, the grade left alone."""
+    plain = regraded["plain"]
+    assert plain.returncode != 0, plain.stdout[-2000:]
+    assert "Not gradable -- regrade" in plain.stdout + plain.stderr, (plain.stdout + plain.stderr)[-3000:]
+    assert regraded["plain_score"] == 1.0, "nbgrader recorded a grade for the grader's own failure"
+
+
+def test_plain_nbgrader_autograde_never_hands_the_kernel_a_symlinked_file(
+    limited: tuple[Course, dict[str, Any]], srv_base: Path
+) -> None:
+    """A symlink in submitted/ to root's file: nbgrader copies it (as root) into autograded/, the kernel
+    gets nothing of it."""
+    course, _ = limited
+    secret = srv_base / "limits-secret.txt"
+    secret.write_text("PBL-PLAIN-SECRET\n")
+    os.chmod(secret, 0o600)
+    _submit(course, "linked", 'print("notes:", open("notes.txt").read())', **{"notes.txt": str(secret)})
+    result = run_nbgrader_raw(course, ["autograde", EX01, "--student", "linked", "--force"], {})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    graded = (course.autograded("linked", EX01) / f"{EX01}.ipynb").read_text()
+    assert "PBL-PLAIN-SECRET" not in graded, "the kernel read the file the symlink pointed at"
+    assert "No such file or directory" in graded, graded[-3000:]

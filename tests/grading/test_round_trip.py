@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import subprocess
 import sys
@@ -91,6 +92,9 @@ def test_hostile_submission_is_graded_as_its_file_expects(graded_course: Any, st
     assert not missing, f"feedback lacks {missing}:\n{text[:3000]}"
     leaked = [p for p in expect.feedback_none if p in shown]
     assert not leaked, f"{attack.about}: the feedback shows {leaked}:\n{text[:3000]}"
+    if expect.record_max_bytes:
+        size = (graded_course.course.records(attack.assignment) / f"{student}.json").stat().st_size
+        assert size <= expect.record_max_bytes, f"{attack.about}: its grading record is {size} bytes"
     if expect.overlaps:
         window = door_window(graded_course, student, attack.assignment)
         theirs = door_window(graded_course, expect.overlaps, attack.assignment)
@@ -131,6 +135,8 @@ def test_nothing_is_left_running(graded_course: Any) -> None:
     assert not after.sandboxes, f"sandbox folders left behind: {after.sandboxes}"
     assert not after.cgroups, f"cgroups left behind: {after.cgroups}"
     assert not after.sandbox_processes, f"sandboxed processes still running: {after.sandbox_processes}"
+    grown = {uid: n for uid, n in after.keys.items() if n > before.keys.get(uid, 0)}
+    assert not grown, f"kernel keys of grading uids outlived their sandboxes: {grown} (before: {before.keys})"
     import docker
 
     client = docker.from_env(timeout=30)
@@ -145,7 +151,13 @@ def test_the_engine_socket_is_never_reached_from_learner_code(graded_course: Any
         a.get("name") for a in created if str(a.get("name", "")).startswith(("pbl-hostile", "keep-me"))
     ]
     assert not hostile, f"learner code created containers directly: {hostile}"
-    runs = [a for a in created if str(a.get("name", "")).startswith("pbl-")]
+    ours = (
+        os.environ["PORTBINDING_RUN_ID"],
+        None,
+    )  # this run's, or unlabelled (learner-made): not other runs'
+    runs = [
+        a for a in created if str(a.get("name", "")).startswith("pbl-") and a.get("portbinding.run") in ours
+    ]
     assert runs, "the door started no containers at all?"
     # Every container that ran an answer is the door's: labelled with a grading session.
     assert all(a.get("portbinding.owner") == "grader" and a.get("portbinding.session", "").startswith("g")
