@@ -222,13 +222,19 @@ def _grading_uid_keys() -> dict[int, int]:
 
 
 def _grading_containers(client: docker.DockerClient) -> set[str]:
-    """Containers this run's grading (or an attack on it) could have made; other runs' are not ours."""
+    """Containers this run's grading (or an attack on it) could have made; other runs' are not ours.
+
+    Listed sparse (no inspection per container): other runs' containers come and go meanwhile.
+    """
     run = f"portbinding.run={os.environ['PORTBINDING_RUN_ID']}"
-    labelled = client.containers.list(all=True, filters={"label": ["portbinding.owner=grader", run]})
+    labelled = client.containers.list(
+        all=True, sparse=True, filters={"label": ["portbinding.owner=grader", run]}
+    )
     named = [
-        c for c in client.containers.list(all=True) if str(c.name).startswith(("pbl-hostile", "keep-me"))
-    ]
-    return {f"{c.name} ({c.id})" for c in [*labelled, *named]}
+        c for c in client.containers.list(all=True, sparse=True)
+        if any(name.lstrip("/").startswith(("pbl-hostile", "keep-me")) for name in c.attrs.get("Names") or [])
+    ]  # fmt: skip
+    return {f"{(c.attrs.get('Names') or ['?'])[0].lstrip('/')} ({c.id})" for c in [*labelled, *named]}
 
 
 def _sandbox_processes() -> list[str]:

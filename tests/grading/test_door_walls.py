@@ -118,8 +118,8 @@ def test_another_uid_is_turned_away_without_a_slot_or_a_record(door: Door) -> No
     held = []
     for _ in range(MAX_CONNECTIONS * 3):  # more than the door's slots: none may be held by them
         sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(door.socket_path))  # blocking: waits while the door's backlog is full
         sock.settimeout(5)
-        sock.connect(str(door.socket_path))
         held.append(sock)
     decoy = socket.socket(socket.AF_UNIX)
     decoy.settimeout(5)

@@ -5,7 +5,8 @@ For each submission, in a worker:
 1. A scratch course is made: the course's config and source/, a snapshot of its gradebook,
    and the submission (``safecopy``: regular files owned like the submission's folder, never
    through links, size-checked; a submission over the limits is graded zero).
-2. ``nbgrader autograde`` runs there as a child process with a wall-time limit. The course's
+2. ``nbgrader autograde`` runs there in a process of its own (forked from a warm one, see
+   ``runner``) with a wall-time limit. The course's
    config runs every notebook in the grading sandbox (``SandboxedExecute``): learner code has
    no engine, no network, limits, and reaches containers only through its door.
 3. Whatever happened, the submission's sandboxes, containers and images are removed.
@@ -27,11 +28,8 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import secrets
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -45,8 +43,9 @@ import nbformat
 from portbinding.engine import Engine
 from portbinding.errors import EngineUnavailable
 from portbinding.grading import gradebook
-from portbinding.grading.course import Course, nbgrader_command, nbgrader_env
+from portbinding.grading.course import Course, nbgrader_env
 from portbinding.grading.execute import RECORDS_ENV
+from portbinding.grading.runner import run_nbgrader
 from portbinding.grading.safecopy import CopyRefused, CopyRules, copy_tree
 from portbinding.grading.sandbox import BASE_DIR, SESSION_ENV, reap, require_root, sweep
 
@@ -214,44 +213,25 @@ def _autograde(
     work: Path, assignment: str, student: str, session: str, options: GradeOptions
 ) -> tuple[str | None, str | None]:
     """Run nbgrader autograde in the scratch course: (a reason to grade zero, the grader's own failure)."""
-    command = [
-        *nbgrader_command(),
-        "autograde",
-        assignment,
-        "--student",
-        student,
-        "--force",
-        f"--CourseDirectory.root={work}",
-    ]
+    argv = ["autograde", assignment, "--student", student, "--force", f"--CourseDirectory.root={work}"]
     if options.cell_timeout_s is not None:
-        command.append(f"--Execute.timeout={options.cell_timeout_s}")
+        argv.append(f"--Execute.timeout={options.cell_timeout_s}")
     env = nbgrader_env(**{SESSION_ENV: session, RECORDS_ENV: str(work / "records")})
-    with (work / "autograde.log").open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=work,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            code = process.wait(timeout=options.time_limit_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-            return (
-                f"Grading this submission took longer than {options.time_limit_s:.0f} s, the limit for one "
-                "submission, and was stopped."
-            ), None
+    code = run_nbgrader(argv, cwd=work, env=env, log=work / "autograde.log", timeout=options.time_limit_s)
+    if code is None:
+        return (
+            f"Grading this submission took longer than {options.time_limit_s:.0f} s, the limit for one "
+            "submission, and was stopped."
+        ), None
     autograded = work / "autograded" / student / assignment
     if code == 0 and any(autograded.glob("*.ipynb")):
         return None, None
     # Whatever a notebook does ends in a graded notebook (a zero, with the reason): nbgrader
     # failing outright is the grader's problem, to look at and grade again.
-    tail = (work / "autograde.log").read_text(errors="replace").strip().splitlines()[-6:]
+    log = ""
+    with contextlib.suppress(OSError):  # a process that died before it opened its log has none
+        log = (work / "autograde.log").read_text(errors="replace")
+    tail = log.strip().splitlines()[-6:]
     LOGGER.error("nbgrader autograde failed for %s (exit %s):\n%s", student, code, "\n".join(tail))
     errors = [line for line in tail if "ERROR" in line] or tail
     return None, "nbgrader failed: " + (errors[-1][:300] if errors else f"exit {code}")

@@ -25,7 +25,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from urllib.parse import urlparse
 from portbinding.discovery import find_engine
 from portbinding.engine import Engine
 from portbinding.errors import EngineUnavailable, PortBindingError
-from portbinding.grading import seccomp
+from portbinding.grading import cgroups, seccomp
 from portbinding.grading.door import Door, Ledger
 from portbinding.grading.jail import DOOR_PATH, HOME
 from portbinding.grading.judge import Judge, Limits
@@ -52,8 +51,6 @@ SESSION_ENV = "PORTBINDING_GRADING_SESSION"
 # which), so two kernels never share a uid -- they cannot signal, trace or write each other.
 UID_FIRST = 1_800_000_000
 UID_COUNT = 100_000
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_NAME = "portbinding-grading"
 
 
 class SandboxUnavailable(PortBindingError):
@@ -163,7 +160,17 @@ class Sandbox:
                                   ("report", 0, 0o700), ("stage", 0, 0o711)):  # fmt: skip
             (self.root / name).mkdir(mode=mode)
             os.chown(self.root / name, owner, owner)
-        self.cgroups = _make_cgroups(self.root.name, self.limits)  # named like the folder: see reap
+        try:  # named like the folder: see reap
+            self.cgroups = cgroups.make(
+                self.root.name, pids=self.limits.pids, memory_mb=self.limits.memory_mb
+            )
+        except OSError as error:
+            raise SandboxUnavailable(
+                f"The grading sandbox could not create its cgroups under {cgroups.ROOT} ({error}); it needs "
+                "them to limit processes and memory.",
+                hint="grade as root on a machine with the pids and memory cgroup controllers "
+                "(any Docker host has them)",
+            ) from error
         try:
             client, info = find_engine()
         except EngineUnavailable as error:
@@ -195,7 +202,7 @@ class Sandbox:
             sweep(self.engine)
             self.engine.client.close()
         for group in self.cgroups:
-            _remove_cgroup(group)
+            cgroups.remove(group)
         shutil.rmtree(self.root, ignore_errors=True)  # fd-based: symlinks inside are not followed
         with contextlib.suppress(OSError):
             self._uid_lock.close()
@@ -237,8 +244,8 @@ class Sandbox:
             "report": str(self.root / "report" / "jail.json"),
             "kernel_log": str(self.root / "report" / "kernel.log"),
             "cgroups": [str(group) for group in self.cgroups], "pids_max": self.limits.pids,
-            "pids_events": _events_file(self.cgroups, "pids", "pids.events"),
-            "oom_events": _events_file(self.cgroups, "memory", "memory.oom_control", "memory.events"),
+            "pids_events": cgroups.events_file(self.cgroups, "pids", "pids.events"),
+            "oom_events": cgroups.events_file(self.cgroups, "memory", "memory.oom_control", "memory.events"),
             "memory_mb": self.limits.memory_mb, "rlimits": {
                 "NPROC": self.limits.pids + 16, "NOFILE": self.limits.open_files,
                 "FSIZE": self.limits.file_mb * 2**20, "CPU": self.limits.cpu_s,
@@ -344,8 +351,8 @@ def reap(session: str) -> int:
             continue
         if owner != session:
             continue
-        for group in _cgroup_paths(root.name):
-            _remove_cgroup(group)
+        for group in cgroups.paths(root.name):
+            cgroups.remove(group)
         shutil.rmtree(root, ignore_errors=True)
         removed += 1
     return removed
@@ -403,93 +410,6 @@ def _uids_in_use() -> set[int]:
             if UID_FIRST <= uid < UID_FIRST + UID_COUNT:
                 found.add(uid)
     return found
-
-
-def _make_cgroups(name: str, limits: SandboxLimits) -> list[Path]:
-    """A pids and a memory cgroup for the kernel (cgroup v1 or v2); SandboxUnavailable if neither works."""
-    memory = str(limits.memory_mb * 2**20)
-    try:
-        if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2: one tree, controllers enabled per level
-            parent = CGROUP_ROOT / CGROUP_NAME
-            parent.mkdir(exist_ok=True)
-            with contextlib.suppress(OSError):
-                (CGROUP_ROOT / "cgroup.subtree_control").write_text("+pids +memory")
-            (parent / "cgroup.subtree_control").write_text("+pids +memory")
-            group = parent / name
-            group.mkdir()
-            (group / "pids.max").write_text(str(limits.pids))
-            (group / "memory.max").write_text(memory)
-            with contextlib.suppress(OSError):  # only where swap accounting is on
-                (group / "memory.swap.max").write_text("0")
-            return [group]
-        groups = []
-        for controller, settings in (
-            ("pids", {"pids.max": str(limits.pids)}),
-            ("memory", {"memory.limit_in_bytes": memory}),
-        ):
-            group = CGROUP_ROOT / controller / CGROUP_NAME / name
-            group.mkdir(parents=True)
-            groups.append(group)
-            for key, value in settings.items():
-                (group / key).write_text(value)
-        with contextlib.suppress(OSError):  # only where swap accounting is on
-            (groups[1] / "memory.memsw.limit_in_bytes").write_text(memory)
-        return groups
-    except OSError as error:
-        raise SandboxUnavailable(
-            f"The grading sandbox could not create its cgroups under {CGROUP_ROOT} ({error}); it needs "
-            "them to limit processes and memory.",
-            hint="grade as root on a machine with the pids and memory cgroup controllers "
-            "(any Docker host has them)",
-        ) from error
-
-
-def _cgroup_paths(name: str) -> list[Path]:
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
-        return [CGROUP_ROOT / CGROUP_NAME / name]
-    return [CGROUP_ROOT / controller / CGROUP_NAME / name for controller in ("pids", "memory")]
-
-
-def _events_file(groups: list[Path], controller: str, *names: str) -> str | None:
-    for group in groups:
-        if len(groups) == 1 or controller in group.parts:
-            for name in names:
-                if (group / name).exists():
-                    return str(group / name)
-    return None
-
-
-def _remove_cgroup(group: Path) -> None:
-    """Kill anything still in the group (the jail normally did), then remove it."""
-    for _ in range(50):
-        try:
-            members = (group / "cgroup.procs").read_text().split()
-        except OSError:
-            return  # already gone
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        try:
-            group.rmdir()
-            return
-        except OSError:
-            # Killed processes leave the group a moment after the signal: wait for that, briefly.
-            wait_for_empty(group / "cgroup.procs")
-    LOGGER.warning("could not remove the cgroup %s", group)
-
-
-def wait_for_empty(procs: Path, *, timeout: float = 0.2) -> None:
-    """Poll a cgroup's member list until it is empty or ``timeout`` passes."""
-    from portbinding.probe import ProbeResult, wait_for
-
-    def empty() -> ProbeResult:
-        try:
-            members = procs.read_text().strip()
-        except OSError:
-            members = ""
-        return ProbeResult("ok" if not members else "refused", "cgroup members", 0.0)
-
-    wait_for(empty, timeout=timeout, max_interval=0.02)
 
 
 def _interpreter_paths() -> list[tuple[str, str]]:
