@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from portbinding.discovery import find_engine
 from portbinding.engine import Engine
 from portbinding.grading.door import MAX_CONNECTIONS, MAX_KIND_CHARS, Door
 from portbinding.grading.judge import Judge
 from portbinding.grading.protocol import MAX_DEPTH, ProtocolError, read_line
-from portbinding.provision import find_engine
 
 SANDBOX_UID = 1_800_099_000  # a uid of the grading range that no sandbox of a test run claims first
 
