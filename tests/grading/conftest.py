@@ -189,9 +189,9 @@ class HostState:
 
     containers: set[str]
     sentinel: bytes
-    sandboxes: set[str]
-    cgroups: set[str]
-    sandbox_processes: list[str]
+    sandboxes: dict[str, str]  # sandbox folder -> its session (other runs' sandboxes come and go too)
+    cgroups: set[str]  # names of sandbox cgroups (a sandbox's folder name)
+    sandbox_processes: dict[str, str]  # pid -> the sandbox (cgroup name) it runs in, "" if none
     injected: list[str]
     keys: dict[int, int]  # grading uid -> how many kernel keys it owns (keys outlive processes)
 
@@ -200,10 +200,8 @@ class HostState:
         return cls(
             containers=_grading_containers(client),
             sentinel=sentinel.read_bytes(),
-            sandboxes={p.name for p in SANDBOX_BASE.iterdir()} - {"uids", "runs"}
-            if SANDBOX_BASE.is_dir()
-            else set(),
-            cgroups={str(p) for p in Path("/sys/fs/cgroup").glob("**/portbinding-grading/*") if p.is_dir()},
+            sandboxes=_sandboxes(),
+            cgroups={p.name for p in Path("/sys/fs/cgroup").glob("**/portbinding-grading/*") if p.is_dir()},
             sandbox_processes=_sandbox_processes(),
             injected=[str(p) for p in Path("/tmp").glob("pbl-injected*")],
             keys=_grading_uid_keys(),
@@ -237,16 +235,31 @@ def _grading_containers(client: docker.DockerClient) -> set[str]:
     return {f"{(c.attrs.get('Names') or ['?'])[0].lstrip('/')} ({c.id})" for c in [*labelled, *named]}
 
 
-def _sandbox_processes() -> list[str]:
-    """Processes still running as a throwaway grading uid (there must be none after grading)."""
-    found = []
+def _sandboxes() -> dict[str, str]:
+    found = {}
+    for folder in SANDBOX_BASE.iterdir() if SANDBOX_BASE.is_dir() else []:
+        if folder.name not in ("uids", "runs"):
+            try:
+                found[folder.name] = (folder / "session").read_text()
+            except OSError:
+                found[folder.name] = ""
+    return found
+
+
+def _sandbox_processes() -> dict[str, str]:
+    """Processes running as a throwaway grading uid, and the sandbox (cgroup) each is in."""
+    found = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             uid = next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1]
+            groups = (status.parent / "cgroup").read_text()
         except (OSError, StopIteration):
             continue
         if int(uid) >= 1_800_000_000:
-            found.append(status.parent.name)
+            names = [
+                line.rsplit("/", 1)[-1] for line in groups.splitlines() if "/portbinding-grading/" in line
+            ]
+            found[status.parent.name] = names[0] if names else ""
     return found
 
 
