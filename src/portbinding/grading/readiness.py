@@ -217,6 +217,7 @@ def _problem(
     if server.requests > MAX_REQUESTS_PER_S * max(outcome.seconds, 1.0):
         return (
             f"Expected: a poll that pauses between attempts. Observed: {server.requests} requests in "
-            f"{outcome.seconds:.1f} s. Next step: time.sleep() between attempts, a little longer each time."
+            f"{outcome.seconds:.1f} s -- a busy loop, which floods the server it waits for. Next step: "
+            "time.sleep() between attempts, a little longer each time (0.05 s doubling to 0.5 s)."
         )
     return None
