@@ -243,6 +243,11 @@ def teardown(engine: Engine, challenge_id: str, image: str | None) -> Teardown:
     """Remove the challenge's labelled containers and its neutral image tag."""
     removed = _remove_labelled(engine, challenge_id)
     kept = False
+    if image and _still_used(engine, image):
+        # Challenges drawn from the same course image share one image id (the build is cached),
+        # so removing this tag would only untag it -- no 409 -- while the learner's own
+        # container still runs it; their paste-able line must keep working.
+        return Teardown(removed, True)
     if image:
         try:
             engine.client.images.remove(image)
@@ -254,6 +259,14 @@ def teardown(engine: Engine, challenge_id: str, image: str | None) -> Teardown:
         except ENGINE_ERRORS as exc:
             raise engine_stopped(exc) from exc
     return Teardown(removed, kept)
+
+
+def _still_used(engine: Engine, image: str) -> bool:
+    """Whether any container, the learner's unlabelled ones included, was started from ``image``."""
+    try:
+        return bool(engine.client.containers.list(all=True, filters={"ancestor": image}, ignore_removed=True))
+    except ENGINE_ERRORS as exc:
+        raise engine_stopped(exc) from exc
 
 
 def mapping_for(container: Container, host_port: int) -> PortMapping | None:
