@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     from portbinding.challenge.cli import add_challenge_commands
 
     add_challenge_commands(commands, command)
+    from portbinding.hub.cli import add_hub_commands
+
+    add_hub_commands(command)
     return parser
 
 
