@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ Handler = Callable[[argparse.Namespace], int]
 CommandFactory = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 EXIT_OK, EXIT_PROBLEM = 0, 1
+BROKER_ENV = "PORTBINDING_BROKER"
 
 
 def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
@@ -59,6 +61,32 @@ def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
         type=int,
         default=None,
         help="override nbgrader's per-cell timeout (grader/nbgrader_config.py sets 180 s)",
+    )
+    grade.add_argument(
+        "--backend",
+        choices=["local", "celery"],
+        default="local",
+        help="local: a pool on this machine (default); celery: one task per submission on the workers "
+        "behind --broker (portbinding.grading.distributed)",
+    )
+    grade.add_argument(
+        "--broker",
+        default=os.environ.get(BROKER_ENV, ""),
+        help=f"with --backend celery: the Redis URL of the grading queue (default: ${BROKER_ENV})",
+    )
+
+    worker = command(
+        "grade-worker",
+        _grade_worker,
+        "Grade submissions from the queue, one at a time, with this machine's engine (--backend celery).",
+    )
+    worker.add_argument("--broker", default=os.environ.get(BROKER_ENV, ""), help=f"default: ${BROKER_ENV}")
+    worker.add_argument("--name", default=None, help="how results name this worker (default: the host name)")
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=900.0 + 120.0,
+        help="seconds before a task a vanished worker held goes to another (longer than any submission)",
     )
 
     report = command("report", _report, "Class report: pass rate per question, common causes, and a plot.")
@@ -120,9 +148,26 @@ def _grade(args: argparse.Namespace) -> int:
         workers=args.workers, time_limit_s=args.time_limit, cell_timeout_s=args.cell_timeout
     )
     try:
-        outcomes = grade_assignment(
-            course, args.assignment, students=students, options=options, progress=progress
-        )
+        if args.backend == "celery":
+            from portbinding.grading.distributed import ClusterError, ClusterOptions, grade_distributed
+
+            if not args.broker:
+                raise ClusterError(
+                    "--backend celery needs the grading queue's address.",
+                    hint=f"pass --broker redis://HOST:6379/0 (or set {BROKER_ENV})",
+                )
+            outcomes = grade_distributed(
+                course,
+                args.assignment,
+                cluster=ClusterOptions(args.broker),
+                students=students,
+                options=options,
+                progress=progress,
+            )
+        else:
+            outcomes = grade_assignment(
+                course, args.assignment, students=students, options=options, progress=progress
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -156,6 +201,21 @@ def _grade(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEM
     return EXIT_OK
+
+
+def _grade_worker(args: argparse.Namespace) -> int:
+    import socket
+
+    from portbinding.grading.distributed import ClusterError, run_worker
+    from portbinding.grading.sandbox import require_root
+
+    if not args.broker:
+        raise ClusterError(
+            "A grading worker needs the queue's address.",
+            hint=f"pass --broker redis://HOST:6379/0 (or set {BROKER_ENV})",
+        )
+    require_root()
+    return run_worker(args.broker, name=args.name or socket.gethostname(), visibility_timeout_s=args.visibility_timeout)
 
 
 def _report(args: argparse.Namespace) -> int:
