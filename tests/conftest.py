@@ -17,7 +17,7 @@ import pytest
 from tests.support.checkout import REPO
 from tests.support.staging import Staged, stage
 
-GROUPS = ("unit", "engine", "notebooks", "grading", "browser")
+GROUPS = ("unit", "engine", "notebooks", "grading", "browser", "hub")
 
 
 def engine_required() -> bool:

@@ -191,7 +191,9 @@ def _doctor(args: argparse.Namespace) -> int:
     _client(args, client)
     statuses = list_images(client)
     missing = [s.reference for s in statuses if not s.present]
-    lines = [f"Engine: {info.describe()}"]
+    from portbinding.hub.student import context, describe
+
+    lines = [f"Engine: {info.describe()}", *describe()]
     lines += [f"  {'ok     ' if s.present else 'missing'} {s.reference}" for s in statuses]
     if missing:
         lines.append("Next step: `portbinding images build` builds the missing images.")
@@ -208,6 +210,7 @@ def _doctor(args: argparse.Namespace) -> int:
             "images": [vars(s) for s in statuses],
             "missing": missing,
             "grading_tools_missing": tools,
+            "hub": context(),
         },
         "\n".join(lines),
     )

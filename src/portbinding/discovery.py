@@ -196,6 +196,10 @@ def _short(exc: BaseException) -> str:
 
 def _unavailable(failures: list[str], denied: list[str]) -> EngineUnavailable:
     tried = "\n".join(f"  - {line}" for line in failures)
+    from portbinding.hub.student import host_engine_refused, on_hub
+
+    if denied and on_hub():
+        return host_engine_refused(denied[0], tried)
     if denied:
         return EngineUnavailable(
             f"A container engine is there, but you may not use it: permission denied on {denied[0]}.\n"

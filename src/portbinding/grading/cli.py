@@ -88,6 +88,12 @@ def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
         default=900.0 + 120.0,
         help="seconds before a task a vanished worker held goes to another (longer than any submission)",
     )
+    worker.add_argument(
+        "--max-tasks",
+        type=int,
+        default=None,
+        help="stop after grading this many submissions (a Kubernetes Job: 1)",
+    )
 
     report = command("report", _report, "Class report: pass rate per question, common causes, and a plot.")
     report.add_argument("assignment")
@@ -215,7 +221,12 @@ def _grade_worker(args: argparse.Namespace) -> int:
             hint=f"pass --broker redis://HOST:6379/0 (or set {BROKER_ENV})",
         )
     require_root()
-    return run_worker(args.broker, name=args.name or socket.gethostname(), visibility_timeout_s=args.visibility_timeout)
+    return run_worker(
+        args.broker,
+        name=args.name or socket.gethostname(),
+        visibility_timeout_s=args.visibility_timeout,
+        max_tasks=args.max_tasks,
+    )
 
 
 def _report(args: argparse.Namespace) -> int:

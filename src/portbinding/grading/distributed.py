@@ -334,11 +334,35 @@ def worker_name() -> str:
     return os.environ.get("PORTBINDING_WORKER_NAME") or socket.gethostname()
 
 
-def run_worker(broker: str, *, name: str, visibility_timeout_s: float, loglevel: str = "INFO") -> int:
-    """Run a Celery worker grading one submission at a time (blocks until stopped)."""
+def run_worker(
+    broker: str,
+    *,
+    name: str,
+    visibility_timeout_s: float,
+    max_tasks: int | None = None,
+    loglevel: str = "INFO",
+) -> int:
+    """Run a Celery worker grading one submission at a time (blocks until stopped).
+
+    With ``max_tasks`` (a Kubernetes Job: one worker per submission) it runs the task in its own
+    process (``solo`` pool) and asks itself to shut down after that many; the shutdown request
+    is handled only once the task is acknowledged, so the submission is never left in between.
+    """
     os.environ.setdefault("PORTBINDING_WORKER_NAME", name)
     app = make_app(broker, visibility_timeout_s=visibility_timeout_s)
-    argv = ["worker", "--concurrency", "1", "--pool", "prefork", "--queues", QUEUE,
+    pool = "prefork"
+    if max_tasks is not None:
+        from celery.signals import task_postrun
+
+        pool, done = "solo", [0]
+
+        @task_postrun.connect(weak=False)  # type: ignore[untyped-decorator]
+        def _count(sender: Any = None, **_: Any) -> None:
+            done[0] += 1
+            if done[0] >= max_tasks:
+                app.control.shutdown(destination=[sender.request.hostname])
+
+    argv = ["worker", "--concurrency", "1", "--pool", pool, "--queues", QUEUE,
             "--hostname", f"{name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]  # fmt: skip
     app.worker_main(argv)
     return 0

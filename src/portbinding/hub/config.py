@@ -30,10 +30,6 @@ COURSE_ID = "port-binding-lab"  # grader/nbgrader_config.py's
 # What students must not see in JupyterLab: the instructor's tools.
 INSTRUCTOR_LAB_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
 INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",)
-# Environment the spawner gives a student's server, read back by `portbinding doctor`.
-HUB_ENV = "PORTBINDING_HUB"
-HUB_ENGINE_ENV = "PORTBINDING_HUB_ENGINE"
-HUB_LIMITS_ENV = "PORTBINDING_HUB_LIMITS"
 
 
 @dataclass

@@ -26,7 +26,8 @@ from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Unicode
 
 from portbinding.hub import engines, limits
-from portbinding.hub.config import HUB_ENGINE_ENV, HUB_ENV, HUB_LIMITS_ENV, HubSettings
+from portbinding.hub.config import HubSettings
+from portbinding.hub.student import HUB_ENGINE_ENV, HUB_ENV, HUB_LIMITS_ENV
 from portbinding.hub.roster import read_roster
 from portbinding.settings import RUN_ENV
 
@@ -60,7 +61,7 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]  # JupyterHub sh
             name,
             archive=engines.image_archive(settings.state, settings.images),
             references=settings.images,
-            started=lambda: limits.join_user_processes(settings.name, name, uid) and None,
+            started=lambda: _join(settings.name, name, uid),
         )
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
@@ -101,3 +102,7 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]  # JupyterHub sh
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
         await asyncio.to_thread(engines.stop_engine, self.user.name)
+
+
+def _join(hub: str, user: str, uid: int) -> None:
+    limits.join_user_processes(hub, user, uid)
