@@ -12,13 +12,14 @@ PYTEST_ARGS ?=
 # Root may run JupyterLab only when asked explicitly.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help lab test setup browser engine images unit lint bench bench-grading grade clean
+.PHONY: help lab test setup browser engine images unit lint bench bench-grading grade hub clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab    JupyterLab on the lessons (HOST=$(HOST) PORT=$(PORT))"
 	@echo "make test   the whole test suite (sets everything up first)"
 	@echo "make lint   ruff + mypy;  make bench  benchmarks;  make clean  remove the venv and containers"
+	@echo "make hub ROSTER=class.csv   a class's JupyterHub on this machine (root; grader/README.md)"
 
 # The venv is rebuilt only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -75,8 +76,23 @@ bench-grading: setup
 # Autograde every submission of ASSIGNMENT in grader/ through the sandbox (instructors).
 ASSIGNMENT ?= ex01-unreachable-notebook
 WORKERS ?= 2
+BACKEND ?= local
+BROKER ?=
 grade: setup
-	cd grader && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/portbinding grade $(ASSIGNMENT) --workers $(WORKERS)
+	cd grader && PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/portbinding grade $(ASSIGNMENT) \
+	  --workers $(WORKERS) --backend $(BACKEND) $(if $(BROKER),--broker $(BROKER))
+
+# A class on this machine (as root): users from ROSTER (id,name,role), an engine per student,
+# nbgrader's exchange, JupyterHub on HUB_IP:HUB_PORT. The venv must be readable by every user.
+ROSTER ?=
+HUB_NAME ?= class
+HUB_IP ?= 127.0.0.1
+HUB_PORT ?= 8000
+hub: setup
+	@test -n "$(ROSTER)" || { echo "make hub needs ROSTER=path/to/roster.csv (columns id,name,role)"; exit 2; }
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/portbinding hub init --roster $(ROSTER) --name $(HUB_NAME) \
+	  --ip $(HUB_IP) --port $(HUB_PORT)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/portbinding hub start --name $(HUB_NAME)
 
 clean:
 	-$(BIN)/portbinding cleanup

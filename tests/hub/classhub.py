@@ -65,7 +65,9 @@ def readable_venv() -> Path:
 
     staged = stage(REPO)
     if not (staged.venv / "bin" / "jupyterhub-singleuser").exists():
-        subprocess.run([str(staged.python), "-m", "pip", "install", "--quiet", HUB_EXTRA], check=True, timeout=900)
+        subprocess.run(
+            [str(staged.python), "-m", "pip", "install", "--quiet", HUB_EXTRA], check=True, timeout=900
+        )
     return staged.venv
 
 
@@ -106,8 +108,12 @@ def running_hub(base: Path, *, students: int = 3, images: list[str] | None = Non
         with log.open("ab") as out:
             hub = subprocess.Popen(
                 [f"{settings.venv}/bin/jupyterhub", "-f", str(settings.state / "jupyterhub_config.py")],
-                cwd=settings.state, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                cwd=settings.state,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         stack.callback(_stop, hub)
         up = wait_until(lambda: _answers(settings.url), timeout=60, alive=lambda: hub.poll() is None)
         assert up, f"JupyterHub did not answer on {settings.url}:\n{log_tail(log, 30)}"

@@ -86,15 +86,18 @@ def redis_server(addresses: Sequence[str] = ()) -> Iterator[tuple[int, str]]:
     # The password goes in a root-only file, not on a command line others can read in /proc.
     config.write_text(
         f"port {port}\nbind 127.0.0.1 {' '.join(addresses)}\nrequirepass {password}\n"
-        f"dir {folder}\nsave \"\"\nappendonly no\nprotected-mode yes\n"
+        f'dir {folder}\nsave ""\nappendonly no\nprotected-mode yes\n'
     )
     os.chmod(config, 0o600)
     log = folder / "redis.log"
     with log.open("ab") as out:
-        process = subprocess.Popen([str(REDIS), str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            [str(REDIS), str(config)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        up = wait_until(lambda: _redis_answers(port, password), timeout=20, alive=lambda: process.poll() is None)
+        up = wait_until(
+            lambda: _redis_answers(port, password), timeout=20, alive=lambda: process.poll() is None
+        )
         assert up, f"redis-server did not answer:\n{log_tail(log, 15)}"
         yield port, password
     finally:
@@ -144,24 +147,42 @@ def grade_worker(
     """``portbinding grade-worker`` here or in ``netns``; stopped (with its grading runs) afterwards."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / f"{name}.log"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "PORTBINDING_WORKER_DIR": str(folder / name)}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PORTBINDING_WORKER_DIR": str(folder / name),
+    }
     env.pop("DOCKER_HOST", None)
     if docker_host:
         # The namespace's dockerd by tcp:// (as a grading machine's own engine): its published
         # ports open on the worker's own loopback, where the checks must probe them.
         env["DOCKER_HOST"] = docker_host
         env["PORTBINDING_PUBLISH_HOST"] = "127.0.0.1"
-    command = [sys.executable, "-m", "portbinding", "grade-worker", "--broker", broker, "--name", name,
-               "--visibility-timeout", str(visibility_timeout_s)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "portbinding",
+        "grade-worker",
+        "--broker",
+        broker,
+        "--name",
+        name,
+        "--visibility-timeout",
+        str(visibility_timeout_s),
+    ]
     if netns:
         command = ["nsenter", f"--net=/run/netns/{netns}", *command]
     with log.open("ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     worker = Worker(name, process, log)
     try:
-        ready = wait_until(lambda: " ready." in log.read_text(errors="replace"), timeout=60,
-                           alive=lambda: process.poll() is None)  # fmt: skip
+        ready = wait_until(
+            lambda: " ready." in log.read_text(errors="replace"),
+            timeout=60,
+            alive=lambda: process.poll() is None,
+        )
         assert ready, f"worker {name} did not start:\n{log_tail(log, 30)}"
         yield worker
     finally:

@@ -23,9 +23,9 @@ import pytest
 
 from portbinding.builder import build_images, missing_images
 from portbinding.grading.course import Course
+from portbinding.grading.grade import GradeOptions, grade_assignment
 from portbinding.hub.classroom import course_root
 from portbinding.hub.cli import give_back
-from portbinding.grading.grade import GradeOptions, grade_assignment
 from tests.hub.classhub import ClassHub, running_hub
 
 if TYPE_CHECKING:
@@ -40,18 +40,26 @@ LESSON = "lessons/02-the-unreachable-notebook.ipynb"
 LEARNER_CELL_MARKER = "display(console, light, diagram)"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 STEP_MS = 120_000
 FIXED = "docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0 --ServerApp.ip=0.0.0.0"
 # Each student answers differently: all right (5), the run line unfixed (3), a wrong cause only (0).
 ANSWERS = [
     ['cause = "loopback_only"', f'fixed_line = "{FIXED}"', "config_line = \"c.ServerApp.ip = '0.0.0.0'\""],
-    ['cause = "loopback_only"', 'fixed_line = "docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0"',
-     "config_line = \"c.ServerApp.ip = '0.0.0.0'\""],
+    [
+        'cause = "loopback_only"',
+        'fixed_line = "docker run -d -p 8888:8888 portbinding/notebook-loopback:1.0"',
+        "config_line = \"c.ServerApp.ip = '0.0.0.0'\"",
+    ],
     ['cause = "not_published"'],
-]  # fmt: skip
+]
 EXPECTED_SCORES = [5.0, 3.0, 0.0]
 # Run in each student's lesson notebook: their engine, the others', and the hub's own.
 PEEK = """import docker, json, subprocess
@@ -59,7 +67,8 @@ mine = docker.from_env(timeout=10)
 seen = {"mine": sorted(c.name for c in mine.containers.list())}
 for uid in OTHER_UIDS:
     try:
-        docker.DockerClient(base_url=f"unix:///run/user/{uid}/podman/podman.sock", timeout=5).containers.list()
+        other = f"unix:///run/user/{uid}/podman/podman.sock"
+        docker.DockerClient(base_url=other, timeout=5).containers.list()
         seen[str(uid)] = "LISTED"
     except Exception as error:
         seen[str(uid)] = "refused: " + type(error).__name__
@@ -121,7 +130,10 @@ def _walk(trip: Journey, browser: Browser) -> None:
         page.screenshot(path=str(OUT / "11-instructor-released.png"))
     for index, student in enumerate(hub.students):
         others = [uids[m.id] for m in hub.students if m.id != student.id]
-        with _timed(trip, f"{student.id} works"), _session(browser, hub, student.id, f"2{index}-{student.id}") as page:
+        with (
+            _timed(trip, f"{student.id} works"),
+            _session(browser, hub, student.id, f"2{index}-{student.id}") as page,
+        ):
             trip.fetched[student.id] = _fetch_assignment(page, hub, student.id, index)
             trip.host_ports[student.id], trip.peeks[student.id] = _lesson_02(page, others, index)
             _answer(page, hub, student.id, ANSWERS[index], index)
@@ -138,7 +150,10 @@ def _walk(trip: Journey, browser: Browser) -> None:
         _formgrader_action(page, hub, instructor.id, "glyphicon-envelope", "release feedback")
         page.screenshot(path=str(OUT / "51-instructor-feedback-released.png"))
     for index, student in enumerate(hub.students):
-        with _timed(trip, f"{student.id} reads feedback"), _session(browser, hub, student.id, f"6{index}-{student.id}") as page:
+        with (
+            _timed(trip, f"{student.id} reads feedback"),
+            _session(browser, hub, student.id, f"6{index}-{student.id}") as page,
+        ):
             trip.feedback[student.id] = _read_feedback(page, hub, student.id, index)
 
 
@@ -170,7 +185,9 @@ class _session:
         page.fill("#username_input", self.user)
         page.fill("#password_input", self.hub.passwords[self.user])
         page.click("#login_submit")
-        page.wait_for_url(re.compile(rf"/user/{self.user}/lab"), timeout=300_000)  # first spawn: engine + images
+        page.wait_for_url(
+            re.compile(rf"/user/{self.user}/lab"), timeout=300_000
+        )  # first spawn: engine + images
         page.locator(".jp-LabShell").wait_for()
         self.page = page
         return page
@@ -191,7 +208,7 @@ def _formgrader_action(page: Page, hub: ClassHub, user: str, icon: str, what: st
     outcome.wait_for(state="visible")
     text = outcome.inner_text()
     assert outcome.get_attribute("id") == "success-modal", f"formgrader {what} failed:\n{text[:2000]}"
-    outcome.locator("button", has_text="Close").first.click()
+    outcome.locator(".modal-footer button").first.click()
     outcome.wait_for(state="hidden")
 
 
@@ -205,10 +222,12 @@ def _open_assignments(page: Page, hub: ClassHub, user: str) -> None:
 
 def _fetch_assignment(page: Page, hub: ClassHub, user: str, index: int) -> bool:
     _open_assignments(page, hub, user)
-    fetch = page.locator("#released_assignments_list .list_item", has_text=EX01).locator("button", has_text="Fetch")
+    fetch = page.locator("#released_assignments_list > .list_item", has_text=EX01).first.locator(
+        "button", has_text="Fetch"
+    )
     fetch.click()
-    fetched = page.locator("#fetched_assignments_list .list_item", has_text=EX01)
-    fetched.wait_for()
+    fetched = page.locator("#fetched_assignments_list > .list_item", has_text=EX01)
+    fetched.first.wait_for()
     page.screenshot(path=str(OUT / f"2{index}a-assignment-fetched.png"))
     return fetched.count() == 1
 
@@ -248,7 +267,9 @@ def _lesson_02(page: Page, others: list[int], index: int) -> tuple[int, dict[str
     said = ok.first.inner_text()
     port = re.search(r":(\d{2,5})\b", said)
     assert port, f"the console did not say which host port it published: {said!r}"
-    page.locator(".jp-OutputArea:has(.pbl-console)").first.screenshot(path=str(OUT / f"2{index}b-lesson02-console.png"))
+    page.locator(".jp-OutputArea:has(.pbl-console)").first.screenshot(
+        path=str(OUT / f"2{index}b-lesson02-console.png")
+    )
     text = _run_new_cell(page, PEEK.replace("OTHER_UIDS", repr(others)))
     page.screenshot(path=str(OUT / f"2{index}c-engines-peek.png"))
     found = re.search(r"PEEK(\{.*\})", text.replace("\n", " "))
@@ -268,16 +289,18 @@ def _answer(page: Page, hub: ClassHub, user: str, answers: list[str], index: int
         page.keyboard.insert_text(answer)
         page.keyboard.press("Escape")
     page.keyboard.press("Control+s")
-    panel.locator(".jp-mod-dirty").wait_for(state="detached") if panel.locator(".jp-mod-dirty").count() else None
+    panel.locator(".jp-mod-dirty").wait_for(state="detached") if panel.locator(
+        ".jp-mod-dirty"
+    ).count() else None
     page.screenshot(path=str(OUT / f"2{index}d-answered.png"))
 
 
 def _submit(page: Page, index: int) -> bool:
     page.get_by_role("menuitem", name="Nbgrader").click()
     page.get_by_role("menuitem", name="Assignment List").click()
-    row = page.locator("#fetched_assignments_list .list_item", has_text=EX01).first
+    row = page.locator("#fetched_assignments_list > .list_item", has_text=EX01).first
     row.locator("button", has_text="Submit").click()
-    submitted = page.locator("#submitted_assignments_list .list_item", has_text=EX01)
+    submitted = page.locator("#submitted_assignments_list > .list_item", has_text=EX01)
     submitted.first.wait_for()
     page.screenshot(path=str(OUT / f"2{index}e-submitted.png"))
     return submitted.count() >= 1
@@ -285,7 +308,7 @@ def _submit(page: Page, index: int) -> bool:
 
 def _read_feedback(page: Page, hub: ClassHub, user: str, index: int) -> str:
     _open_assignments(page, hub, user)
-    row = page.locator("#submitted_assignments_list .list_item", has_text=EX01).first
+    row = page.locator("#submitted_assignments_list > .list_item", has_text=EX01).first
     row.locator("button", has_text="Fetch Feedback").click()
     link = page.locator("#submitted_assignments_list a", has_text="view feedback").first
     link.wait_for()
@@ -337,7 +360,9 @@ def test_students_run_on_their_own_engine_and_cannot_reach_the_others(journey: J
         assert peek["mine"], f"{student.id} sees no container of their own: {peek}"
         for uid, seen in peek.items():
             if uid.isdigit():
-                assert str(seen).startswith("refused"), f"{student.id} could list uid {uid}'s containers: {peek}"
+                assert str(seen).startswith("refused"), (
+                    f"{student.id} could list uid {uid}'s containers: {peek}"
+                )
 
 
 def test_published_ports_do_not_collide(journey: Journey) -> None:

@@ -24,10 +24,24 @@ FOLDER = REPO / "grader" / "kubernetes"
 KUBERNETES = "1.30"
 # z2jh's top-level values (its chart's values.yaml, 3.x/4.x).
 Z2JH_TOP_LEVEL = {
-    "enabled", "fullnameOverride", "nameOverride", "custom", "imagePullSecret", "imagePullSecrets",
-    "hub", "rbac", "proxy", "singleuser", "scheduling", "ingress", "httpRoute", "prePuller", "cull",
-    "debug", "global", "cull",
-}  # fmt: skip
+    "enabled",
+    "fullnameOverride",
+    "nameOverride",
+    "custom",
+    "imagePullSecret",
+    "imagePullSecrets",
+    "hub",
+    "rbac",
+    "proxy",
+    "singleuser",
+    "scheduling",
+    "ingress",
+    "httpRoute",
+    "prePuller",
+    "cull",
+    "debug",
+    "global",
+}
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 kubespawner = pytest.importorskip("kubespawner")
@@ -121,7 +135,9 @@ def test_student_pod_from_the_values_is_a_valid_pod(tmp_path: Path, monkeypatch:
     kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
     container = manifest["spec"]["containers"][0]
     env = {item["name"]: item.get("value") for item in container["env"]}
-    assert env.get("PORTBINDING_ENGINE") == "process", f"the student's engine is not the process engine: {env}"
+    assert env.get("PORTBINDING_ENGINE") == "process", (
+        f"the student's engine is not the process engine: {env}"
+    )
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert "/srv/nbgrader/exchange" in mounts, f"the exchange is not mounted: {mounts}"
     assert container["securityContext"]["runAsUser"] == 201234, "each student needs a uid of their own"

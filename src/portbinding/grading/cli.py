@@ -104,6 +104,12 @@ def add_grading_commands(subparsers: Any, command: CommandFactory) -> None:
         default=None,
         help="where to save the plot (default: COURSE/reports/ASSIGNMENT/report.png)",
     )
+    report.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        help="a roster CSV (id,name,role) for the students' names in the LMS export",
+    )
 
     exercises = command(
         "exercises",
@@ -230,15 +236,32 @@ def _grade_worker(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from portbinding.grading.lms import write_lms_csv, write_nbgrader_export
     from portbinding.grading.report import build_report, plot
 
     course = Course.find(args.course)
     report = build_report(course, args.assignment)
     path = plot(report, args.plot or course.records(args.assignment) / "report.png")
+    names = {}
+    if args.roster is not None:
+        from portbinding.hub.roster import read_roster
+
+        names = {member.id: member.name for member in read_roster(args.roster) if not member.is_instructor}
+    folder = course.records(args.assignment)
+    lms = write_lms_csv(course, args.assignment, folder / "lms-grades.csv", names=names)
+    exported = write_nbgrader_export(course, args.assignment, folder / "nbgrader-grades.csv")
     if args.json:
-        print(json.dumps({**report.to_dict(), "plot": str(path)}, indent=2))
+        print(
+            json.dumps(
+                {**report.to_dict(), "plot": str(path), "lms_csv": str(lms), "nbgrader_csv": str(exported)},
+                indent=2,
+            )
+        )
     else:
-        print(report.text() + f"\n\nPlot: {path}")
+        print(
+            report.text()
+            + f"\n\nPlot: {path}\nLMS import (one row per student): {lms}\nnbgrader export: {exported}"
+        )
     return EXIT_OK
 
 

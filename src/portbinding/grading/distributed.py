@@ -136,8 +136,13 @@ def grade_distributed(
             attempt = ledger.next_attempt(sid)
             files = _regular_files(course.submitted(student, assignment))
             if sum(len(data) for data in files.values()) > MAX_SUBMISSION_BYTES:
-                outcomes[student] = _zero_here(course, assignment, student, "The submission is larger than "
-                                               f"{MAX_SUBMISSION_BYTES // 2**20} MB; submit only the assignment's files.")  # fmt: skip
+                outcomes[student] = _zero_here(
+                    course,
+                    assignment,
+                    student,
+                    "The submission is larger than "
+                    f"{MAX_SUBMISSION_BYTES // 2**20} MB; submit only the assignment's files.",
+                )
                 continue
             payload = {
                 **material,
@@ -149,7 +154,10 @@ def grade_distributed(
                 "cell_timeout_s": options.cell_timeout_s,
             }
             task_id = f"{assignment}-{sid}-{attempt}"
-            pending[task_id] = (student, app.send_task(TASK_NAME, args=[payload], task_id=task_id, queue=QUEUE))
+            pending[task_id] = (
+                student,
+                app.send_task(TASK_NAME, args=[payload], task_id=task_id, queue=QUEUE),
+            )
         stall = cluster.stall_timeout_s or max(3600.0, 2 * visibility)
         last_progress = time.monotonic()
         while pending:
@@ -244,7 +252,9 @@ def _apply(course: Course, assignment: str, student: str, result: Any, ledger: L
     with tempfile.TemporaryDirectory(prefix="pbl-result-") as scratch:
         scratch_db = Path(scratch) / "gradebook.db"
         scratch_db.write_bytes(_unb64(data["gradebook"]))
-        outcome.score, outcome.max_score = gradebook.merge(course, f"sqlite:///{scratch_db}", assignment, student)
+        outcome.score, outcome.max_score = gradebook.merge(
+            course, f"sqlite:///{scratch_db}", assignment, student
+        )
         autograded = Path(scratch) / "autograded"
         _write_files(autograded, data["autograded"])
         gradebook.copy_back(autograded, course.autograded(student, assignment))
@@ -304,16 +314,39 @@ def grade_payload(payload: dict[str, Any], *, workdir: Path) -> dict[str, Any]:
         _write_files(root / "source" / assignment, payload["source"])
         _write_files(root / "release" / assignment, payload["release"])
         _write_files(root / "submitted" / student / assignment, payload["files"])
-        command = [sys.executable, "-m", "portbinding", "grade", assignment, "--course", str(root),
-                   "--student", student, "--workers", "1", "--json",
-                   "--time-limit", str(payload["time_limit_s"])]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "portbinding",
+            "grade",
+            assignment,
+            "--course",
+            str(root),
+            "--student",
+            student,
+            "--workers",
+            "1",
+            "--json",
+            "--time-limit",
+            str(payload["time_limit_s"]),
+        ]
         if payload.get("cell_timeout_s") is not None:
             command += ["--cell-timeout", str(payload["cell_timeout_s"])]
         # Its own session: if this worker dies, the grading run still finishes and cleans up after itself.
-        result = subprocess.run(command, cwd=root, env=nbgrader_env(), capture_output=True, text=True,
-                                timeout=float(payload["time_limit_s"]) + 300, start_new_session=True, check=False)  # fmt: skip
+        result = subprocess.run(
+            command,
+            cwd=root,
+            env=nbgrader_env(),
+            capture_output=True,
+            text=True,
+            timeout=float(payload["time_limit_s"]) + 300,
+            start_new_session=True,
+            check=False,
+        )
         if result.returncode != 0:
-            raise ClusterError(f"portbinding grade failed on {socket.gethostname()}: {result.stderr.strip()[-600:]}")
+            raise ClusterError(
+                f"portbinding grade failed on {socket.gethostname()}: {result.stderr.strip()[-600:]}"
+            )
         outcome = json.loads(result.stdout)["submissions"][0]
         record_path = root / "reports" / assignment / f"{student}.json"
         return {
@@ -322,7 +355,9 @@ def grade_payload(payload: dict[str, Any], *, workdir: Path) -> dict[str, Any]:
             "worker": worker_name(),
             "outcome": outcome,
             "gradebook": _b64((root / "gradebook.db").read_bytes()),
-            "autograded": {n: _b64(d) for n, d in _regular_files(root / "autograded" / student / assignment).items()},
+            "autograded": {
+                n: _b64(d) for n, d in _regular_files(root / "autograded" / student / assignment).items()
+            },
             "record": json.loads(record_path.read_text()) if record_path.exists() else None,
         }
     finally:
@@ -362,8 +397,21 @@ def run_worker(
             if done[0] >= max_tasks:
                 app.control.shutdown(destination=[sender.request.hostname])
 
-    argv = ["worker", "--concurrency", "1", "--pool", pool, "--queues", QUEUE,
-            "--hostname", f"{name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]  # fmt: skip
+    argv = [
+        "worker",
+        "--concurrency",
+        "1",
+        "--pool",
+        pool,
+        "--queues",
+        QUEUE,
+        "--hostname",
+        f"{name}@%h",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     app.worker_main(argv)
     return 0
 

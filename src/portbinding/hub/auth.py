@@ -22,11 +22,14 @@ class RosterAuthenticator(Authenticator):  # type: ignore[misc]  # JupyterHub sh
     credentials_file = Unicode("", config=True, help="The hub's credentials.json (id -> scrypt hash).")
 
     async def authenticate(self, handler: Any, data: dict[str, str]) -> str | None:
-        username = self.normalize_username(str(data.get("username", "")))
+        username = str(self.normalize_username(str(data.get("username", ""))))
         password = str(data.get("password", ""))
         credentials = Credentials(Path(self.credentials_file))
         # scrypt takes ~50 ms of CPU on purpose: off the hub's event loop.
-        if username and password and await asyncio.to_thread(credentials.check, username, password):
+        if not (username and password):
+            return None
+        accepted: bool = await asyncio.to_thread(credentials.check, username, password)
+        if accepted:
             return username
         self.log.warning("Failed login for %r", username[:40])
         return None

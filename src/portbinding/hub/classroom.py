@@ -63,7 +63,9 @@ def set_up(settings: HubSettings, *, progress: Progress = lambda _: None) -> lis
         _ensure_account(member, settings, progress)
     issued = Credentials(settings.state / "credentials.json").issue(members, handout_path(settings))
     if issued:
-        progress(f"New passwords for {len(issued)} member(s) in {handout_path(settings)} (hand out, then delete).")
+        progress(
+            f"New passwords for {len(issued)} member(s) in {handout_path(settings)} (hand out, then delete)."
+        )
     _ensure_exchange(Path(settings.exchange))
     _write_jupyter_config(settings)
     _ensure_proxy(settings.state / "proxy", progress)
@@ -99,8 +101,18 @@ def _ensure_account(member: Member, settings: HubSettings, progress: Progress) -
         entry = pwd.getpwnam(member.id)
     except KeyError:
         progress(f"Creating the Unix user {member.id} ({member.role})...")
-        _run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group",
-              "--comment", member.name.replace(":", " "), member.id])  # fmt: skip
+        _run(
+            [
+                "useradd",
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                "--user-group",
+                "--comment",
+                member.name.replace(":", " "),
+                member.id,
+            ]
+        )
         entry = pwd.getpwnam(member.id)
     if _group_exists("docker") and member.id in grp.getgrnam("docker").gr_mem:
         raise HubSetupError(
@@ -123,8 +135,11 @@ def _ensure_account(member: Member, settings: HubSettings, progress: Progress) -
     else:
         lessons = home / "lessons"
         if not lessons.exists():
-            shutil.copytree(course_material() / "notebooks", lessons,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))  # fmt: skip
+            shutil.copytree(
+                course_material() / "notebooks",
+                lessons,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
             _chown_tree(lessons, entry)
 
 
@@ -191,7 +206,9 @@ def _write_jupyter_config(settings: HubSettings) -> None:
         (folder / "jupyter_server_config.json").write_text(
             json.dumps({"ServerApp": {"jpserver_extensions": extensions}}, indent=1)
         )
-        disabled = {name: True for name in INSTRUCTOR_LAB_PLUGINS} if student else {}
+        # No "would you like Jupyter news?" toast over a class's first lesson.
+        disabled = {"@jupyterlab/apputils-extension:announcements": True}
+        disabled.update({name: True for name in INSTRUCTOR_LAB_PLUGINS} if student else {})
         (folder / "labconfig" / "page_config.json").write_text(
             json.dumps({"disabledExtensions": disabled}, indent=1)
         )
@@ -217,8 +234,19 @@ def _ensure_proxy(prefix: Path, progress: Progress) -> None:
         npm = shutil.which("npm") or "npm"
     progress(f"Installing {PROXY_PACKAGE} from npm into {prefix}...")
     prefix.mkdir(parents=True, exist_ok=True)
-    _run([npm, "install", "--prefix", str(prefix), "--no-fund", "--no-audit", "--loglevel=error", PROXY_PACKAGE],
-         timeout=600)  # fmt: skip
+    _run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-fund",
+            "--no-audit",
+            "--loglevel=error",
+            PROXY_PACKAGE,
+        ],
+        timeout=600,
+    )
 
 
 def closed_folder(path: Path) -> Path | None:

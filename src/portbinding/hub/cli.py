@@ -1,9 +1,9 @@
 """``portbinding hub init|start|grade|down``: a class's JupyterHub on one machine (as root).
 
-    portbinding hub init --roster class.csv [--name class] [--ip 0.0.0.0] [--port 8000]
-    portbinding hub start [--name class]          # JupyterHub in the foreground
-    portbinding hub grade ex01-unreachable-notebook [--workers 2]   # after the instructor collects
-    portbinding hub down [--delete-users]
+portbinding hub init --roster class.csv [--name class] [--ip 0.0.0.0] [--port 8000]
+portbinding hub start [--name class]          # JupyterHub in the foreground
+portbinding hub grade ex01-unreachable-notebook [--workers 2]   # after the instructor collects
+portbinding hub down [--delete-users]
 """
 
 from __future__ import annotations
@@ -28,16 +28,25 @@ def add_hub_commands(command: CommandFactory) -> None:
     hub = command("hub", _hub, "Run a class on one machine: JupyterHub, an engine per student, grading.")
     hub.add_argument("action", choices=["init", "start", "grade", "down"])
     hub.add_argument("assignment", nargs="?", help="for `grade`: the assignment to grade")
-    hub.add_argument("--name", default="class", help="the hub's name (its state: /var/lib/portbinding-hub/NAME)")
+    hub.add_argument(
+        "--name", default="class", help="the hub's name (its state: /var/lib/portbinding-hub/NAME)"
+    )
     hub.add_argument("--roster", type=Path, help="for `init`: the CSV with id,name,role")
     hub.add_argument("--ip", default="127.0.0.1", help="for `init`: where the hub listens")
     hub.add_argument("--port", type=int, default=8000, help="for `init`: the hub's port")
     hub.add_argument("--exchange", type=Path, default=None, help="for `init`: nbgrader's exchange folder")
     hub.add_argument(
-        "--images", nargs="*", default=None, help="for `init`: images each student gets (default: the lessons')"
+        "--images",
+        nargs="*",
+        default=None,
+        help="for `init`: images each student gets (default: the lessons')",
     )
-    hub.add_argument("--memory", type=float, default=2.0, help="for `init`: GiB per student, containers included")
-    hub.add_argument("--pids", type=int, default=512, help="for `init`: processes per student, containers included")
+    hub.add_argument(
+        "--memory", type=float, default=2.0, help="for `init`: GiB per student, containers included"
+    )
+    hub.add_argument(
+        "--pids", type=int, default=512, help="for `init`: processes per student, containers included"
+    )
     hub.add_argument("--workers", type=int, default=2, help="for `grade`: submissions graded at once")
     hub.add_argument("--delete-users", action="store_true", help="for `down`: also delete the Unix accounts")
 
@@ -92,29 +101,42 @@ def _init(args: argparse.Namespace) -> int:
     if args.exchange is not None:
         settings.exchange = str(args.exchange.resolve())
     issued = set_up(settings, progress=lambda message: print(message, file=sys.stderr))
-    payload: dict[str, Any] = {"hub": settings.name, "url": settings.url, "passwords": str(handout_path(settings))}
+    payload: dict[str, Any] = {
+        "hub": settings.name,
+        "url": settings.url,
+        "passwords": str(handout_path(settings)),
+    }
     if args.json:
         print(json.dumps({**payload, "issued": issued}, indent=2))
     else:
-        print(f"The hub {settings.name!r} is set up. Start it: `portbinding hub start --name {settings.name}`, "
-              f"then open {settings.url}. New passwords: {handout_path(settings)} (hand out, then delete).")  # fmt: skip
+        print(
+            f"The hub {settings.name!r} is set up. Start it: `portbinding hub start --name {settings.name}`, "
+            f"then open {settings.url}. New passwords: {handout_path(settings)} (hand out, then delete)."
+        )
     return EXIT_OK
 
 
 def start(settings: HubSettings) -> int:
     """Run JupyterHub for ``settings`` in the foreground (until interrupted)."""
-    command = [str(Path(settings.venv) / "bin" / "jupyterhub"), "-f", str(settings.state / "jupyterhub_config.py")]
+    command = [
+        str(Path(settings.venv) / "bin" / "jupyterhub"),
+        "-f",
+        str(settings.state / "jupyterhub_config.py"),
+    ]
     env = {**os.environ, "PATH": f"{Path(settings.venv) / 'bin'}:{os.environ.get('PATH', '')}"}
-    print(f"JupyterHub for {settings.name!r} on {settings.url} (Ctrl-C stops it and every server).", file=sys.stderr)
+    print(
+        f"JupyterHub for {settings.name!r} on {settings.url} (Ctrl-C stops it and every server).",
+        file=sys.stderr,
+    )
     return subprocess.call(command, cwd=settings.state, env=env)
 
 
 def _grade(settings: HubSettings, args: argparse.Namespace) -> int:
     """``portbinding grade`` (root: the sandbox needs it) on the instructor's course, given back to them."""
+    from portbinding.grading.course import Course
     from portbinding.grading.grade import GradeOptions, grade_assignment
     from portbinding.hub.classroom import course_root
     from portbinding.hub.roster import read_roster
-    from portbinding.grading.course import Course
 
     instructors = [m for m in read_roster(Path(settings.roster)) if m.is_instructor]
     outcomes = []

@@ -94,7 +94,9 @@ def configure(c: Any, settings_path: str) -> None:
     c.JupyterHub.db_url = f"sqlite:///{settings.state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(settings.state / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(settings.state / "jupyterhub.pid")
-    c.ConfigurableHTTPProxy.command = [str(settings.state / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy")]
+    c.ConfigurableHTTPProxy.command = [
+        str(settings.state / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy")
+    ]
     c.ConfigurableHTTPProxy.pid_file = str(settings.state / "proxy.pid")
     c.JupyterHub.authenticator_class = "portbinding.hub.auth.RosterAuthenticator"
     c.RosterAuthenticator.credentials_file = str(settings.state / "credentials.json")

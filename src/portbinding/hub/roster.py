@@ -69,7 +69,7 @@ def read_roster(path: Path) -> list[Member]:
     if not {"id", "name", "role"} <= set(header):
         raise RosterError(
             f"The roster {path} has the columns {header or 'none'}; it needs id, name and role.",
-            hint="make the first line `id,name,role`, then one line per person, e.g. `ada,Ada Lovelace,student`",
+            hint="start it with the line `id,name,role`, then one per person: `ada,Ada Lovelace,student`",
         )
     members: list[Member] = []
     seen: set[str] = set()
@@ -91,7 +91,7 @@ def read_roster(path: Path) -> list[Member]:
         if not name or any(ord(ch) < 32 for ch in name):
             raise RosterError(f"{where}: the name of {member_id!r} is empty or has control characters.")
         seen.add(member_id)
-        members.append(Member(member_id, name, role))  # type: ignore[arg-type]  # checked above
+        members.append(Member(member_id, name, role))  # role: checked against ROLES above
     if not any(m.is_instructor for m in members):
         raise RosterError(
             f"The roster {path} has no instructor.",

@@ -27,8 +27,8 @@ from traitlets import Unicode
 
 from portbinding.hub import engines, limits
 from portbinding.hub.config import HubSettings
-from portbinding.hub.student import HUB_ENGINE_ENV, HUB_ENV, HUB_LIMITS_ENV
 from portbinding.hub.roster import read_roster
+from portbinding.hub.student import HUB_ENGINE_ENV, HUB_ENV, HUB_LIMITS_ENV
 from portbinding.settings import RUN_ENV
 
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"

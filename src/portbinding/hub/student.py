@@ -60,6 +60,5 @@ def host_engine_refused(path: str, tried: str) -> EngineUnavailable:
     return EngineUnavailable(
         f"On this hub, {path} is the hub's own engine: using it would make you root on the hub, so "
         f"students may not (permission denied, as intended).\nTried:\n{tried}",
-        hint=f"use {mine}: unset DOCKER_HOST (the hub set it for you) or run `portbinding doctor` "
-        "to see it",
+        hint=f"use {mine}: unset DOCKER_HOST (the hub set it for you) or run `portbinding doctor` to see it",
     )
