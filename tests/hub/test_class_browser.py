@@ -178,7 +178,7 @@ class _session:
         self.browser, self.hub, self.user, self.tag = browser, hub, user, tag
 
     def __enter__(self) -> Page:
-        self.context = self.browser.new_context(viewport={"width": 1400, "height": 1600})
+        self.context = self.browser.new_context(viewport={"width": 1400, "height": 2400})
         page = self.context.new_page()
         page.set_default_timeout(STEP_MS)
         page.goto(f"{self.hub.url}/hub/login")
@@ -249,12 +249,13 @@ def _run_new_cell(page: Page, code: str) -> str:
 
 def _lesson_02(page: Page, others: list[int], index: int) -> tuple[int, dict[str, object]]:
     """Lesson 02's console: run the broken notebook on the student's engine; then peek at the others'."""
-    page.goto(page.url.split("/lab")[0] + f"/lab/tree/{LESSON}")
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
-    cells.first.wait_for()
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
     notebook = json.loads((REPO / "notebooks" / Path(LESSON).name).read_text())
     learner = next(i for i, c in enumerate(notebook["cells"]) if LEARNER_CELL_MARKER in "".join(c["source"]))
+    page.goto(page.url.split("/lab")[0] + f"/lab/tree/{LESSON}?reset")
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+    # Clicking while JupyterLab still renders the cells hits elements it is replacing.
+    sync_api.expect(cells).to_have_count(len(notebook["cells"]), timeout=STEP_MS)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
     cells.first.click()
     page.keyboard.press("Escape")
     for _ in range(learner + 1):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -217,9 +219,9 @@ def test_a_worker_killed_mid_submission_loses_nothing(
             assert received, f"the worker never received a submission:\n{doomed.log.read_text()[-2000:]}"
             for pid in doomed.pids():  # the worker and its pool process: the machine "dies"
                 with contextlib.suppress(ProcessLookupError):
-                    __import__("os").kill(pid, 9)
+                    os.kill(pid, signal.SIGKILL)
             killed_at = time.monotonic()
-        with grade_worker(url, "rescuer", classes / "workers", visibility_timeout_s=visibility) as rescuer:
+        with grade_worker(url, "rescuer", classes / "workers", visibility_timeout_s=visibility):
             out, err = coordinator.communicate(timeout=600)
             waited = time.monotonic() - killed_at
     assert coordinator.returncode == 0, f"the coordinator failed:\n{err[-3000:]}"
@@ -231,4 +233,38 @@ def test_a_worker_killed_mid_submission_loses_nothing(
     ledger = json.loads((course.records(EX01) / "merged.json").read_text())
     assert len(ledger) == 2, f"each submission merged once: {ledger}"
     assert waited >= visibility * 0.8, f"taken over after {waited:.0f} s, before the visibility timeout"
-    del rescuer
+
+
+def test_a_pool_process_killed_mid_submission_is_requeued_at_once(
+    docker_client: docker.DockerClient, classes: Path
+) -> None:
+    """SIGKILL only the process grading (the worker lives): requeued at once (reject_on_worker_lost)."""
+    course = _make_class(classes / "pool-killed", 1)
+    visibility = 900.0  # far longer than the test: the requeue cannot come from the timeout
+    with redis_server() as (port, password):
+        url = broker_url("127.0.0.1", port, password)
+        with grade_worker(url, "survivor", classes / "workers", visibility_timeout_s=visibility) as worker:
+            command = [*PORTBINDING, "grade", EX01, "--course", str(course.root), *GRADE_ARGS]
+            coordinator = subprocess.Popen(
+                [*command, "--backend", "celery", "--broker", url],
+                env=nbgrader_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            received = wait_until(lambda: "received" in worker.log.read_text(errors="replace"), timeout=60)
+            assert received, f"the worker never received the submission:\n{worker.log.read_text()[-2000:]}"
+            children = worker.pids()[1:]
+            assert children, "the worker has no pool process"
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            out, err = coordinator.communicate(timeout=400)
+            log = worker.log.read_text(errors="replace")
+    assert coordinator.returncode == 0, f"the coordinator failed:\n{err[-3000:]}"
+    outcome = json.loads(out)["submissions"][0]
+    assert (outcome["status"], outcome["score"]) == ("graded", 5.0), outcome
+    assert "WorkerLostError" in log, f"the worker did not notice its pool process die:\n{log[-2000:]}"
+    assert log.count("received") >= 2, f"the submission was not delivered again:\n{log[-2000:]}"
+    ledger = json.loads((course.records(EX01) / "merged.json").read_text())
+    assert len(ledger) == 1, f"merged once: {ledger}"

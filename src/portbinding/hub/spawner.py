@@ -49,20 +49,8 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]  # JupyterHub sh
 
     async def start(self) -> Any:
         settings = self._settings()
-        self._engine = await asyncio.to_thread(self._prepare, settings)
+        self._engine = await asyncio.to_thread(prepare, settings, self.user.name)
         return await super().start()
-
-    def _prepare(self, settings: HubSettings) -> engines.StudentEngine:
-        """Cgroups, then the engine (joined to them the moment it answers), then the images."""
-        name = self.user.name
-        uid = pwd.getpwnam(name).pw_uid
-        limits.apply(settings.name, name, settings.limits)
-        return engines.ensure_engine(
-            name,
-            archive=engines.image_archive(settings.state, settings.images),
-            references=settings.images,
-            started=lambda: _join(settings.name, name, uid),
-        )
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
         drop_privileges = super().make_preexec_fn(name)
@@ -104,5 +92,17 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]  # JupyterHub sh
         await asyncio.to_thread(engines.stop_engine, self.user.name)
 
 
-def _join(hub: str, user: str, uid: int) -> None:
-    limits.join_user_processes(hub, user, uid)
+def prepare(settings: HubSettings, user: str) -> engines.StudentEngine:
+    """A member's cgroups, then their engine (joined to the cgroups the moment it answers), then images."""
+    uid = pwd.getpwnam(user).pw_uid
+    limits.apply(settings.name, user, settings.limits)
+
+    def join() -> None:
+        limits.join_user_processes(settings.name, user, uid)
+
+    return engines.ensure_engine(
+        user,
+        archive=engines.image_archive(settings.state, settings.images),
+        references=settings.images,
+        started=join,
+    )
