@@ -195,7 +195,11 @@ def _doctor(args: argparse.Namespace) -> int:
 
     lines = [f"Engine: {info.describe()}", *describe()]
     lines += [f"  {'ok     ' if s.present else 'missing'} {s.reference}" for s in statuses]
-    if missing:
+    if missing and context() is not None:
+        lines.append(
+            "The hub loaded the images your lessons use; ask your instructor if one you need is missing."
+        )
+    elif missing:
         lines.append("Next step: `portbinding images build` builds the missing images.")
     tools = ensure_tools(install=args.install)  # only the grading machine needs them; never an error here
     lines.append(

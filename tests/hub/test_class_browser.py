@@ -26,6 +26,7 @@ from portbinding.grading.course import Course
 from portbinding.grading.grade import GradeOptions, grade_assignment
 from portbinding.hub.classroom import course_root
 from portbinding.hub.cli import give_back
+from portbinding.probe import wait_until
 from tests.hub.classhub import ClassHub, running_hub
 
 if TYPE_CHECKING:
@@ -241,7 +242,10 @@ def _run_new_cell(page: Page, code: str) -> str:
     page.keyboard.press("Enter")
     page.keyboard.insert_text(code)
     page.keyboard.press("Shift+Enter")
-    last = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").last
+    # Shift+Enter also adds an empty cell below: find ours by its last line.
+    last = page.locator(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell", has_text=code.strip().splitlines()[-1]
+    )
     last.locator(".jp-OutputArea-output").first.wait_for()
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
     return last.locator(".jp-OutputArea").inner_text()
@@ -263,11 +267,12 @@ def _lesson_02(page: Page, others: list[int], index: int) -> tuple[int, dict[str
     console = page.locator(".pbl-console")
     console.wait_for()
     console.locator("button.pbl-run").click()
-    ok = console.locator(".pbl-msg-ok")
-    ok.first.wait_for()
-    said = ok.first.inner_text()
-    port = re.search(r":(\d{2,5})\b", said)
-    assert port, f"the console did not say which host port it published: {said!r}"
+    console.locator(".pbl-msg-ok").first.wait_for()
+    # The console's "published" row: container port -> the host address and port it really got.
+    published = re.compile(r"8888/tcp -> [0-9.]+:(\d+)")
+    wait_until(lambda: published.search(console.inner_text()) is not None, timeout=60)
+    port = published.search(console.inner_text())
+    assert port, f"the console shows no published port:\n{console.inner_text()[:1500]}"
     page.locator(".jp-OutputArea:has(.pbl-console)").first.screenshot(
         path=str(OUT / f"2{index}b-lesson02-console.png")
     )

@@ -60,11 +60,11 @@ class StudentEngine:
         return f"your own {self.kind} (runs as {self.user}, socket {self.url.removeprefix('unix://')})"
 
 
-def lesson_references(notebooks: Path | None = None) -> list[str]:
-    """The course image references the lessons run, in catalogue order (what students need)."""
-    folder = notebooks or course_material() / "notebooks"
+def lesson_references(material: Path | None = None) -> list[str]:
+    """The course images the lessons and the exercises' visible checks run, in catalogue order."""
+    root = material or course_material()
     named: set[str] = set()
-    for path in sorted(folder.glob("*.ipynb")):
+    for path in sorted([*root.glob("notebooks/*.ipynb"), *root.glob("exercises/*/*.ipynb")]):
         named.update(REFERENCE.findall(path.read_text(errors="replace")))
     found = {image.reference for ref in named if (image := find_image(ref)) is not None}
     return [image.reference for image in IMAGES if image.reference in found]
