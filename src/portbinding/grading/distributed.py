@@ -8,7 +8,10 @@ runs, with no broker to operate beyond one Redis process:
 * The coordinator (``grade_distributed``, where the course and gradebook live) sends one task
   per submission. The task carries everything the worker needs as JSON: the course config,
   the assignment's source and released notebooks, a gradebook holding the assignment but no
-  students, and the submission's regular files. Workers need no shared filesystem.
+  students, and the submission's regular files. Workers need no shared filesystem. The
+  config must be the course's own, as installed on the worker (nbgrader runs it as Python, as
+  root); notebooks run only in the sandbox. The queue is still a door to root on the workers'
+  grading machinery: keep Redis private and password-protected (``requirepass``).
 * A worker (``portbinding grade-worker --broker URL``, one submission at a time) lays that
   out as a course of its own and grades it with ``portbinding grade`` -- the same sandbox,
   door and limits as the local pool -- against *its own* container engine (DOCKER_HOST), then
@@ -224,7 +227,6 @@ def _course_material(course: Course, assignment: str) -> dict[str, Any]:
             "source": {n: _b64(d) for n, d in _regular_files(course.source(assignment)).items()},
             "release": {n: _b64(d) for n, d in _regular_files(course.release(assignment)).items()},
             "gradebook": _b64(template.read_bytes()),
-            "timestamp": None,
         }
 
 
@@ -309,7 +311,7 @@ def grade_payload(payload: dict[str, Any], *, workdir: Path) -> dict[str, Any]:
     root = work / "course"
     try:
         root.mkdir(parents=True, mode=0o700)
-        (root / "nbgrader_config.py").write_text(str(payload["config"]))
+        (root / "nbgrader_config.py").write_text(_trusted_config(str(payload["config"])))
         (root / "gradebook.db").write_bytes(_unb64(payload["gradebook"]))
         _write_files(root / "source" / assignment, payload["source"])
         _write_files(root / "release" / assignment, payload["release"])
@@ -362,6 +364,24 @@ def grade_payload(payload: dict[str, Any], *, workdir: Path) -> dict[str, Any]:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _trusted_config(config: str) -> str:
+    """The course config a task names, only if it is the one installed on this worker.
+
+    nbgrader runs its config file as Python, as root here: a task must never be able to bring its
+    own. The coordinator's config must equal the course's (this worker's installed copy).
+    """
+    from portbinding.paths import course_material
+
+    installed = (course_material() / "grader" / "nbgrader_config.py").read_text()
+    if config != installed:
+        raise ClusterError(
+            "The task's nbgrader_config.py differs from the course config installed on this worker; "
+            "a worker runs only its own (nbgrader executes the file as Python).",
+            hint="install the same version of the course on the coordinator and every worker",
+        )
+    return installed
 
 
 def worker_name() -> str:
