@@ -11,6 +11,7 @@ other, and every step's wall time is recorded. Screenshots: test-output/hub/.
 from __future__ import annotations
 
 import json
+import pwd
 import re
 import time
 from collections.abc import Iterator
@@ -295,9 +296,9 @@ def _answer(page: Page, hub: ClassHub, user: str, answers: list[str], index: int
         page.keyboard.insert_text(answer)
         page.keyboard.press("Escape")
     page.keyboard.press("Control+s")
-    panel.locator(".jp-mod-dirty").wait_for(state="detached") if panel.locator(
-        ".jp-mod-dirty"
-    ).count() else None
+    # Submit takes the file on disk: wait until the notebook's tab no longer shows unsaved changes.
+    dirty = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current.jp-mod-dirty")
+    sync_api.expect(dirty).to_have_count(0, timeout=STEP_MS)
     page.screenshot(path=str(OUT / f"2{index}d-answered.png"))
 
 
@@ -317,20 +318,31 @@ def _read_feedback(page: Page, hub: ClassHub, user: str, index: int) -> str:
     row = page.locator("#submitted_assignments_list > .list_item", has_text=EX01).first
     row.locator("button", has_text="Fetch Feedback").click()
     link = page.locator("#submitted_assignments_list a", has_text="view feedback").first
-    link.wait_for()
-    href = link.get_attribute("href") or ""
-    feedback = page.context.new_page()
-    feedback.goto(href if href.startswith("http") else f"{hub.url}{href}")
+    link.click()  # nbgrader's link opens the feedback folder in the file browser
+    item = page.locator(".jp-DirListing-item", has_text=f"{EX01}.html").first
+    item.wait_for()
+    title = item.get_attribute("title") or ""
+    found = re.search(r"Path: (\S+\.html)", title)
+    if found is not None:
+        relative = found.group(1)
+    else:  # older listings do not show the path: it is the one nbgrader wrote in the student's home
+        home = Path(pwd.getpwnam(user).pw_dir)
+        written = sorted(home.glob(f"{EX01}/feedback/*/{EX01}.html"))
+        assert written, f"no fetched feedback in {home} (title {title!r})"
+        relative = str(written[-1].relative_to(home))
+    item.dblclick()  # read it in JupyterLab, as a student would
+    page.locator(".jp-HTMLViewer iframe, iframe").last.wait_for()
+    page.screenshot(path=str(OUT / f"6{index}a-feedback-in-lab.png"))
+    feedback = page.context.new_page()  # the same file as served, for its text
+    feedback.goto(f"{hub.url}/user/{user}/files/{relative}")
     feedback.locator("body").wait_for()
-    feedback.screenshot(path=str(OUT / f"6{index}-feedback.png"), full_page=False)
+    feedback.screenshot(path=str(OUT / f"6{index}b-feedback.png"), full_page=False)
     text = feedback.locator("body").inner_text()
     feedback.close()
     return text
 
 
 def _uid(user: str) -> int:
-    import pwd
-
     return pwd.getpwnam(user).pw_uid
 
 
