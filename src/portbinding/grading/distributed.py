@@ -284,7 +284,7 @@ class Ledger:
         return key in self._data
 
     def next_attempt(self, sid: str) -> int:
-        attempts = [int(k.rsplit(":", 1)[1]) for k in self._data if k.startswith(f"{sid}:")]
+        attempts = [int(k.partition(":")[2]) for k in self._data if k.startswith(f"{sid}:")]
         return max(attempts, default=0) + 1
 
     def add(self, key: str, entry: dict[str, Any]) -> None:
