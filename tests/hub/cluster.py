@@ -28,7 +28,7 @@ import docker
 from portbinding.engine import free_port
 from portbinding.host import apt_install, log_tail
 from portbinding.probe import wait_until
-from tests.engine.netns import RemoteHost, remote_host
+from tests.support.netns import RemoteHost, remote_host
 
 REDIS = Path("/usr/bin/redis-server")
 IMAGE_CACHE = Path("/var/cache/portbinding-test/worker-images")
