@@ -43,6 +43,16 @@ GRADING_IMAGES = (
 )
 
 
+# In a private mount namespace: a sysfs mounted from inside the network namespace shows its own
+# devices; bind its two network folders over the host's (class/net links into devices/virtual/net).
+OWN_SYSFS_NET = (
+    'set -e; d=$(mktemp -d); mount -t sysfs sysfs "$d"; '
+    'mount --bind "$d/class/net" /sys/class/net; '
+    'mount --bind "$d/devices/virtual/net" /sys/devices/virtual/net; '
+    'umount -l "$d"; rmdir "$d"; exec "$@"'
+)
+
+
 @dataclass
 class Worker:
     name: str
@@ -126,7 +136,11 @@ def image_archive(client: docker.DockerClient, references: Sequence[str] = GRADI
 
 @contextlib.contextmanager
 def worker_host(client: docker.DockerClient) -> Iterator[RemoteHost]:
-    """A namespace with its own dockerd, the grading images loaded from the cached archive."""
+    """A namespace with its own dockerd, the grading images loaded from the cached archive.
+
+    Its worker talks to that dockerd through its unix socket (``unix_url``): a grader refuses a
+    remote engine, since the grading network's firewall belongs on the engine's own machine.
+    """
     archive = image_archive(client)
     with remote_host(client, []) as host:
         with archive.open("rb") as stream:
@@ -154,10 +168,7 @@ def grade_worker(
     }
     env.pop("DOCKER_HOST", None)
     if docker_host:
-        # The namespace's dockerd by tcp:// (as a grading machine's own engine): its published
-        # ports open on the worker's own loopback, where the checks must probe them.
         env["DOCKER_HOST"] = docker_host
-        env["PORTBINDING_PUBLISH_HOST"] = "127.0.0.1"
     command = [
         sys.executable,
         "-m",
@@ -171,7 +182,21 @@ def grade_worker(
         str(visibility_timeout_s),
     ]
     if netns:
-        command = ["nsenter", f"--net=/run/netns/{netns}", *command]
+        # Another machine's view: its network, and a /sys whose network devices are its own (the
+        # grader checks its grading bridge there); the cgroup mounts stay, the sandbox needs them.
+        command = [
+            "nsenter",
+            f"--net=/run/netns/{netns}",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            OWN_SYSFS_NET,
+            "sh",
+            *command,
+        ]
     with log.open("ab") as out:
         process = subprocess.Popen(
             command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

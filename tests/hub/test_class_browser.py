@@ -268,6 +268,15 @@ def _lesson_02(page: Page, others: list[int], index: int) -> tuple[int, dict[str
     console = page.locator(".pbl-console")
     console.wait_for()
     console.locator("button.pbl-run").click()
+    # Another student's container may hold 8888 on the hub's shared network: the console says so
+    # and offers a free port; the student takes it, as the message asks.
+    offer = console.locator("button.pbl-offer", has_text="Use port")
+    console.locator(".pbl-msg-ok").first.or_(offer).first.wait_for()
+    if offer.is_visible():
+        page.locator(".jp-OutputArea:has(.pbl-console)").first.screenshot(
+            path=str(OUT / f"2{index}b-port-taken.png")
+        )
+        offer.click()
     console.locator(".pbl-msg-ok").first.wait_for()
     # The console's "published" row: container port -> the host address and port it really got.
     published = re.compile(r"8888/tcp -> [0-9.]+:(\d+)")

@@ -109,7 +109,7 @@ def two_gradings(docker_client: docker.DockerClient, classes: Path) -> dict[str,
                     f"ns{index}",
                     classes / "workers",
                     netns=host.netns,
-                    docker_host=host.tcp_url,
+                    docker_host=host.unix_url,
                 )
             )
         stack.enter_context(
