@@ -244,7 +244,7 @@ def _apply(course: Course, assignment: str, student: str, result: Any, ledger: L
     if not result.successful():
         reason = f"the grading worker failed: {str(result.result)[:300]}"
         LOGGER.error("submission of %s: %s", student, reason)
-        return Outcome(student, "error", 0.0, 0.0, 0.0, [reason])
+        return Outcome(student, "regrade", 0.0, 0.0, 0.0, [reason])  # a grader fault: regrade, never a zero
     data: dict[str, Any] = result.result
     outcome = Outcome(**data["outcome"])
     outcome.notes = [*outcome.notes, f"graded by {data.get('worker', '?')}"]
