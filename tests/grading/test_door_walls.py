@@ -125,7 +125,8 @@ def test_another_uid_is_turned_away_without_a_slot_or_a_record(door: Door) -> No
     decoy.settimeout(5)
     assert door.decoy_path is not None
     decoy.connect(str(door.decoy_path))
-    decoy.sendall(b"GET /containers/json HTTP/1.0\r\n\r\n")
+    with contextlib.suppress(OSError):  # the door may close on us before we speak: as good
+        decoy.sendall(b"GET /containers/json HTTP/1.0\r\n\r\n")
     assert nothing_back(decoy), "the decoy answered another uid (and would have blamed the sandbox)"
     for sock in held:
         with contextlib.suppress(OSError):  # already closed by the door: as good

@@ -174,8 +174,6 @@ def bwrap_command(
             command += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             command += ["--ro-bind", path, path]
-    for staged, inside in exposed:
-        command += ["--ro-bind", staged, inside]
     command += [
         "--ro-bind", str(folders.etc), "/etc",
         "--proc", "/proc",
@@ -185,6 +183,11 @@ def bwrap_command(
         "--perms", "1777", "--size", str(spec["tmp_mb"] * 2**20), "--tmpfs", "/var/tmp",
         "--perms", "0755", "--size", str(2**20), "--tmpfs", "/run",
         "--symlink", "../run", "/var/run",
+    ]  # fmt: skip
+    # After the tmpfs folders, so a venv kept under /tmp (a throwaway install) is not hidden.
+    for staged, inside in exposed:
+        command += ["--ro-bind", staged, inside]
+    command += [
         "--bind", str(folders.ipc), KERNEL_DIR,
         "--bind", str(folders.door), DOOR_DIR,
     ]  # fmt: skip
