@@ -15,6 +15,7 @@ import pytest
 from portbinding.diagnose import CAUSE_LAYER, CAUSES, RULE_NAMES, RULES, Diagnosis, Evidence, classify
 from portbinding.diagnose.evidence import PeerEvidence
 from portbinding.diagnose.ladder import Expect
+from portbinding.grading.feedback import TWELVE_FACTOR_HINTS
 from portbinding.widgets.portmap import HOP_OF
 from portbinding.widgets.probe_light import CAUSE_HINTS
 from tests.support.evidence import BANNER, ECHO, HTTP, JUPYTER, answer, evidence, host_probe
@@ -535,3 +536,9 @@ def test_the_commands_follow_the_engine_and_the_way_inside() -> None:
     commands = [item.command for rung in found.rungs() for item in rung.observations]
     assert "podman port web" in commands, commands
     assert any("podman run --rm --network container:web" in command for command in commands), commands
+
+
+def test_every_twelve_factor_hint_is_for_a_cause_the_diagnosis_names() -> None:
+    """ex03's per-cause hints are looked up by the diagnosis' cause: a misspelt key never shows."""
+    unknown = set(TWELVE_FACTOR_HINTS) - set(CAUSES)
+    assert not unknown, f"hints for causes the diagnosis never names: {sorted(unknown)}"

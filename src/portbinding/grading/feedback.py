@@ -21,7 +21,11 @@ TWELVE_FACTOR_HINTS = {
     "wrong_container_port": " Your app listens on another port: read it from the environment, "
     "int(os.environ['PORT']), instead of a fixed number.",
     "loopback_only": " Your app listens on 127.0.0.1, which only its own container reaches: bind 0.0.0.0.",
+    "wrong_address": " Your app listens on one specific address, not the one traffic from the host arrives "
+    "on: bind 0.0.0.0 (every address of the container).",
+    "ipv6_only": " Your app listens on IPv6 only, and the engine forwards over IPv4: bind 0.0.0.0.",
     "crashed": " Your app exited: its last lines of output (below) say why.",
+    "crash_loop": " Your app keeps exiting and being restarted: its last lines of output (below) say why.",
 }
 
 
