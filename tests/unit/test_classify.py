@@ -150,6 +150,22 @@ TABLE: tuple[Row, ...] = (
         "crashed",
         fix_has=("'[::]:80'",),
     ),
+    Row(
+        "crashed on a bad option: the error line, not the usage text printed after it",
+        evidence(
+            status="exited",
+            log_tail=[
+                "nc: invalid option -- 'k'",
+                "BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.",
+                "",
+                "Usage: nc [-iN] [-wN] [-l] [-p PORT] [-f FILE|IPADDR PORT] [-e PROG]",
+                "\t-e PROG\tRun PROG after connect",
+            ],
+        ),
+        "crashed",
+        "crashed",
+        fix_has=("nc: invalid option -- 'k'",),
+    ),
     # ---------------------------------------------------------------- rung 2: published
     Row(
         "no port at all",

@@ -20,6 +20,13 @@ from portbinding.ports import PortMapping, bracket_host
 # "-e NAME=value" in a log line; the value stops before closing punctuation: "(... -e X=1)."
 _ENV_HINT = re.compile(r"-e\s+([A-Za-z_][A-Za-z0-9_]*)=([^\s)\]'\",;]+)")
 _LOOPBACK_VALUES = ("127.0.0.1", "localhost", "::1")
+# A log line that says what went wrong. Command-line tools print the complaint first and their
+# usage text after it (busybox, getopt), so the last line is often only the end of the usage.
+_COMPLAINT = re.compile(
+    r"error|invalid|unrecognized|unknown option|can't|cannot|could not|couldn't|not found|no such|"
+    r"not set|fatal|failed|denied|refused|panic",
+    re.IGNORECASE,
+)
 _SIGNALS = {130: "SIGINT (Ctrl-C)", 137: "SIGKILL", 143: "SIGTERM"}
 
 
@@ -42,8 +49,7 @@ def with_line(ev: Evidence, line: RunLine, summary: str, *, config_change: str |
 def crash(ev: Evidence, *, loop: bool = False) -> Fix:
     """From the logs: an environment variable they ask for, an address that does not exist, memory."""
     logs = ev.log_tail
-    error = next((line for line in reversed(logs) if "error" in line.lower()), logs[-1] if logs else "")
-    said = error.strip() or "(no output)"
+    said = " ".join(last_complaint(logs).split()) or "(no output)"
     how = (
         f"It crashed and was restarted {ev.restart_count} times by --restart {ev.restart_policy}, which "
         "hides the crash: `docker ps` shows it Up for a second at a time."
@@ -86,6 +92,12 @@ def crash(ev: Evidence, *, loop: bool = False) -> Fix:
         f"{how} Read the last log lines: {said}; fix what they name, then run it again.",
         config_change="whatever setting the log names as missing or wrong",
     )
+
+
+def last_complaint(logs: list[str]) -> str:
+    """The last log line that names a problem, else the last line (blank lines skipped)."""
+    lines = [line for line in logs if line.strip()]
+    return next((line for line in reversed(lines) if _COMPLAINT.search(line)), lines[-1] if lines else "")
 
 
 def stopped(ev: Evidence) -> Fix:
