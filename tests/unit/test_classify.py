@@ -191,6 +191,23 @@ TABLE: tuple[Row, ...] = (
         check=lambda d: "--network" not in (d.fix.run_line or ""),
     ),
     Row(
+        "--network host, no port known: the host's own listeners are not taken for the container's",
+        evidence(
+            network_mode="host",
+            port=None,
+            ports=(),
+            listening=(),
+            answers=(),
+            host=None,
+            extras={"network": "host"},
+            run="docker run -d web",
+        ),
+        "host_network",
+        "host_port_unknown",
+        fix_has=("--port",),
+        check=lambda d: "-p 127.0.0.1" not in d.fix.summary and not d.fix.commands,
+    ),
+    Row(
         "--network host with the same number on both sides is fine",
         evidence(
             network_mode="host", ports=(), requested="80:80", port=80, listening=("127.0.0.1:80",), host="ok"

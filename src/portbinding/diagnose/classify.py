@@ -185,6 +185,9 @@ def crashed(f: Facts) -> Diagnosis | None:
 def no_port(f: Facts) -> Diagnosis | None:
     if f.port is not None:
         return None
+    if f.host_mode:
+        # Its listeners are this machine's: which one is the container's cannot be told from them.
+        return f.diagnosis("host_network", fixes.host_port_unknown(f.ev), "host_port_unknown")
     first = _first_port(f.ev.sockets)
     return f.diagnosis("not_published", fixes.publish(f.ev, f.good_port or first), "no_port")
 
@@ -423,8 +426,9 @@ RULES: tuple[Rule, ...] = (
 """The rules in ladder order; the first that returns a Diagnosis decides."""
 
 RULE_NAMES: tuple[str, ...] = (
-    "crash_loop", "stopped", "crashed", "no_port", "host_network", "unusable_host_address",
-    "published_elsewhere", "asked_port_unused", "not_published", "nothing_listens", "port_retried",
+    "crash_loop", "stopped", "crashed", "no_port", "host_port_unknown", "host_network",
+    "unusable_host_address", "published_elsewhere", "asked_port_unused", "not_published", "nothing_listens",
+    "port_retried",
     "nothing_on_port_yet", "nothing_on_port", "loopback_only", "wrong_address", "ipv6_only",
     "ipv6_only_wildcard", "wrong_service", "peer_localhost", "peer_reaches", "reachable",
     "unreachable_otherwise",

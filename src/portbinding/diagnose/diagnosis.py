@@ -135,7 +135,13 @@ class Diagnosis:
             published += " (--network host: -p is ignored)"
         lines.append(f"  published: {published}")
         if ev.running:
-            lines.append(f"  listening inside: {', '.join(ev.listeners) or 'nothing yet'}")
+            # look "none": the inside was not examined (no way in, see the notes), which is not "nothing".
+            unseen = (
+                "not examined (see the notes)"
+                if ev.look == "none" or (ev.network_mode == "host" and ev.container_port is None)
+                else "nothing yet"
+            )
+            lines.append(f"  listening inside: {', '.join(ev.listeners) or unseen}")
             for where, words in ev.inside.items():
                 lines.append(f"  inside, {where}: {words}")
         if ev.host is not None:

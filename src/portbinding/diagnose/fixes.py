@@ -161,6 +161,16 @@ def host_network(ev: Evidence, port: int) -> Fix:
     return with_line(ev, line, summary)
 
 
+def host_port_unknown(ev: Evidence) -> Fix:
+    """--network host and no port to go by (no -p, no EXPOSE): only the learner knows which it is."""
+    return Fix(
+        "With --network host there is no port mapping: the server listens directly on one of this machine's "
+        "ports, and which one is the container's cannot be told from this machine's own listeners. Name it "
+        f"(its log or its docs say which): `portbinding diagnose {ev.container} --port PORT`. Or drop "
+        "--network host and publish it with -p HOST:CONTAINER."
+    )
+
+
 def unusable_address(ev: Evidence, port: int) -> Fix:
     mapped = ev.mapped()
     where = ", ".join(sorted({m.host_ip for m in mapped}))

@@ -62,7 +62,8 @@ def gather(
     status = str(state.get("Status", "unknown"))
     running = status == "running"
     logs = engine.logs(target, tail=LOG_LINES).splitlines()
-    ports = engine.ports(target) if running else []
+    # A paused container keeps its ports published (docker port lists them); a stopped one has none.
+    ports = engine.ports(target) if running or status == "paused" else []
     requested = _requested(attrs)
     networks = _networks(attrs)
     network_mode = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "default")
@@ -90,7 +91,14 @@ def gather(
             mine = tuple(item for item in inside.listeners if item.port == port)
             inside = dataclasses.replace(inside, listeners=mine)
             notes.append(f"it shares the host's network: only the host's listeners on port {port} are shown")
-        if port is None:
+        if port is None and network_mode == "host":
+            # The host's own table: which listener is the container's cannot be told from it.
+            inside = dataclasses.replace(inside, listeners=(), answers=())
+            notes.append(
+                "it shares the host's network: every listener of this machine is in its table, so none is "
+                "shown until you name the port (--port)"
+            )
+        elif port is None:
             outside = [item for item in inside.listeners if not item.is_loopback] or list(inside.listeners)
             if outside:
                 port, origin = outside[0].port, "listening"
