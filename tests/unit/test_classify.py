@@ -466,6 +466,32 @@ TABLE: tuple[Row, ...] = (
     ),
     Row("HTTP answers through the published port", evidence(), "ok", "reachable"),
     Row(
+        "reachable, but Docker calls it unhealthy: the HEALTHCHECK is said to be what fails",
+        evidence(health="unhealthy"),
+        "ok",
+        "reachable",
+        check=lambda d: any("unhealthy" in note and "HEALTHCHECK" in note for note in d.notes),
+    ),
+    Row(
+        "reachable on one published port, while another published port has nothing behind it",
+        evidence(
+            port=8080,
+            ports=("8080 -> 0.0.0.0:18088", "9090 -> 0.0.0.0:18089"),
+            listening=("0.0.0.0:8080",),
+            run="docker run -d -p 18088:8080 -p 18089:9090 web",
+        ),
+        "ok",
+        "reachable",
+        check=lambda d: any("9090" in note and "18089" in note and "--port 9090" in note for note in d.notes),
+    ),
+    Row(
+        "reachable, though the inside could not be examined: not called 'nothing listens'",
+        evidence(look="none", listening=(), answers=()),
+        "ok",
+        "reachable",
+        check=lambda d: "nothing yet" not in d.explain() and "not examined" in d.explain(),
+    ),
+    Row(
         "a non-HTTP service that keeps the connection: ok, not HTTP",
         evidence(
             port=7000,

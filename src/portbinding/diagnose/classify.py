@@ -388,6 +388,18 @@ def reachable(f: Facts) -> Diagnosis | None:
         )
     if f.host_mode:
         notes.append("the container shares the host's network (--network host): no publishing is involved")
+    if f.ev.health == "unhealthy":
+        health = f"docker inspect --format '{{{{json .State.Health}}}}' {f.ev.container}"
+        notes.append(
+            "Docker calls it unhealthy, yet it answers here: its own HEALTHCHECK is what fails (a wrong "
+            f"port or path in it?): `{health}` shows its runs"
+        )
+    for dead in {p.container_port: p for p in f.ev.dead_ends()}.values():  # one note per container port
+        port = dead.container_port
+        notes.append(
+            f"container port {port} is published too (host port {dead.host_port}), but nothing listens on "
+            f"it where forwarded traffic arrives: `portbinding diagnose {f.ev.container} --port {port}`"
+        )
     return f.diagnosis("ok", fixes.nothing_to_fix(f.ev), "reachable", *notes)
 
 

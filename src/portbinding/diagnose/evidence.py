@@ -211,6 +211,13 @@ class Evidence:
     def mapped(self) -> list[PublishedPort]:
         return [p for p in self.ports if p.container_port == self.container_port and p.protocol == "tcp"]
 
+    def dead_ends(self) -> list[PublishedPort]:
+        """Other published TCP ports with nothing listening where forwarded traffic arrives (if looked)."""
+        if self.look == "none":
+            return []
+        heard = {item.port for item in self.sockets if not item.is_loopback} | {self.container_port}
+        return [p for p in self.ports if p.protocol == "tcp" and p.container_port not in heard]
+
     # ------------------------------------------------------------------ the trail
 
     def trail(self) -> tuple[Observation, ...]:
