@@ -464,7 +464,13 @@ TABLE: tuple[Row, ...] = (
         "ok",
         "peer_reaches",
     ),
-    Row("HTTP answers through the published port", evidence(), "ok", "reachable"),
+    Row(
+        "HTTP answers through the published port; the inside lines say which request they made",
+        evidence(),
+        "ok",
+        "reachable",
+        check=lambda d: "inside, 127.0.0.1:8888 (GET /api): HTTP/1.0 200 OK" in d.explain(),
+    ),
     Row(
         "reachable, but Docker calls it unhealthy: the HEALTHCHECK is said to be what fails",
         evidence(health="unhealthy"),

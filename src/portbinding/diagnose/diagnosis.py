@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from portbinding.command import RunSpec
 from portbinding.diagnose.evidence import Evidence, Observation
 from portbinding.diagnose.ladder import CAUSE_LAYER, LAYER_TITLE, LAYERS, SUMMARY, Cause, Expect, Layer
+from portbinding.diagnose.probe_script import PROBE_PATH
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,9 @@ class Diagnosis:
             )
             lines.append(f"  listening inside: {', '.join(ev.listeners) or unseen}")
             for where, words in ev.inside.items():
-                lines.append(f"  inside, {where}: {words}")
+                # The inside probe asks GET /api (it tells Jupyter apart), not the host probe's path:
+                # a 404 inside beside a 200 from the host is that, not a fault.
+                lines.append(f"  inside, {where} (GET {PROBE_PATH}): {words}")
         if ev.host is not None:
             result = ev.host.result
             lines.append(f"  from the host ({result.target}): {result.outcome} -- {result.detail}")

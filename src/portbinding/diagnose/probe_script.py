@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+PROBE_PATH = "/api"  # what the inside probe asks for, whatever the host probe's --path; said with its replies
 PROBE_TIMEOUT_S = 8.0  # the whole script: every connection at once, 1.5 s to connect, 1.5 s to answer
 
 # Runs with python3 inside the namespace (the container's own, the helper's, or this machine's
@@ -15,7 +16,7 @@ PROBE_TIMEOUT_S = 8.0  # the whole script: every connection at once, 1.5 s to co
 # GET /api tells Jupyter ({"version": ...}) from any HTTP server from a service that is not HTTP.
 INSIDE_PROBE = r"""
 import json, socket, sys, threading
-REQUEST = b"GET /api HTTP/1.0\r\nHost: localhost\r\nUser-Agent: portbinding-diagnose\r\n\r\n"
+REQUEST = b"GET @PATH@ HTTP/1.0\r\nHost: localhost\r\nUser-Agent: portbinding-diagnose\r\n\r\n"
 def probe(target, out):
     host, _, port = target.rpartition(":")
     host = host.strip("[]")
@@ -62,7 +63,7 @@ for thread in threads:
 for thread in threads:
     thread.join(4)
 print(json.dumps(out))
-"""
+""".replace("@PATH@", PROBE_PATH)
 
 
 def parse_replies(output: str) -> dict[str, object]:
