@@ -1,17 +1,25 @@
-"""Diagnosis of a foreign container in states a stranger met: paused, and sharing the host's network.
+"""Diagnosis of a foreign container in states a stranger met: paused, sharing the host's network,
+and fixed on a host port something else holds.
 
 The FROM scratch busybox of tests/support/foreign.py, run with the docker CLI as a learner types
 it. A paused container keeps its published ports (``docker port`` lists them), so the diagnosis
 must too; a ``--network host`` container with no ``-p`` and no EXPOSE shares this machine's whole
-socket table, so no listener there may be taken for the container's own port.
+socket table, so no listener there may be taken for the container's own port; and a printed fix
+must not publish on a host port that is taken now (run here exactly as printed, no port swapped).
 """
 
 from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
 
 import pytest
 
 from portbinding.diagnose import diagnose
 from portbinding.engine import Engine, free_port
+from portbinding.probe import probe_http, wait_until
 from tests.engine.test_diagnose_foreign import _cause, _fix_makes_it_reachable
 from tests.support.foreign import HTTPD, busybox, cli, unique_name
 
@@ -50,3 +58,32 @@ def test_network_host_without_a_port_names_no_listener_of_the_host_as_its_own(
     # Named, the port is judged as usual: the server answers on this machine's own port.
     named = _cause(engine, name, "ok", container_port=port)
     assert named.evidence.listeners == [f"0.0.0.0:{port}"], named.explain()
+
+
+def _as_printed(engine: Engine, command: str) -> None:
+    """One fix command exactly as printed (host ports untouched), with the session's labels added."""
+    words = shlex.split(command)
+    if words[1] == "run":
+        labels = [word for key, value in engine.labels.items() for word in ("--label", f"{key}={value}")]
+        words = [*words[:2], *labels, *words[2:]]
+    env = {**os.environ, "DOCKER_HOST": engine.info.url}
+    done = subprocess.run(words, capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert done.returncode == 0, f"`{command}` as printed failed: {done.stderr.strip()}"
+
+
+def test_a_publish_fix_avoids_a_host_port_something_else_holds(engine: Engine, busybox: str) -> None:
+    """Unpublished on container port P while this machine's P is taken: -p P:P would fail, so not that."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        name = unique_name("taken")
+        cli(engine, f"docker run -d --name {name} {busybox} {HTTPD} -p 0.0.0.0:{port}")
+        found = _cause(engine, name, "not_published", when=lambda d: bool(d.evidence.sockets))
+        line = found.fix.run_line or ""
+        assert f":{port}:{port}" not in line and f"{port} is taken" in found.fix.summary, found.explain()
+        for command in found.fix.commands:
+            _as_printed(engine, command)
+    fixed = _cause(engine, name, "ok")
+    url = fixed.evidence.host_url or ""
+    assert wait_until(lambda: probe_http(url).reachable, timeout=10), f"{url} after {found.fix.commands}"

@@ -263,6 +263,25 @@ TABLE: tuple[Row, ...] = (
         "not_published",
         check=lambda d: any("next rung" in note for note in d.notes),
     ),
+    Row(
+        "not published, and the host port the fix would use is taken: the line uses a free one",
+        evidence(ports=(), host=None, run="docker run -d web", taken={8888: 41147}),
+        "not_published",
+        "not_published",
+        fix_has=("-p 127.0.0.1:41147:8888", "8888 is taken"),
+    ),
+    Row(
+        "crashed, and its own host port went to another container since: the line uses a free one",
+        evidence(
+            status="exited",
+            log_tail=["ValueError: MODEL_PATH is not set: run with -e MODEL_PATH=/app/model.json."],
+            run="docker run -d -p 8000:8000 web",
+            taken={8000: 41148},
+        ),
+        "crashed",
+        "crashed",
+        fix_has=("-p 41148:8000", "-e MODEL_PATH=/app/model.json", "8000 is taken"),
+    ),
     # ---------------------------------------------------------------- rung 3: listening
     Row(
         "nothing listens at all",

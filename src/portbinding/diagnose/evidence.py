@@ -170,6 +170,9 @@ class Evidence:
     provenance: dict[str, Source] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     path: str = "/"
+    # Host ports a fix would use that something else holds now, each with a free one to use
+    # instead (a local engine only): another container took a crashed one's port since, say.
+    taken: dict[int, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views: CLI, widgets, grading
 
@@ -325,6 +328,7 @@ class Evidence:
                 "forwarded_to": self.forwarded_to,
             },
             "requested": [m.to_spec() for m in self.requested],
+            "taken_host_ports": {str(port): free for port, free in self.taken.items()},
             "peer": None
             if self.peer is None
             else {

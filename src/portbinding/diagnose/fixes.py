@@ -37,6 +37,18 @@ def with_line(ev: Evidence, line: RunLine, summary: str, *, config_change: str |
     container cannot publish it: "port is already allocated").
     """
     program = ev.commands().program
+    swapped = [m.host_port for m in line.spec.publish if m.host_port in ev.taken]
+    if swapped:
+        line = line.with_spec(
+            publish=tuple(
+                m.with_host_port(ev.taken[m.host_port]) if m.host_port in ev.taken else m
+                for m in line.spec.publish
+            )
+        )
+        moved = "; ".join(
+            f"host port {port} is taken now, so the line uses {ev.taken[port]}" for port in swapped
+        )
+        summary = f"{summary} Here {moved}."
     text = line.to_cli(program=program)
     in_way = bool(line.spec.name) or (ev.running and bool(ev.ports))
     first = (f"{program} rm -f {ev.container}",) if in_way else ()

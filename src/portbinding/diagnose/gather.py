@@ -11,6 +11,8 @@ nothing: :func:`portbinding.diagnose.classify.classify` does.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import socket
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +27,7 @@ from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, Pee
 from portbinding.diagnose.inside import Inside, Target, Via, examine
 from portbinding.diagnose.ladder import Expect, Source
 from portbinding.diagnose.runline import run_line_from_container
-from portbinding.engine import Engine, PublishedPort
+from portbinding.engine import Engine, PublishedPort, free_port
 from portbinding.ports import PortMapping, bracket_host, from_bindings
 from portbinding.probe import ProbeResult, probe_http, probe_tcp
 
@@ -112,6 +114,8 @@ def gather(
         url = _host_url(engine, target, port, path, network_mode, ports)
         if url is not None:
             host = _probe_host(url, wanted, probe)
+    remote = engine.info.url.startswith(("tcp://", "ssh://", "http://", "https://"))
+    taken = {} if remote else _taken_host_ports(port, requested, ports)
     provenance: dict[str, Source] = {
         "state": "engine",
         "logs": "logs",
@@ -133,7 +137,7 @@ def gather(
         container_port=port,
         port_origin=origin if port is not None else "none",
         engine_kind=engine.info.kind,
-        engine_remote=engine.info.url.startswith(("tcp://", "ssh://", "http://", "https://")),
+        engine_remote=remote,
         publish_host=engine.publish_host,
         oom_killed=bool(state.get("OOMKilled")),
         restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""),
@@ -154,6 +158,7 @@ def gather(
         provenance=provenance,
         notes=notes,
         path=path,
+        taken=taken,
     )
 
 
@@ -213,6 +218,27 @@ def _default_port(
         if protocol in ("", "tcp"):
             return int(number), "exposed"
     return None, "none"
+
+
+def _taken_host_ports(
+    port: int | None, requested: tuple[PortMapping, ...], ports: list[PublishedPort]
+) -> dict[int, int]:
+    """Host ports a fix would publish on (the -p given, or the container port itself) that something
+    else holds now, each with a free one; the container's own published ports are its to reuse."""
+    own = {p.host_port for p in ports}
+    wanted = {m.host_port for m in requested if m.host_port} | ({port} if port is not None else set())
+    return {candidate: free_port() for candidate in sorted(wanted - own) if _held(candidate)}
+
+
+def _held(port: int) -> bool:
+    """Something listens on this machine's ``port`` (only "in use" counts: a port below 1024 that a
+    non-root user may not bind is not taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def _image_config(engine: Engine, attrs: dict[str, Any]) -> dict[str, Any]:
