@@ -276,11 +276,14 @@ TABLE: tuple[Row, ...] = (
             status="exited",
             log_tail=["ValueError: MODEL_PATH is not set: run with -e MODEL_PATH=/app/model.json."],
             run="docker run -d -p 8000:8000 web",
+            requested="8000:8000",
             taken={8000: 41148},
         ),
         "crashed",
         "crashed",
         fix_has=("-p 41148:8000", "-e MODEL_PATH=/app/model.json", "8000 is taken"),
+        # Not "published: nothing" alone: the learner did type -p, and would go looking for a missing one.
+        check=lambda d: "published: nothing now (not running; it asked for -p 8000:8000)" in d.explain(),
     ),
     # ---------------------------------------------------------------- rung 3: listening
     Row(

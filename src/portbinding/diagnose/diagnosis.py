@@ -134,6 +134,10 @@ class Diagnosis:
         published = ", ".join(ev.published) or "nothing"
         if ev.network_mode == "host":
             published += " (--network host: -p is ignored)"
+        elif not ev.published and ev.requested and ev.status in ("exited", "dead", "created", "restarting"):
+            # Only a running (or paused) container holds its host ports: the -p typed is still there.
+            asked = " ".join(f"-p {m.to_spec()}" for m in ev.requested)
+            published = f"nothing now (not running; it asked for {asked})"
         lines.append(f"  published: {published}")
         if ev.running:
             # look "none": the inside was not examined (no way in, see the notes), which is not "nothing".
