@@ -488,10 +488,16 @@ TABLE: tuple[Row, ...] = (
     ),
     Row(
         "HTTP answers through the published port; the inside lines say which request they made",
-        evidence(),
+        evidence(
+            answers=(
+                answer("127.0.0.1:8888", HTTP, of="0.0.0.0:8888"),
+                answer("172.17.0.2:8888", outcome="refused"),
+            )
+        ),
         "ok",
         "reachable",
-        check=lambda d: "inside, 127.0.0.1:8888 (GET /api): HTTP/1.0 200 OK" in d.explain(),
+        check=lambda d: "inside, 127.0.0.1:8888 (GET /api): HTTP/1.0 200 OK" in d.explain()
+        and "(GET /api): refused" not in d.explain(),
     ),
     Row(
         "reachable, but Docker calls it unhealthy: the HEALTHCHECK is said to be what fails",

@@ -147,10 +147,12 @@ class Diagnosis:
                 else "nothing yet"
             )
             lines.append(f"  listening inside: {', '.join(ev.listeners) or unseen}")
+            replied = {a.target for a in ev.answers if a.outcome == "reply"}
             for where, words in ev.inside.items():
                 # The inside probe asks GET /api (it tells Jupyter apart), not the host probe's path:
-                # a 404 inside beside a 200 from the host is that, not a fault.
-                lines.append(f"  inside, {where} (GET {PROBE_PATH}): {words}")
+                # a 404 inside beside a 200 from the host is that, not a fault. Said where it got a reply.
+                asked = f" (GET {PROBE_PATH})" if where in replied else ""
+                lines.append(f"  inside, {where}{asked}: {words}")
         if ev.host is not None:
             result = ev.host.result
             lines.append(f"  from the host ({result.target}): {result.outcome} -- {result.detail}")
