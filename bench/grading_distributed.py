@@ -71,6 +71,12 @@ def distributed(course: Course, students: list[str]) -> tuple[float, list[dict[s
         return time.monotonic() - started, list(json.loads(result.stdout)["submissions"])
 
 
+def _record(course: Course, student: str) -> Any:
+    """What the grading recorded for one student (each check's verdict and words), if anything."""
+    path = course.records(ASSIGNMENT) / f"{student}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--class-size", type=int, default=30)
@@ -89,10 +95,19 @@ def main() -> int:
         shutil.copytree(local.root, spread.root)
         one, local_outcomes = sandboxed(local, ASSIGNMENT, students, workers=1)
         three, spread_outcomes = distributed(spread, students)
+        mine = {o["student"]: (o["status"], o["score"]) for o in local_outcomes}
+        theirs = {o["student"]: (o["status"], o["score"]) for o in spread_outcomes}
+        differ = {
+            s: {
+                "local": mine[s],
+                "celery": theirs.get(s),
+                "local_record": _record(local, s),
+                "celery_record": _record(spread, s),
+            }
+            for s in mine
+            if mine[s] != theirs.get(s)
+        }
     n = len(students)
-    mine = {o["student"]: (o["status"], o["score"]) for o in local_outcomes}
-    theirs = {o["student"]: (o["status"], o["score"]) for o in spread_outcomes}
-    differ = {s: {"local": mine[s], "celery": theirs.get(s)} for s in mine if mine[s] != theirs.get(s)}
     per_submission = one / n
     figures = {
         "submissions": n,

@@ -263,7 +263,7 @@ class Engine:
         """The container called ``name_or_id`` (any container, not only the course's)."""
         try:
             return self.client.containers.get(name_or_id)
-        except docker.errors.NotFound:
+        except (docker.errors.NotFound, docker.errors.NullResource):  # NullResource: an empty name
             raise ContainerNotFound(
                 f"There is no container called {name_or_id!r}.",
                 hint="`portbinding ps` (or `docker ps -a`) lists the containers that exist",

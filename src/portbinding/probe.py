@@ -333,7 +333,7 @@ def _parse_http_url(url: str) -> tuple[str, int, str, str]:
     """Split ``url`` into (host, port, Host header value, request target) or raise ValueError."""
     parts = urlsplit(url)  # raises ValueError itself for e.g. an unclosed "[" in the host
     if parts.scheme.lower() != "http":
-        raise ValueError(f"probe_http speaks plain http:// only, got {url!r}")
+        raise ValueError(f"The probe speaks plain HTTP: give a URL like http://localhost:8888/, got {url!r}")
     host = parts.hostname
     if not host:
         raise ValueError(f"no host in URL {url!r}")

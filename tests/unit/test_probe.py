@@ -322,3 +322,10 @@ def test_wait_for_stops_at_the_deadline() -> None:
     # Never before the deadline; after it by at most one probe's own timeout (0.5 s).
     assert 0.3 <= elapsed < 0.85, elapsed
     assert len(calls) >= 4  # 5, 10, 20, 40, 80, 160 ms back-off fits several attempts
+
+
+def test_a_url_that_is_not_http_is_refused_in_a_learners_words() -> None:
+    """No internal function names: the message says what to give instead."""
+    with pytest.raises(ValueError, match=r"plain HTTP: give a URL like http://localhost:8888/") as caught:
+        probe_http("notaurl", timeout=0.5)
+    assert "probe_http" not in str(caught.value), caught.value
