@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from portbinding.grading.crosscheck import request_settings
 from portbinding.grading.judge import Judge
 from portbinding.grading.protocol import (
     MAX_REQUEST_BYTES,
@@ -69,12 +70,14 @@ class Ledger:
     def check(self, request: dict[str, Any], result: CheckResult, *, started: float, ended: float) -> None:
         """Record a request and its verdict (times from time.monotonic, to match cells to checks).
 
-        Every string is capped: the ledger lives in the trusted grader and ends up on disk.
+        Every string is capped: the ledger lives in the trusted grader and ends up on disk. The
+        question's settings are kept (small) for the cross-check of test cells (``crosscheck``).
         """
         with self._lock:
             self._events.append({
                 "event": "check", "kind": _printable(request.get("kind"), MAX_KIND_CHARS),
-                "passed": result.passed, "cause": _printable(result.cause, MAX_CAUSE_CHARS),
+                "settings": request_settings(request), "passed": result.passed,
+                "cause": _printable(result.cause, MAX_CAUSE_CHARS),
                 "message": result.message[:MAX_MESSAGE_CHARS], "started": started, "ended": ended,
             })  # fmt: skip
 

@@ -9,9 +9,10 @@ learner code in a sandbox (see ``kernel``/``sandbox``/``jail``). On top of execu
   stopped, a kernel that died) is graded zero: every autograded test cell gets an error
   output naming the reason, and a note at the top of the notebook says it in the feedback.
 * A test cell that calls a check (``check_fix``/``check_cause``/``check_config``/``check_image``) passes only
-  if the door really ran a check during that cell and every such check passed. Learner code
-  shares the kernel with the tests and could replace ``check_fix`` by ``lambda *a: True``;
-  the door's own record of verdicts cannot be forged from inside the sandbox.
+  if the door really ran a check during that cell, with the settings the cell's own source
+  gives it, and every such check passed (``crosscheck``). Learner code shares the kernel with
+  the tests and could replace ``check_fix`` by ``lambda *a: True``, or by a wrapper that asks
+  the door with looser settings; the door's own record cannot be forged from inside the sandbox.
 * The grader's own failures (the sandbox could not be built, its door broke, the engine
   stopped answering) are never the notebook's zero: ``GraderFault`` is raised instead, so
   nbgrader fails that submission loudly and records no grade for it, and ``portbinding
@@ -40,6 +41,7 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Integer
 
 from portbinding.errors import PortBindingError
+from portbinding.grading import crosscheck
 from portbinding.grading.kernel import SandboxedKernelManager
 from portbinding.grading.sandbox import SandboxUnavailable
 
@@ -246,23 +248,24 @@ def _zero(nb: NotebookNode, problems: list[dict[str, str]]) -> None:
 def _cross_check(
     nb: NotebookNode, checks: list[dict[str, Any]], spans: dict[int, tuple[float, float]]
 ) -> None:
-    """Fail a test cell whose check never reached the door, or failed there, whatever the kernel claims."""
+    """Fail a test cell the door's record does not vouch for, whatever the kernel claims (see crosscheck)."""
     for index, cell in test_cells(nb):
         if not _CALLS_CHECK.search(str(cell.source)) or index not in spans:
             continue
-        start, end = spans[index]
-        during = [c for c in checks if start <= c["started"] and c["ended"] <= end]
-        if during and all(c["passed"] for c in during):
-            continue
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             continue  # already failing: nothing to correct
-        why = "failed there" if during else "never reached the grader"
+        start, end = spans[index]
+        during = [c for c in checks if start <= c["started"] and c["ended"] <= end]
+        why = crosscheck.verdict(str(cell.source), during)
+        if why is None:
+            continue
         cell.outputs = [
             *cell.get("outputs", []),
             error_output(
                 "GradingIntegrityError",
-                f"This test calls a check, but the check {why}, so the test is graded as "
-                "failed (was check_fix replaced in the notebook?).",
+                f"This test calls a check, but {why}, so the test is graded as failed (was "
+                "check_fix replaced in the notebook?). Next step: keep the course's check functions "
+                "as they are, and run the test cell unchanged.",
             ),
         ]
 
