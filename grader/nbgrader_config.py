@@ -1,6 +1,9 @@
 """nbgrader configuration for Port Binding Lab -- only what this course needs.
 
-Run nbgrader commands from this folder (see README.md). Everything else is nbgrader's default.
+Run nbgrader commands from this folder, as the instructor's account (see README.md). Everything
+else is nbgrader's default. Root's `portbinding grade` never runs this file: it reads the course
+id and the timeout from it as literals and grades with the package's own, equal config
+(portbinding.grading.rootconfig; a test keeps the two equal).
 """
 
 import os

@@ -207,6 +207,11 @@ def _doctor(args: argparse.Namespace) -> int:
     )
     if tools:
         lines.append("  (only to autograde: `portbinding doctor --install` as root on Debian installs them)")
+    from portbinding.grading.rootconfig import course_config_warning
+
+    config_warning = course_config_warning()  # the course in this folder, if it is one
+    if config_warning:
+        lines.append(f"Warning: {config_warning}")
     _emit(
         args,
         {
@@ -214,6 +219,7 @@ def _doctor(args: argparse.Namespace) -> int:
             "images": [vars(s) for s in statuses],
             "missing": missing,
             "grading_tools_missing": tools,
+            "course_config_warning": config_warning,
             "hub": context(),
         },
         "\n".join(lines),

@@ -2,7 +2,9 @@
 
 For each submission, in a worker:
 
-1. A scratch course is made: the course's config and source/, a snapshot of its gradebook,
+1. A scratch course is made: the package's own nbgrader config with the course's few settings
+   read as data (``rootconfig``: root never runs the course's nbgrader_config.py), source/, a
+   snapshot of its gradebook,
    and the submission (``safecopy``: regular files owned like the submission's folder, never
    through links, size-checked; a submission over the limits is graded zero).
 2. ``nbgrader autograde`` runs there in a process of its own (forked from a warm one, see
@@ -45,6 +47,12 @@ from portbinding.errors import EngineUnavailable
 from portbinding.grading import gradebook
 from portbinding.grading.course import Course, nbgrader_env
 from portbinding.grading.execute import RECORDS_ENV
+from portbinding.grading.rootconfig import (
+    CourseSettings,
+    config_owner_warning,
+    read_course_settings,
+    write_grading_config,
+)
 from portbinding.grading.runner import run_nbgrader
 from portbinding.grading.safecopy import CopyRefused, CopyRules, copy_tree
 from portbinding.grading.sandbox import BASE_DIR, SESSION_ENV, reap, require_root, sweep
@@ -96,6 +104,10 @@ def grade_assignment(
     options = options or GradeOptions()
     require_root()
     gradebook.require_assignment(course, assignment)
+    settings = read_course_settings(course.root)  # parsed, never run: see rootconfig
+    for warning in [config_owner_warning(course.root), *settings.ignored]:
+        if warning:
+            LOGGER.warning("%s", warning)
     chosen = students or course.students(assignment)
     run_id = secrets.token_hex(3)
     run_dir = BASE_DIR / "runs" / run_id
@@ -114,6 +126,7 @@ def grade_assignment(
                     course,
                     assignment,
                     student,
+                    settings,
                     template,
                     run_dir / f"{next(counter)}",
                     f"g{run_id}-{index}",
@@ -136,6 +149,7 @@ def _grade_one(
     course: Course,
     assignment: str,
     student: str,
+    settings: CourseSettings,
     template: Path,
     work: Path,
     session: str,
@@ -145,7 +159,7 @@ def _grade_one(
     notes: list[str] = []
     fault: str | None = None
     try:
-        problem = _make_scratch_course(course, assignment, student, template, work)
+        problem = _make_scratch_course(course, assignment, student, settings, template, work)
         if problem is None:
             problem, fault = _autograde(work, assignment, student, session, options)
     finally:
@@ -179,11 +193,11 @@ def _grade_one(
 
 
 def _make_scratch_course(
-    course: Course, assignment: str, student: str, template: Path, work: Path
+    course: Course, assignment: str, student: str, settings: CourseSettings, template: Path, work: Path
 ) -> str | None:
     """Lay out the scratch course; a reason to grade zero if the submission cannot be taken in."""
     work.mkdir(mode=0o700)
-    shutil.copy2(course.root / "nbgrader_config.py", work / "nbgrader_config.py")
+    write_grading_config(work, settings)
     shutil.copytree(course.source(assignment), work / "source" / assignment)
     if template.exists():
         shutil.copyfile(template, work / "gradebook.db")

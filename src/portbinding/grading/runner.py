@@ -53,6 +53,10 @@ def run_nbgrader(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path, 
     return process.exitcode
 
 
+def _no_syspath(app: object) -> None:
+    """In place of nbgrader's ``init_syspath`` (which inserts the current folder): nothing."""
+
+
 def _child(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
     """In the forked process: a session, folder, environment and log of its own, then nbgrader."""
     code = 1
@@ -67,8 +71,12 @@ def _child(argv: list[str], cwd: str, env: dict[str, str], log: str) -> None:
         os.environ.clear()
         os.environ.update(env)
         sys.argv = ["nbgrader", *argv]
+        from nbgrader.apps.baseapp import NbGrader
         from nbgrader.apps.nbgraderapp import NbGraderApp
 
+        # nbgrader puts the current folder first on sys.path; root imports nothing from a folder
+        # (the scratch course holds a submission's files), only from its own environment.
+        NbGrader.init_syspath = _no_syspath
         NbGraderApp.launch_instance(argv=argv)
         code = 0
     except SystemExit as done:
