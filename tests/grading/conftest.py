@@ -11,6 +11,7 @@ before and after.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -190,6 +191,7 @@ class HostState:
     containers: set[str]
     sentinel: bytes
     sandboxes: dict[str, str]  # sandbox folder -> its session (other runs' sandboxes come and go too)
+    sandbox_uids: dict[str, int]  # sandbox folder -> the throwaway uid it holds
     cgroups: set[str]  # names of sandbox cgroups (a sandbox's folder name)
     sandbox_processes: dict[str, str]  # pid -> the sandbox (cgroup name) it runs in, "" if none
     injected: list[str]
@@ -197,14 +199,21 @@ class HostState:
 
     @classmethod
     def read(cls, client: docker.DockerClient, sentinel: Path) -> HostState:
+        # What a sandbox holds (cgroups, processes, keys) is read *before* the sandbox folders: a
+        # sandbox's folder exists before and after all of those, so another run's sandbox seen
+        # holding one is also seen among the folders (and so told apart from ours).
+        cgroups = {p.name for p in Path("/sys/fs/cgroup").glob("**/portbinding-grading/*") if p.is_dir()}
+        processes, keys = _sandbox_processes(), _grading_uid_keys()
+        sandboxes = _sandboxes()
         return cls(
             containers=_grading_containers(client),
             sentinel=sentinel.read_bytes(),
-            sandboxes=_sandboxes(),
-            cgroups={p.name for p in Path("/sys/fs/cgroup").glob("**/portbinding-grading/*") if p.is_dir()},
-            sandbox_processes=_sandbox_processes(),
+            sandboxes={name: session for name, (session, _) in sandboxes.items()},
+            sandbox_uids={name: uid for name, (_, uid) in sandboxes.items()},
+            cgroups=cgroups,
+            sandbox_processes=processes,
             injected=[str(p) for p in Path("/tmp").glob("pbl-injected*")],
-            keys=_grading_uid_keys(),
+            keys=keys,
         )
 
 
@@ -235,14 +244,17 @@ def _grading_containers(client: docker.DockerClient) -> set[str]:
     return {f"{(c.attrs.get('Names') or ['?'])[0].lstrip('/')} ({c.id})" for c in [*labelled, *named]}
 
 
-def _sandboxes() -> dict[str, str]:
+def _sandboxes() -> dict[str, tuple[str, int]]:
+    """Sandbox folder -> (its session, its uid: the owner of its ipc/ folder; -1 if unknown)."""
     found = {}
     for folder in SANDBOX_BASE.iterdir() if SANDBOX_BASE.is_dir() else []:
         if folder.name not in ("uids", "runs"):
-            try:
-                found[folder.name] = (folder / "session").read_text()
-            except OSError:
-                found[folder.name] = ""
+            session, uid = "", -1
+            with contextlib.suppress(OSError):
+                session = (folder / "session").read_text()
+            with contextlib.suppress(OSError):
+                uid = (folder / "ipc").stat().st_uid
+            found[folder.name] = (session, uid)
     return found
 
 

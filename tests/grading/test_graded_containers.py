@@ -278,13 +278,21 @@ def test_an_image_without_entrypoint_runs_only_its_own_program(judge: Judge, com
         "  portbinding/notebook:1.0",
     ],
 )
-def test_check_config_builds_only_the_course_config_images(judge: Judge, engine: Engine, image: str) -> None:
+def test_check_config_builds_only_the_course_config_images(
+    judge: Judge, image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The image argument selects an entry of a fixed map; its text never reaches a Dockerfile."""
-    before = {i.id for i in engine.client.images.list()}
+    builds: list[Any] = []  # every build docker-py sends in this process (the engine's image list is shared)
+
+    def build(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        builds.append(kwargs)
+        return iter(())
+
+    monkeypatch.setattr(docker.api.build.BuildApiMixin, "build", build)
     result = judge.handle({"kind": "check_config", "line": 'c.ServerApp.ip = ""', "image": image})
     assert not result.passed and result.cause == "invalid", result
     assert "check_config works on portbinding/notebook" in result.message, result.message
-    assert {i.id for i in engine.client.images.list()} == before, "an image was built for a refused request"
+    assert not builds, f"an image was built for a refused request: {builds}"
 
 
 # ------------------------------------------------------------------------------- containers
@@ -322,6 +330,23 @@ def test_a_graded_container_runs_confined_whatever_the_line_asks(
     assert log == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}, log
     port = facts["ports"][0][1]
     assert not _accepts(_host_address(), port), "the published port answered on the network address"
+
+
+def test_a_crashing_rm_line_is_judged_as_crashed_not_as_vanished(judge: Judge, spy: Any) -> None:
+    """`--rm` is judged as if honoured, but the grader runs the container without auto-remove (it
+    removes it itself): a crash stays to be diagnosed, never "the container disappeared"."""
+
+    def look(engine: Engine, container: Container) -> dict[str, Any]:
+        container.reload()
+        return {"auto_remove": container.attrs["HostConfig"]["AutoRemove"]}
+
+    seen = spy(look)
+    line = "docker run --rm -d -p 8000:8000 portbinding/crash-before-listen:1.0"
+    request = {"kind": "check_run", "line": line, "container_port": 8000, "expect": "http", "path": "/health"}
+    result = judge.handle(request)
+    assert not result.passed and result.cause == "crashed", result
+    assert "not a problem in your answer" not in result.message, result.message
+    assert seen.seen == [{"auto_remove": False}], seen.seen
 
 
 def test_a_graded_container_reaches_neither_the_host_nor_another_graded_container_nor_beyond(
