@@ -8,6 +8,14 @@ ignore/include/size options) and replaces only the copy with ``safecopy.copy_tre
 files and folders owned by whoever owns the submission's folder in the exchange (the
 student), never through a link, within nbgrader's size limits, with their own modes.
 
+A submission is also collected only from its own student: nbgrader takes the student id from
+the name of the folder in ``inbound/`` (``ID+ASSIGNMENT+TIMESTAMP+RANDOM``), which every student
+may write, and only *warns* when the folder's owner is someone else -- so alice's
+``bob+ex01+<a later timestamp>+x`` replaced bob's submission (and an id like ``=HYPERLINK(..)``
+reached the gradebook and the LMS export). Here a folder not owned by the account its name
+claims is refused, with an error in the log (``--ExchangeCollect.check_owner=False`` turns the
+check off, as in nbgrader).
+
 Configured in grader/nbgrader_config.py::
 
     c.ExchangeFactory.collect = "portbinding.grading.exchange.SafeExchangeCollect"
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import pwd
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +33,31 @@ from nbgrader.exchange.default.collect import ExchangeCollect
 
 from portbinding.grading.safecopy import CopyRefused, CopyRules, copy_tree
 
+_REFUSED = "\0refused:"  # no login name holds a NUL: a refused record groups on its own, then goes
+
 
 class SafeExchangeCollect(ExchangeCollect):  # type: ignore[misc]  # nbgrader is untyped
     """nbgrader's collect, copying only the student's own regular files (see the module docstring)."""
+
+    src_records: list[dict[str, Any]]  # set by nbgrader's init_src
+
+    def _path_to_record(self, path: str) -> dict[str, Any]:
+        record: dict[str, Any] = super()._path_to_record(path)
+        if not self.check_owner:
+            return record
+        claimed, owner = str(record["username"]), _owner(path)
+        if owner != claimed:
+            self.log.error(
+                "Not collecting %s: it claims to be %s's submission, but %s made it (another student "
+                "submitting in their name?). Ask %s to submit again themselves.",
+                path, claimed, owner, claimed,
+            )  # fmt: skip
+            record["username"] = _REFUSED + path
+        return record
+
+    def init_src(self) -> None:
+        super().init_src()  # picks each student's latest record: refused ones are groups of their own
+        self.src_records = [r for r in self.src_records if not str(r["username"]).startswith(_REFUSED)]
 
     def do_copy(self, src: str, dest: str, log: Any = None) -> None:
         coursedir = self.coursedir
@@ -60,3 +91,15 @@ class SafeExchangeCollect(ExchangeCollect):  # type: ignore[misc]  # nbgrader is
                 for name in files:
                     path = os.path.join(folder, name)
                     os.chmod(path, (os.stat(path).st_mode | 0o660) & 0o777)
+
+
+def _owner(path: str) -> str:
+    """The login name of whoever owns ``path`` itself (a link is its maker's), or "uid N"."""
+    try:
+        uid = os.lstat(path).st_uid
+    except OSError:
+        return "nobody known"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
