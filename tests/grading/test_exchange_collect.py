@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Course:
     _inbound(exchange, f"{STUDENT}+{EX01}+2025-11-20 10:00:00.000000 UTC+aaaa", "REAL", student_uid)
     _inbound(exchange, f"{STUDENT}+{EX01}+2025-11-21 10:00:00.000000 UTC+bbbb", "FORGED", IMPOSTOR_UID)
     _inbound(exchange, f"=HYPERLINK(1)+{EX01}+2025-11-21 10:00:00.000000 UTC+cccc", "ODD", IMPOSTOR_UID)
+    # nobody's own, submitted now, claiming a time long past (before any deadline)
+    _inbound(exchange, f"nobody+{EX01}+2020-01-01 00:00:00.000000 UTC+dddd", "LATE", IMPOSTOR_UID)
     run_nbgrader(["collect", EX01, f"--Exchange.root={exchange}"], cwd=course.root)
     return course
 
@@ -49,4 +52,13 @@ def test_a_submission_in_another_students_name_is_not_collected(collected: Cours
 
 def test_a_made_up_student_id_is_not_collected(collected: Course) -> None:
     """A folder named after no account it belongs to makes no student at all."""
-    assert sorted(p.name for p in (collected.root / "submitted").iterdir()) == [STUDENT]
+    assert sorted(p.name for p in (collected.root / "submitted").iterdir()) == [STUDENT, "nobody"]
+
+
+def test_a_submission_claiming_an_earlier_time_gets_the_time_its_files_were_made(collected: Course) -> None:
+    """timestamp.txt is the student's word: submitted/ gets the files' own (unforgeable) time instead."""
+    from nbgrader.utils import parse_utc
+
+    stamp = parse_utc((collected.submitted("nobody", EX01) / "timestamp.txt").read_text())
+    assert stamp > datetime(2025, 1, 1), f"the claimed time was kept: {stamp}"
+    assert (collected.submitted(STUDENT, EX01) / "timestamp.txt").is_file()

@@ -16,6 +16,13 @@ reached the gradebook and the LMS export). Here a folder not owned by the accoun
 claims is refused, with an error in the log (``--ExchangeCollect.check_owner=False`` turns the
 check off, as in nbgrader).
 
+The submission time is the student's claim too (``timestamp.txt``, and the folder's name),
+written on the student's side: a late submission saying it came in on time escaped the late
+penalty. The kernel's change times (ctime) of the submitted folder and files cannot be set
+back by their owner (moving a folder in changes its ctime too), so when the newest of them
+is more than ``CLAIM_TOLERANCE`` after the claim, ``timestamp.txt`` in submitted/ says when the
+submission was really made, and the log says so.
+
 Configured in grader/nbgrader_config.py::
 
     c.ExchangeFactory.collect = "portbinding.grading.exchange.SafeExchangeCollect"
@@ -23,16 +30,21 @@ Configured in grader/nbgrader_config.py::
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import pwd
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.utils import parse_utc
 
 from portbinding.grading.safecopy import CopyRefused, CopyRules, copy_tree
 
+# How much later than its claimed time a submission may have been written (copying it takes time).
+CLAIM_TOLERANCE = timedelta(minutes=2)
 _REFUSED = "\0refused:"  # no login name holds a NUL: a refused record groups on its own, then goes
 
 
@@ -85,12 +97,41 @@ class SafeExchangeCollect(ExchangeCollect):  # type: ignore[misc]  # nbgrader is
             raise RuntimeError(f"Not collecting {src}: {error}") from error
         for relative, why in copied.skipped:
             self.log.warning("Left out of the collected submission %s: %s (%s)", src, relative, why)
+        self._vouch_for_time(Path(src), Path(dest), copied.files)
         if coursedir.groupshared:  # what nbgrader's own copy does for shared course folders
             for folder, _, files in os.walk(dest):
                 os.chmod(folder, (os.stat(folder).st_mode | 0o2770) & 0o2777)
                 for name in files:
                     path = os.path.join(folder, name)
                     os.chmod(path, (os.stat(path).st_mode | 0o660) & 0o777)
+
+    def _vouch_for_time(self, src: Path, dest: Path, files: list[str]) -> None:
+        """Make submitted/'s timestamp.txt no earlier than the submission's files really are."""
+        made = max([_changed(src), *(_changed(src / relative) for relative in files)])
+        stamp = dest / "timestamp.txt"
+        claimed: datetime | None = None
+        with contextlib.suppress(OSError, ValueError, OverflowError):
+            claimed = parse_utc(stamp.read_text().strip())
+        if claimed is not None and made - claimed <= CLAIM_TOLERANCE:
+            return
+        written = made.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        self.log.warning(
+            "%s says it was submitted at %s, but its files were written at %s: timestamp.txt now says %s "
+            "(late penalties go by it).",
+            src, claimed or "no time", written, written,
+        )  # fmt: skip
+        with contextlib.suppress(FileNotFoundError):
+            stamp.unlink()  # a fresh file, not one the copy made
+        stamp.write_text(written)
+
+
+def _changed(path: Path) -> datetime:
+    """When ``path`` itself last changed (its ctime: its owner cannot set it back), as naive UTC."""
+    try:
+        moment = datetime.fromtimestamp(os.lstat(path).st_ctime, UTC)
+    except OSError:  # gone since it was copied: the other files still tell
+        return datetime.min
+    return moment.replace(tzinfo=None)
 
 
 def _owner(path: str) -> str:
