@@ -159,24 +159,25 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             self._stopped = "The notebook broke a grading rule (see the note at the top)."
         return cell, resources
 
-    def output(
-        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
+    def process_message(
+        self, msg: dict[str, Any], cell: NotebookNode, cell_index: int
     ) -> NotebookNode | None:
-        content = msg.get("content", {})
-        size = len(str(content.get("text", ""))) + sum(
-            len(str(v)) for v in (content.get("data") or {}).values()
-        )
-        self._output_bytes += size
-        if self._output_bytes <= self.max_output_bytes:
-            shown: NotebookNode | None = super().output(outs, msg, display_id, cell_index)
-            return shown
-        if self._stopped is None:
-            self._stop(
-                "output",
-                f"The notebook printed more than {self.max_output_bytes // 1_000_000} MB of output "
-                "and was stopped (output is capped while grading).",
-            )
-        return None  # dropped: memory in the grader stays bounded
+        # Every message the kernel sends counts, not only the outputs nbclient keeps as such: error
+        # tracebacks, metadata, comm (widget) state and buffers all stayed in the grader's memory
+        # (50 MB of "error" messages went into the notebook past a 2 MB cap).
+        msg_type = msg.get("msg_type")
+        if msg_type not in ("status", "execute_input"):  # tiny; the cell's own source
+            self._output_bytes += _message_bytes(msg)
+            if self._output_bytes > self.max_output_bytes:
+                if self._stopped is None:
+                    self._stop(
+                        "output",
+                        f"The notebook printed more than {self.max_output_bytes // 1_000_000} MB of output "
+                        "and was stopped (output is capped while grading).",
+                    )
+                return None  # dropped: memory in the grader stays bounded
+        shown: NotebookNode | None = super().process_message(msg, cell, cell_index)
+        return shown
 
     def _stop(self, code: str, message: str) -> None:
         self._problems.append({"code": code, "message": message})
@@ -201,6 +202,12 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         if manager is None or manager.sandbox is None:
             return []
         return manager.sandbox.ledger.checks()
+
+
+def _message_bytes(msg: dict[str, Any]) -> int:
+    """About how much memory a kernel message takes: its content and metadata as JSON, its buffers."""
+    size = len(json.dumps([msg.get("content"), msg.get("metadata")], default=repr))
+    return size + sum(len(buffer) for buffer in msg.get("buffers") or [])
 
 
 def error_output(name: str, text: str) -> NotebookNode:
