@@ -31,10 +31,12 @@ import logging
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
@@ -83,6 +85,45 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         if self._manager is not None:
             self._manager.copy_check_against = _submission_folders(self, self._resources)
         return manager
+
+    async def async_start_new_kernel_client(self) -> Any:
+        kc = await super().async_start_new_kernel_client()
+        for channel in (kc.iopub_channel, kc.shell_channel):
+            channel.get_msg = self._well_formed(channel.get_msg)
+        return kc
+
+    # nbclient's sync entry point wraps *its* coroutine function, not an override: wrap ours.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _well_formed(self, get_msg: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
+        """``get_msg`` that never hands nbclient a malformed message: it stops the notebook instead.
+
+        The kernel is the learner's and signs whatever it sends (its connection file holds the
+        key): a message without a msg_type, or whose parent header is a list, crashed nbclient,
+        and the submission became "not gradable -- regrade" (the grader's fault) for ever.
+        """
+
+        async def checked(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            while True:
+                problem: str | None
+                try:
+                    msg = await get_msg(*args, **kwargs)
+                except (KeyError, TypeError, ValueError, AttributeError) as error:
+                    problem = type(error).__name__
+                else:
+                    problem = _malformed(msg)
+                    if problem is None:
+                        return msg
+                self._malformed_message(problem)
+
+        return checked
+
+    def _malformed_message(self, problem: str) -> None:
+        if self._stopped is None:
+            self._stop(
+                "protocol",
+                f"The notebook's kernel sent the grader a malformed message ({problem}) and was stopped.",
+            )
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         self._reset()
@@ -165,9 +206,11 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         # Every message the kernel sends counts, not only the outputs nbclient keeps as such: error
         # tracebacks, metadata, comm (widget) state and buffers all stayed in the grader's memory
         # (50 MB of "error" messages went into the notebook past a 2 MB cap).
-        msg_type = msg.get("msg_type")
-        if msg_type not in ("status", "execute_input"):  # tiny; the cell's own source
-            self._output_bytes += _message_bytes(msg)
+        size = _message_bytes(msg)
+        if msg.get("msg_type") in ("status", "execute_input"):  # the kernel names the type: these
+            size = max(0, size - len(str(cell.get("source", ""))) - 1_000)  # count beyond the cell's source
+        if size:
+            self._output_bytes += size
             if self._output_bytes > self.max_output_bytes:
                 if self._stopped is None:
                     self._stop(
@@ -176,7 +219,13 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
                         "and was stopped (output is capped while grading).",
                     )
                 return None  # dropped: memory in the grader stays bounded
-        shown: NotebookNode | None = super().process_message(msg, cell, cell_index)
+        try:
+            shown: NotebookNode | None = super().process_message(msg, cell, cell_index)
+        except CellExecutionComplete:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as error:  # see _well_formed
+            self._malformed_message(f"{str(msg.get('msg_type'))[:40]!r}: {type(error).__name__}")
+            return None
         return shown
 
     def _stop(self, code: str, message: str) -> None:
@@ -202,6 +251,16 @@ class SandboxedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         if manager is None or manager.sandbox is None:
             return []
         return manager.sandbox.ledger.checks()
+
+
+def _malformed(msg: Any) -> str | None:
+    """What is wrong with a message's shape for nbclient, or None."""
+    if not isinstance(msg, dict) or not isinstance(msg.get("msg_type"), str):
+        return "no message type"
+    for part in ("header", "parent_header", "metadata", "content"):
+        if not isinstance(msg.get(part), dict):
+            return f"its {part} is no mapping"
+    return None
 
 
 def _message_bytes(msg: dict[str, Any]) -> int:
