@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from portbinding.grading.course import Course, nbgrader_env, run_nbgrader
+from portbinding.grading.course import Course, nbgrader_env, release_student_versions, run_nbgrader
 from portbinding.grading.rootconfig import (
     DEFAULTS,
     grading_config,
@@ -129,3 +129,13 @@ def test_doctor_warns_about_an_instructor_writable_course_config(
     warning = json.loads(result.stdout)["course_config_warning"] or ""
     assert f"uid {INSTRUCTOR_UID}" in warning and "never as root" in warning, warning
     assert not marker.exists(), "doctor executed the course's config"
+
+
+def test_releasing_the_student_versions_runs_no_course_python(
+    hostile_course: tuple[Course, Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """`portbinding exercises` (nbgrader generate_assignment in a scratch course) may run as root too."""
+    course, marker, _ = hostile_course
+    released = release_student_versions(course, [EX01])
+    assert f"{EX01}.ipynb" in released[EX01], sorted(released[EX01])
+    assert not marker.exists(), "releasing the student versions executed the course's config"

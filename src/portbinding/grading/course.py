@@ -138,9 +138,13 @@ def release_student_versions(
     """What ``nbgrader generate_assignment`` releases for each assignment: {assignment: {file: bytes}}."""
     chosen = assignments or course.assignments()
     released: dict[str, dict[str, bytes]] = {}
+    from portbinding.grading.rootconfig import read_course_settings, write_grading_config
+
     with tempfile.TemporaryDirectory(prefix="portbinding-release-") as scratch:
         root = Path(scratch)
-        shutil.copy2(course.root / "nbgrader_config.py", root / "nbgrader_config.py")
+        # The package's config, the course's settings read as data: `portbinding exercises` may
+        # run as root, and the course's nbgrader_config.py is the instructor's Python.
+        write_grading_config(root, read_course_settings(course.root))
         for assignment in chosen:
             shutil.copytree(course.source(assignment), root / "source" / assignment)
             run_nbgrader(
