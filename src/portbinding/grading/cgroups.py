@@ -1,4 +1,9 @@
-"""The cgroups of grading sandboxes: a pids and a memory limit each (cgroup v1 or v2).
+"""The cgroups of grading sandboxes: a pids, a memory and a CPU limit each (cgroup v1 or v2).
+
+The CPU limit (one core by default, a CFS quota) keeps one submission from starving the
+others graded beside it: without it a kernel with a few busy processes took every core of the
+machine (each process has its own 120 s RLIMIT_CPU), and the other worker's checks crawled.
+It is kept where the machine allows it; a machine without the cpu controller grades without.
 
 Each sandbox gets groups named like its folder under ``portbinding-grading/`` (so ``reap``
 finds them if their grader died). The jail puts the sandbox's first process in them before
@@ -22,21 +27,32 @@ ROOT = Path("/sys/fs/cgroup")
 NAME = "portbinding-grading"
 
 
-def make(name: str, *, pids: int, memory_mb: int) -> list[Path]:
-    """A pids and a memory cgroup called ``name``; OSError when they cannot be made."""
+PERIOD_US = 100_000
+
+
+def make(name: str, *, pids: int, memory_mb: int, cpus: float = 1.0) -> list[Path]:
+    """A pids, a memory and (where possible) a cpu cgroup called ``name``; OSError when the
+    first two cannot be made."""
     memory = str(memory_mb * 2**20)
+    quota = str(max(1_000, int(cpus * PERIOD_US)))
     if (ROOT / "cgroup.controllers").exists():  # v2: one tree, controllers enabled per level
         parent = ROOT / NAME
         parent.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
-            (ROOT / "cgroup.subtree_control").write_text("+pids +memory")
+            (ROOT / "cgroup.subtree_control").write_text("+pids +memory +cpu")
         (parent / "cgroup.subtree_control").write_text("+pids +memory")
+        with contextlib.suppress(OSError):
+            (parent / "cgroup.subtree_control").write_text("+cpu")
         group = parent / name
         group.mkdir()
         (group / "pids.max").write_text(str(pids))
         (group / "memory.max").write_text(memory)
         with contextlib.suppress(OSError):  # only where swap accounting is on
             (group / "memory.swap.max").write_text("0")
+        try:
+            (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        except OSError as error:
+            LOGGER.warning("grading sandboxes run without a CPU limit: %s", error)
         return [group]
     groups = []
     for controller, settings in (
@@ -50,6 +66,17 @@ def make(name: str, *, pids: int, memory_mb: int) -> list[Path]:
             (group / key).write_text(value)
     with contextlib.suppress(OSError):  # only where swap accounting is on
         (groups[1] / "memory.memsw.limit_in_bytes").write_text(memory)
+    cpu = ROOT / "cpu" / NAME / name
+    try:
+        cpu.mkdir(parents=True)
+        (cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        (cpu / "cpu.cfs_quota_us").write_text(quota)
+    except OSError as error:
+        LOGGER.warning("grading sandboxes run without a CPU limit: %s", error)
+        with contextlib.suppress(OSError):
+            cpu.rmdir()
+    else:
+        groups.append(cpu)
     return groups
 
 
@@ -57,7 +84,7 @@ def paths(name: str) -> list[Path]:
     """Where the groups called ``name`` are (whether or not they exist)."""
     if (ROOT / "cgroup.controllers").exists():
         return [ROOT / NAME / name]
-    return [ROOT / controller / NAME / name for controller in ("pids", "memory")]
+    return [ROOT / controller / NAME / name for controller in ("pids", "memory", "cpu")]
 
 
 def events_file(groups: list[Path], controller: str, *names: str) -> str | None:

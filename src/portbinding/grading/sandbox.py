@@ -63,6 +63,7 @@ class SandboxLimits:
 
     memory_mb: int = 1024
     pids: int = 96
+    cpus: float = 1.0  # a CFS quota: one submission never takes the cores the others grade on
     cpu_s: int = 120
     file_mb: int = 64
     work_mb: int = 64
@@ -162,7 +163,7 @@ class Sandbox:
             os.chown(self.root / name, owner, owner)
         try:  # named like the folder: see reap
             self.cgroups = cgroups.make(
-                self.root.name, pids=self.limits.pids, memory_mb=self.limits.memory_mb
+                self.root.name, pids=self.limits.pids, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus
             )
         except OSError as error:
             raise SandboxUnavailable(
