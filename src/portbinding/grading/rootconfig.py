@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from portbinding.errors import PortBindingError
-from portbinding.grading.execute import autograde_preprocessors
 
 CONFIG_NAME = "nbgrader_config.py"
 # The settings a course may change, and the type each must have; any other line is the package's.
@@ -99,6 +98,8 @@ def _setting(target: ast.expr) -> tuple[str, str] | None:
 
 def grading_config(settings: CourseSettings) -> dict[str, dict[str, Any]]:
     """The whole nbgrader config root grades with: the package's, and the course's own settings."""
+    from portbinding.grading.execute import autograde_preprocessors  # nbgrader: not for `doctor`
+
     config: dict[str, dict[str, Any]] = {
         "CourseDirectory": {"source_directory": "source"},
         # Learner code never runs next to the engine: every notebook runs in the grading sandbox.
