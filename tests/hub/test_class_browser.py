@@ -23,10 +23,9 @@ import docker
 import pytest
 
 from portbinding.builder import build_images, missing_images
-from portbinding.grading.course import Course
+from portbinding.grading.course import Course, hand_over
 from portbinding.grading.grade import GradeOptions, grade_assignment
 from portbinding.hub.classroom import course_root
-from portbinding.hub.cli import give_back
 from portbinding.probe import wait_until
 from tests.hub.classhub import ClassHub, running_hub
 
@@ -145,7 +144,7 @@ def _walk(trip: Journey, browser: Browser) -> None:
     with _timed(trip, "grading (root)"):
         course = Course(course_root(instructor))
         outcomes = grade_assignment(course, EX01, options=GradeOptions(workers=2, cell_timeout_s=60))
-        give_back(course.root, instructor.id)
+        hand_over(course.root)
         trip.grades = {o.student: o.score for o in outcomes}
     with _timed(trip, "instructor feedback"), _session(browser, hub, instructor.id, "50-instructor") as page:
         _formgrader_action(page, hub, instructor.id, "glyphicon-comment", "generate feedback")

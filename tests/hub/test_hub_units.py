@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from portbinding.grading.course import hand_over
 from portbinding.grading.distributed import ClusterError, Ledger, _redact, _trusted_config, _write_files
-from portbinding.hub.cli import give_back
 from portbinding.hub.roster import (
     Credentials,
     Member,
@@ -87,19 +87,20 @@ def test_password_hash_rejects_tampering() -> None:
     assert not check_password("x", "scrypt$notanumber$8$1$AA==$AA=="), "a malformed hash is accepted"
 
 
-def test_give_back_never_follows_a_link(tmp_path: Path) -> None:
-    """Handing the course back to its owner chowns its own files, never a link's target."""
+def test_grading_hands_the_course_back_without_following_a_link(tmp_path: Path) -> None:
+    """`portbinding hub grade` hands what root wrote to the course's owner, never a link's target."""
     if os.geteuid() != 0:
         pytest.fail("chown needs root (run under make test)")
+    nobody = 65534
     course = tmp_path / "course"
     course.mkdir()
-    (course / "gradebook.db").write_text("")
+    os.chown(course, nobody, nobody)  # the instructor's folder
+    (course / "gradebook.db").write_text("")  # written by root's grading
     outside = tmp_path / "outside.txt"
     outside.write_text("root's")
     (course / "link").symlink_to(outside)
     (course / "dirlink").symlink_to(tmp_path)
-    give_back(course, "nobody")
-    nobody = 65534
+    hand_over(course)
     assert (course / "gradebook.db").stat().st_uid == nobody, "the course's own file was not handed back"
     assert outside.stat().st_uid == 0, "a symlink's target was chowned"
     assert tmp_path.stat().st_uid == 0, "a symlinked folder was chowned"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -133,7 +132,7 @@ def start(settings: HubSettings) -> int:
 
 def _grade(settings: HubSettings, args: argparse.Namespace) -> int:
     """``portbinding grade`` (root: the sandbox needs it) on the instructor's course, given back to them."""
-    from portbinding.grading.course import Course
+    from portbinding.grading.course import Course, hand_over
     from portbinding.grading.grade import GradeOptions, grade_assignment
     from portbinding.hub.classroom import course_root
     from portbinding.hub.roster import read_roster
@@ -145,22 +144,10 @@ def _grade(settings: HubSettings, args: argparse.Namespace) -> int:
         if not course.students(args.assignment):
             continue
         outcomes += grade_assignment(course, args.assignment, options=GradeOptions(workers=args.workers))
-        give_back(course.root, member.id)
+        hand_over(course.root)  # walked by file descriptor: a link the instructor swaps in leads nowhere
     if args.json:
         print(json.dumps({"submissions": [o.to_dict() for o in outcomes]}, indent=2))
     else:
         for o in outcomes:
             print(f"{o.student:20} {o.score:>5g} / {o.max_score:<3g} {o.status}")
     return EXIT_OK
-
-
-def give_back(root: Path, user: str) -> None:
-    """Hand what grading wrote as root (gradebook, autograded/, reports/) back to the course's owner."""
-    entry = pwd.getpwnam(user)
-    # os.walk never follows a link: a symlink the owner planted must not turn into root's chown.
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        for name in [".", *dirs, *files]:
-            path = Path(folder) / name
-            st = path.lstat()
-            if st.st_uid != entry.pw_uid and not path.is_symlink():
-                os.lchown(path, entry.pw_uid, entry.pw_gid)
