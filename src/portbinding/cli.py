@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 
-from portbinding import settings
+from portbinding import __version__, settings
 from portbinding.errors import (
+    ContainerNotFound,
     EngineUnavailable,
     PolicyError,
     PortBindingError,
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit_code(error: PortBindingError) -> int:
-    if isinstance(error, PortSpecError | PolicyError | UnknownName):
+    # A container that is not there is a name the learner typed: bad input, like an unknown scenario.
+    if isinstance(error, PortSpecError | PolicyError | UnknownName | ContainerNotFound):
         return EXIT_BAD_INPUT
     if isinstance(error, EngineUnavailable):
         return EXIT_NO_ENGINE
@@ -78,15 +80,22 @@ def _exit_code(error: PortBindingError) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portbinding", description="Port Binding Lab toolkit.")
+    parser.add_argument("--version", action="version", version=f"portbinding {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log every engine call and wait on stderr (DEBUG)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(
-        name: str, handler: Callable[[argparse.Namespace], int], text: str
+        name: str, handler: Callable[[argparse.Namespace], int], text: str, *, epilog: str | None = None
     ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text, description=text)
+        sub = commands.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter,
+        )
         sub.add_argument("--json", action="store_true", help="print JSON with stable keys")
         sub.set_defaults(handler=handler)
         return sub
@@ -104,7 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     images.add_argument("names", nargs="*", help="image names (default: all)")
     images.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
-    run = command("run", _run, "Run a scenario, or a `docker run ...` line checked by the course policy.")
+    run = command(
+        "run",
+        _run,
+        "Run a scenario, or a `docker run ...` line checked by the course policy.",
+        epilog=_scenario_list(),
+    )
     run.add_argument(
         "what",
         nargs="*",
@@ -153,6 +167,24 @@ def _parser() -> argparse.ArgumentParser:
 
     add_hub_commands(command)
     return parser
+
+
+def _scenario_list() -> str:
+    """The scenarios `run` knows, one a line, for its --help."""
+    from portbinding.scenarios import SCENARIOS
+
+    width = max(len(item.id) for item in SCENARIOS)
+    rows = "\n".join(f"  {item.id:{width}}  {item.title}" for item in SCENARIOS)
+    return (
+        f"scenarios (each publishes on 127.0.0.1, as the lessons do):\n{rows}\n\n"
+        "example: portbinding run loopback_only"
+    )
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Progress for a person, on stderr (stdout stays the result; --json stays one object)."""
+    if not args.json:
+        print(text, file=sys.stderr, flush=True)
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
@@ -286,22 +318,30 @@ def _run(args: argparse.Namespace) -> int:
         raise PortBindingError(
             "Say what to run: a scenario id, or -- followed by a docker run line.",
             hint="e.g. `portbinding run loopback_only` or "
-            "`portbinding run -- docker run -d -p 8888:8888 portbinding/notebook:1.0`",
+            "`portbinding run -- docker run -d -p 8888:8888 portbinding/notebook:1.0` "
+            "(`portbinding run --help` lists the scenarios)",
         )
+    engine: Engine | None = None
     if len(words) == 1 and not words[0].startswith(("docker", "podman")):
         item = scenario(words[0])
+        engine = _engine(args)
         fixed = next((m.host_port for m in item.run.publish if m.host_port), None)
         # The scenario's classic port (8888) when it is free, else any free one: never a clash.
-        spec = item.with_host_port(preferred_port(fixed), host_ip=None) if fixed else item.run
+        # On 127.0.0.1, as the lessons teach -- unless the engine's ports open on another machine,
+        # where that machine's loopback would be out of reach from here.
+        local = engine.publish_host in ("127.0.0.1", "localhost")
+        host_ip = "127.0.0.1" if local else None
+        spec = item.with_host_port(preferred_port(fixed), host_ip=host_ip) if fixed else item.run
         chosen_by_course = fixed is not None
         port: int | None = item.container_port
         path = item.path
     else:
-        spec = parse_run(words)
+        spec = parse_run(words)  # refused lines fail here, before any engine is asked
         chosen_by_course = False  # the learner's own port: explain and suggest, never change it unasked
         port = spec.publish[0].container_port if spec.publish else None
         path = "/"
-    engine = _engine(args)
+    engine = engine or _engine(args)
+    _say(args, f"Starting: {spec.replace(detach=True).to_cli()}")
     try:
         container = engine.run(spec.replace(detach=True))
     except PortInUse as error:
@@ -318,22 +358,27 @@ def _run(args: argparse.Namespace) -> int:
                 f"or stop whatever holds port {error.port} (`portbinding ps` lists the course's containers)",
             ) from error
         # The course chose that port because it looked free on 127.0.0.1; another address holds it.
-        print(
-            f"Host port {error.port} is taken after all: running on {error.suggestion} instead.",
-            file=sys.stderr,
-        )
+        _say(args, f"Host port {error.port} is taken after all: running on {error.suggestion} instead.")
         spec = moved
         container = engine.run(spec.replace(detach=True))
-    result = wait_until_ready(engine, container, port, path=path, timeout=args.wait) if port else None
+    url = engine.url(container, port, path) if port else None
+    result = None
+    if port:
+        where = url or f"container port {port}"
+        _say(args, f"Started {container.name}. Waiting up to {args.wait:.0f} s for {where} to answer…")
+        result = wait_until_ready(engine, container, port, path=path, timeout=args.wait)
     payload = {
         "container": container.name,
         "cli": spec.to_cli(),
         "ports": [str(p) for p in engine.ports(container)],
+        "url": url,
         "probe": result.to_dict() if result else None,
     }
     text = f"Started {container.name}: {spec.to_cli()}\n  ports: {', '.join(payload['ports']) or 'none'}"
     if result:
         text += f"\n  probe: {result.outcome} -- {result.detail}"
+    if url:
+        text += f"\n  {'open' if result and result.ok else 'URL'}: {url}"
     text += f"\n  (`portbinding diagnose {container.name}` explains; `portbinding cleanup` removes it)"
     _emit(args, payload, text)
     return EXIT_OK if result is None or result.ok else EXIT_PROBLEM

@@ -79,9 +79,9 @@ def test_run_refuses_a_privileged_line_with_exit_2(engine: Engine, cli_session: 
 
 
 def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engine) -> None:
-    """diagnose no-such-container: exit 4 with a hint to list containers."""
+    """diagnose no-such-container: exit 2 (bad input, as the README says) with a hint to list containers."""
     result = _cli("diagnose", "pbl-no-such-container")
-    assert result.returncode == 4, result.stderr
+    assert result.returncode == 2, f"a misspelt container name is bad input (exit 2): {result.returncode}"
     assert "There is no container called" in result.stderr and "portbinding ps" in result.stderr, (
         result.stderr
     )
@@ -118,3 +118,19 @@ def test_ps_lists_course_containers_with_their_ports(engine: Engine, host_port: 
     rows = {row["name"]: row for row in json.loads(result.stdout)["containers"]}
     assert container.name in rows, rows.keys()
     assert any(str(host_port) in port for port in rows[container.name]["ports"]), rows[container.name]
+
+
+def test_run_a_scenario_publishes_on_loopback_and_says_what_it_does(engine: Engine, cli_session: str) -> None:
+    """run ok: published on 127.0.0.1 only (as the lessons teach), progress first, then the URL."""
+    started = _cli("run", "ok", "--wait", "60")
+    assert started.returncode == 0, (started.returncode, started.stdout, started.stderr)
+    (container,) = _mine(engine, cli_session)
+    bindings = [b for spec in (container.ports or {}).values() for b in spec or []]
+    assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), (
+        f"`portbinding run ok` published on every address: {container.ports}"
+    )
+    port = bindings[0]["HostPort"]
+    progress = started.stderr
+    assert "Starting" in progress and "Waiting" in progress, f"run said nothing while it worked: {progress!r}"
+    url = f"http://127.0.0.1:{port}/"
+    assert url in started.stdout, f"run did not print the URL to open ({url}): {started.stdout!r}"

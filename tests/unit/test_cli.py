@@ -58,3 +58,26 @@ def test_json_errors_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
     payload = json.loads(capsys.readouterr().out)
     assert code == EXIT_BAD_INPUT
     assert payload["error"] == "PortSpecError" and payload["hint"], payload
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`portbinding --version` answers with the installed version and exits 0."""
+    from portbinding import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0, f"--version exited {done.value.code}"
+    assert __version__ in out and "portbinding" in out, f"--version printed {out!r}"
+
+
+def test_run_help_lists_every_scenario_with_its_title(capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --help` names each scenario a learner can run, so nobody has to guess an id."""
+    from portbinding.scenarios import SCENARIOS
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    missing = [s.id for s in SCENARIOS if s.id not in out]
+    assert not missing, f"run --help does not list {missing}:\n{out}"
+    assert SCENARIOS[1].title in out, f"run --help lists ids without saying what they are:\n{out}"
