@@ -12,7 +12,7 @@ from docker.models.containers import Container
 
 from portbinding.discovery import EngineInfo
 from portbinding.engine import Engine
-from portbinding.errors import EngineUnavailable
+from portbinding.errors import ContainerNotFound, EngineUnavailable
 from portbinding.probe import wait_until
 from portbinding.scenarios import scenario
 from portbinding.widgets import (
@@ -256,3 +256,74 @@ def test_lesson_engine_is_shared_and_end_lesson_removes_its_containers(
     finally:
         lesson.cleanup(session=lesson.session)
         lesson.client.close()
+
+
+def test_a_crashed_container_started_with_p_shows_the_mapping_it_asked_for(
+    engine: Engine, host_port: int
+) -> None:
+    """The console's status never says "no -p" for a line with one: the mapping went with the container."""
+    console = ContainerConsole(engine=engine)
+    crashed = scenario("crashed")
+    console.run_line(crashed.with_host_port(host_port).to_cli())
+    status = html.unescape(console._status.value)
+    assert "no -p" not in status, f"the status denies the -p the learner typed: {status}"
+    asked = f"{host_port}:{crashed.container_port}"
+    assert asked in status and "not running" in status and "nothing published" not in status, (
+        f"the status should name the -p asked for and say its port closed with the container: {status}"
+    )
+
+
+def _ok_line(host_port: int) -> str:
+    return scenario("ok").with_host_port(host_port).to_cli()
+
+
+def _says_gone(name: str, light: ProbeLight, diagram: PortMapDiagram) -> None:
+    lamp = html.unescape(light._lamp.value)
+    assert light.light != "green" and "Reachable" not in lamp, f"green for a removed container: {lamp}"
+    assert name in lamp and "removed" in lamp, f"the light should say {name} was removed: {lamp}"
+    assert diagram.hops == (), f"the port map still draws a path into a removed container: {diagram.alt_text}"
+    assert name in diagram.alt_text and "removed" in diagram.alt_text, diagram.alt_text
+    assert "data-ok=" not in diagram._svg.value, "the port map still draws coloured hops"
+
+
+def test_lights_and_port_maps_say_when_their_container_is_removed(
+    engine: Engine, host_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After Remove, end_lesson() or a `docker rm` elsewhere, no light stays green and no port map draws."""
+    monkeypatch.setattr(session, "_engine", engine)  # end_lesson() ends this test's session
+    console = ContainerConsole(engine=engine)
+    light = ProbeLight(engine=engine)
+    light.follow(console)
+    diagram = PortMapDiagram(engine=engine)
+    diagram.follow(console)
+
+    def run_green() -> Container:
+        container = console.run_line(_ok_line(host_port))
+        assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
+        assert light.probe().ok and light.light == "green", light.result
+        assert [hop.ok for hop in diagram.hops] == [True, True, True], diagram.alt_text
+        return container
+
+    first = run_green()
+    console.remove()
+    assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
+    _says_gone(str(first.name), light, diagram)
+
+    second = run_green()
+    alone = ProbeLight(engine=engine)
+    alone.attach(second, 8888)
+    assert alone.probe().ok, alone.result
+    session.end_lesson()
+    assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
+    _says_gone(str(second.name), light, diagram)
+    _says_gone(str(second.name), alone, diagram)
+    assert console.container is None, "the console still acts on a container end_lesson() removed"
+    assert "removed" in html.unescape(console._status.value), console._status.value
+
+    third = run_green()
+    engine.client.containers.get(third.id).remove(force=True)  # a learner's `docker rm -f` in a terminal
+    with pytest.raises(ContainerNotFound):
+        light.probe()
+    with pytest.raises(ContainerNotFound):
+        diagram.refresh()
+    _says_gone(str(third.name), light, diagram)

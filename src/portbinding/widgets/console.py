@@ -28,12 +28,13 @@ from portbinding.diagnose import Expect
 from portbinding.engine import Engine, preferred_port
 from portbinding.errors import ContainerNotFound, EngineUnavailable, ImageMissing, PortBindingError, PortInUse
 from portbinding.images import split_image_ref
+from portbinding.ports import PortMapping
 from portbinding.scenarios import SCENARIOS, Scenario
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
 from portbinding.widgets._ui import MessageArea, badge, button, code, esc, pre, table
 from portbinding.widgets._worker import Worker
-from portbinding.widgets.session import lesson_engine
+from portbinding.widgets.session import announce_removed, lesson_engine, watch_removals
 
 LOGGER = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             ]
         )
         self.add_class("pbl-console")
+        watch_removals(self._on_removed)
         if initial is not None:
             self._scenarios.value = initial  # fills the run line (observer)
         self._sync_buttons()
@@ -332,9 +334,23 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         )
         self._notify()
 
+    def _on_removed(self, names: frozenset[str], how: str) -> None:
+        """Another part of the lesson removed this console's container (``end_lesson()``)."""
+        target = self._target
+        if target is None or str(target.container.name) not in names:
+            return
+        self._log_stop.set()
+        self._target = None
+        self._status.value = f"<b>{esc(target.container.name)}</b>: removed {esc(how)}"
+        self._port.value = pre("(the container is gone)", css_class="pbl-port")
+        self._inspect.value = pre("(the container is gone)", css_class="pbl-inspect")
+        self._sync_buttons()
+        self._notify()
+
     def _remove_job(self) -> None:
         target = self._require_target()
         self._discard_current(self.engine)
+        announce_removed([str(target.container.name)], "with the console's Remove button")
         with self._log_lock:
             note = {
                 "output_type": "stream",
@@ -499,6 +515,7 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             return
         running = state.get("Status") == "running"
         state_text = _live.status_text(state)
+        asked = list(target.spec.publish)
         url = None
         if running and target.container_port is not None:
             with contextlib.suppress(PortBindingError):
@@ -508,8 +525,8 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             ["container", f"<b>{esc(container.name)}</b> ({esc(str(container.id)[:12])})"],
             ["image", esc(target.spec.image)],
             ["state", badge(running, yes=state_text, no=state_text) + esc(f"  (checked {checked})")],
-            ["published", esc(", ".join(str(p) for p in published) or "nothing (no -p)")],
-            ["URL from here", code(url) if url else esc("none: nothing published for the service's port")],
+            ["published", esc(_published_words(published, asked, running=running))],
+            ["URL from here", code(url) if url else esc(_no_url_words(running))],
         ]
         self._status.value = table(["", ""], rows, css_class="pbl-status-table")
 
@@ -544,3 +561,25 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _show_views_placeholder(self) -> None:
         for view, name in ((self._ps, "ps"), (self._port, "port"), (self._inspect, "inspect")):
             view.value = pre(f"(run a container to see `docker {name}` here)")
+
+
+def _published_words(published: Sequence[object], asked: Sequence[PortMapping], *, running: bool) -> str:
+    """The status table's "published" cell: what is open now, and what the run line asked for.
+
+    A stopped or crashed container has no open ports although its line had ``-p``: say both, so
+    the learner never reads "no -p" for a line they typed with one.
+    """
+    if published:
+        return ", ".join(str(p) for p in published)
+    flags = " ".join(f"-p {m.to_spec()}" for m in asked)
+    if not asked:
+        return "nothing (the run line has no -p)"
+    if not running:
+        return f"nothing now: the container is not running, and {flags} opens only while it runs"
+    return f"nothing, although the run line asked for {flags}"
+
+
+def _no_url_words(running: bool) -> str:
+    if not running:
+        return "none: the container is not running (its logs say why)"
+    return "none: nothing published for the service's port"

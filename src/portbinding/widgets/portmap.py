@@ -20,13 +20,14 @@ from docker.models.containers import Container
 
 from portbinding.diagnose import Cause, Diagnosis, Evidence, Expect, diagnose
 from portbinding.engine import Engine, PublishedPort
-from portbinding.errors import PortBindingError
+from portbinding.errors import ContainerNotFound, PortBindingError
 from portbinding.ports import bracket_host
 from portbinding.procnet import Listener
 from portbinding.widgets import _live
 from portbinding.widgets._base import WorkerBacked
 from portbinding.widgets._ui import GREEN, GREY, RED, MessageArea, button, esc
 from portbinding.widgets._worker import Worker
+from portbinding.widgets.session import watch_removals
 
 if TYPE_CHECKING:
     from portbinding.widgets.console import ContainerConsole, RunTarget
@@ -202,6 +203,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._path = "/"
         self._map: PortMap | None = None
         self._hops: tuple[Hop, ...] = ()
+        self._gone = ""  # why the container drawn last is not there any more
         self._uid = next(_ids)
         self._svg = widgets.HTML()
         self._svg.add_class("pbl-portmap-svg")
@@ -222,6 +224,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         ])  # fmt: skip
         self.add_class("pbl-portmap")
         self._svg.value = "<small>Nothing to draw yet: show(container, container_port).</small>"
+        watch_removals(self._on_removed)
 
     # ------------------------------------------------------------------ state
 
@@ -233,6 +236,8 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     @property
     def alt_text(self) -> str:
         """The diagram in words (also shown under it)."""
+        if self._gone:
+            return f"{self._gone} There is no path to draw: run a container, then refresh."
         if self._map is None:
             return "No container shown yet."
         head = (
@@ -275,10 +280,23 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     def _on_console_run(self, target: RunTarget | None) -> None:
         if target is None:
+            if self._container is not None and not self._gone:
+                self._show_gone(str(self._container.name), "from the console")
             return
         self._container, self._port = target.container, target.container_port or self._port
         self._expect, self._path = target.expect, target.path
         self._worker.submit(self._draw_job, label="Reading the live state", quiet=True)
+
+    def _on_removed(self, names: frozenset[str], how: str) -> None:
+        if self._container is not None and str(self._container.name) in names:
+            self._show_gone(str(self._container.name), how)
+
+    def _show_gone(self, name: str, how: str) -> None:
+        """The container is gone: drop the drawing (its colours would describe nothing) and say so."""
+        self._gone = f"{name} was removed {how}".rstrip() + "."
+        self._map, self._hops = None, ()
+        self._svg.value = f'<p class="pbl-portmap-gone" style="margin:4px 0">{esc(self.alt_text)}</p>'
+        self._alt.value = ""
 
     def _draw_job(self) -> tuple[Hop, ...]:
         container = self._container
@@ -288,7 +306,14 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 hint="call diagram.show(container, 8888) with a container you started",
             )
         engine = self.engine
-        found = diagnose(engine, container, container_port=self._port, expect=self._expect, path=self._path)
+        try:
+            found = diagnose(
+                engine, container, container_port=self._port, expect=self._expect, path=self._path
+            )
+        except ContainerNotFound:
+            self._show_gone(str(container.name), "(it is not there any more: docker rm, or --rm)")
+            raise
+        self._gone = ""
         facts = PortMap(found, _live.container_ip(container.attrs))
         self._map, self._hops = facts, facts.hops()
         self._svg.value = self._draw(facts, self._hops)

@@ -16,7 +16,7 @@ from docker.models.containers import Container
 from portbinding.builder import has_image
 from portbinding.diagnose import LAYER_QUESTION, LAYER_TITLE, LAYERS, Cause, Diagnosis, Expect, diagnose
 from portbinding.engine import Engine
-from portbinding.errors import ImageMissing, PortBindingError
+from portbinding.errors import ContainerNotFound, ImageMissing, PortBindingError
 from portbinding.probe import Outcome, ProbeResult
 from portbinding.widgets import _live
 from portbinding.widgets._base import FixOffer, WorkerBacked
@@ -33,6 +33,7 @@ from portbinding.widgets._ui import (
     table,
 )
 from portbinding.widgets._worker import Worker
+from portbinding.widgets.session import watch_removals
 
 if TYPE_CHECKING:
     from portbinding.widgets.console import ContainerConsole, RunTarget
@@ -108,6 +109,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._light: Light = "off"
         self._diagnosis: Diagnosis | None = None
         self._console: ContainerConsole | None = None
+        self._gone = ""  # why there is no container any more ("" while there is one, or never was)
 
         self._title = widgets.HTML("<b>Probe light</b> — can your machine reach the server in the container?")
         self._lamp = widgets.HTML()
@@ -156,6 +158,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             self._message, self._offer, self._hint, self._report,
         ])  # fmt: skip
         self.add_class("pbl-probe-light")
+        watch_removals(self._on_removed)
         self._render()
 
     # ------------------------------------------------------------------ state
@@ -201,6 +204,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     ) -> None:
         """Point the light at ``container``'s ``container_port``; the light goes off until the next probe."""
         self._container = container
+        self._gone = ""
         self._port = container_port if container_port is not None else self._port
         self._path = path if path is not None else self._path
         self._expect = expect if expect is not None else self._expect
@@ -246,20 +250,39 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     def _on_console_run(self, target: RunTarget | None) -> None:
         if target is None:
-            self.attach(None)
+            if self._container is not None:
+                self._show_gone(str(self._container.name), "from the console")
             return
         self.attach(
             target.container, target.container_port or self._port, path=target.path, expect=target.expect
         )
 
+    def _on_removed(self, names: frozenset[str], how: str) -> None:
+        if self._container is not None and str(self._container.name) in names:
+            self._show_gone(str(self._container.name), how)
+
+    def _show_gone(self, name: str, how: str) -> None:
+        """The container is gone: no light, no stale outcome -- say so, and what to do next."""
+        self.attach(None)
+        self._gone = f"{name} was removed {how}".rstrip() + "."
+        self._render()
+
+    def _diagnose_now(self, container: Container) -> Diagnosis:
+        try:
+            return diagnose(
+                self.engine, container, container_port=self._port, expect=self._expect, path=self._path
+            )
+        except ContainerNotFound:
+            self._show_gone(str(container.name), "(it is not there any more: docker rm, or --rm)")
+            raise
+
     # ------------------------------------------------------------------ jobs
 
     def _probe_job(self) -> ProbeResult:
         container = self._require_container()
-        engine = self.engine
         # The light reads the diagnosis: green when it says ok, amber while nothing listens
         # yet, red for any cause -- never a second opinion drawn from the symptom alone.
-        found = diagnose(engine, container, container_port=self._port, expect=self._expect, path=self._path)
+        found = self._diagnose_now(container)
         ev = found.evidence
         if ev.host is not None:
             result = ev.host.result
@@ -281,8 +304,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     def _diagnose_job(self) -> Diagnosis:
         container = self._require_container()
-        engine = self.engine
-        found = diagnose(engine, container, container_port=self._port, expect=self._expect, path=self._path)
+        found = self._diagnose_now(container)
         self._diagnosis = found
         ip = _live.container_ip(container.attrs) or "its own address"
         self._report.value = _diagnosis_html(found, hint=CAUSE_HINTS[found.cause].format(ip=ip))
@@ -350,6 +372,9 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         result = self._result
         outcome = result.outcome if result else ""
         detail = result.detail if result else "Click Probe (or call light.probe()) to try the published port."
+        if self._gone:
+            word = "No container"
+            detail = f"{self._gone} There is nothing to probe: run a container, then probe again."
         status = f" (HTTP {result.http_status})" if result and result.http_status else ""
         self._lamp.value = (
             f'<div class="pbl-light pbl-light-{self._light}" data-light="{self._light}" '

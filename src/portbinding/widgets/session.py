@@ -11,6 +11,8 @@ import atexit
 import contextlib
 import logging
 import threading
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from portbinding.engine import Engine
@@ -21,6 +23,9 @@ LOGGER = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engine: Engine | None = None
+# Widgets that show a container, told when the lesson removes containers (weakly: a widget
+# whose output was cleared is garbage, and must not be kept alive or called).
+_removal_watchers: list[weakref.WeakMethod[Callable[[frozenset[str], str], None]]] = []
 
 
 def lesson_engine(owner: str = "lesson") -> Engine:
@@ -88,6 +93,31 @@ def current_engine() -> Engine | None:
     return _engine
 
 
+def watch_removals(callback: Callable[[frozenset[str], str], None]) -> None:
+    """Call ``callback(names, how)`` when the lesson removes containers (``callback`` is a bound method).
+
+    The widgets use it so that no light stays green and no port map draws a path for a
+    container that ``end_lesson()`` or another widget's Remove took away.
+    """
+    with _lock:
+        _removal_watchers[:] = [ref for ref in _removal_watchers if ref() is not None]
+        _removal_watchers.append(weakref.WeakMethod(callback))
+
+
+def announce_removed(names: Iterable[str], how: str) -> None:
+    """Tell every watching widget that ``names`` are gone (``how``: "by end_lesson()", ...)."""
+    gone = frozenset(names)
+    if not gone:
+        return
+    with _lock:
+        callbacks = [callback for ref in _removal_watchers if (callback := ref()) is not None]
+    for callback in callbacks:
+        try:
+            callback(gone, how)
+        except Exception:  # one widget's failure must not stop the others from updating
+            LOGGER.debug("removal watcher failed", exc_info=True)
+
+
 def end_lesson() -> list[str]:
     """Remove every container this lesson started; prints a one-line summary, returns their names."""
     engine = _engine
@@ -95,6 +125,7 @@ def end_lesson() -> list[str]:
         print("Nothing to clean up: this lesson started no containers.")
         return []
     removed = engine.cleanup(session=engine.session)
+    announce_removed(removed, "by end_lesson()")
     if removed:
         print(f"Removed {len(removed)} container(s) of this lesson: {', '.join(removed)}.")
     else:
