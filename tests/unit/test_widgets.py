@@ -364,3 +364,55 @@ def test_worker_runs_the_latest_quiet_job_refused_while_busy() -> None:
     release.set()
     assert worker.wait_idle(10)
     assert ran == ["latest"], "only the latest redraw runs, and wait_idle waits for it"
+
+
+# ---------------------------------------------------------------------------------- lesson 06's review
+
+
+def test_cards_render_backticks_as_inline_code() -> None:
+    """`-p 8080:8888` on a card is shown as code, never as raw backticks (escaped all the same)."""
+    cards = FlashCards([("In `-p 8080:8888`, which is the host port?", "8080: `docker port` shows <it>.")])
+    front = cards._card.value
+    assert "<code" in front and "-p 8080:8888</code>" in front and "`" not in front, front
+    cards.flip()
+    back = cards._card.value
+    assert "docker port</code>" in back and "&lt;it&gt;" in back and "`" not in back, back
+    interview = InterviewCards([InterviewQuestion("beginner", "Why `EXPOSE`?", "`-p` publishes.")])
+    interview.reveal()
+    shown = interview._question.value + interview._answer.value
+    assert "EXPOSE</code>" in shown and "-p</code>" in shown and "`" not in shown, shown
+
+
+def test_reorder_check_says_in_words_which_rows_are_in_place() -> None:
+    """Colour is never the only signal: after Check each row says whether it is in place."""
+    exercise = ReorderExercise(STEPS)
+    exercise.check()
+    words = [label.value for label in exercise._labels]
+    right = [mine == truth for mine, truth in zip(exercise.order, STEPS, strict=True)]
+    for shown, ok in zip(words, right, strict=True):
+        expected = "in place" if ok else "not in place"
+        colour = "green" if ok else "red"
+        assert expected in shown, f"a row coloured {colour} should say {expected!r}: {shown}"
+
+
+def test_reorder_shows_the_right_order_without_touching_the_learners() -> None:
+    """Stuck? "Show the right order" lists the solution below; the learner's rows stay as they were."""
+    exercise = ReorderExercise(STEPS)
+    before = exercise.order
+    exercise._show_solution.click()
+    assert exercise.order == before, "showing the solution must not move the learner's steps"
+    shown = exercise._solution_view.value
+    positions = [shown.index(step) for step in STEPS]
+    assert positions == sorted(positions), f"the solution is not listed in order: {shown}"
+
+
+def test_the_review_deck_lives_in_the_package_so_the_lesson_shows_no_answers() -> None:
+    """Lesson 06 builds its cards from the package: the answers never sit in a code cell above the widget."""
+    from portbinding.widgets import review
+
+    cards = FlashCards(review.FLASH_CARDS)
+    assert cards.showing == review.FLASH_CARDS[0][0], "a fresh deck shows the first question"
+    assert InterviewCards(review.INTERVIEW_QUESTIONS).current is not None
+    levels = {question.level for question in review.INTERVIEW_QUESTIONS}
+    assert levels == {"beginner", "intermediate", "expert"}, f"every level has questions: {levels}"
+    assert len(review.REQUEST_JOURNEY) >= 4 and not ReorderExercise(review.REQUEST_JOURNEY).solved

@@ -7,6 +7,7 @@ of learner-visible text is escaped in one place.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from typing import Literal, TypeAlias
 
@@ -52,6 +53,16 @@ def code(text: str) -> str:
         '<code style="background:var(--jp-layout-color2,#f5f5f5);padding:1px 4px;border-radius:3px">'
         f"{esc(text)}</code>"
     )
+
+
+_BACKTICKED = re.compile(r"`([^`\n]+)`")
+
+
+def inline(text: str) -> str:
+    """Plain text as HTML, with `backticked` spans shown as inline code (as Markdown would)."""
+    parts = _BACKTICKED.split(str(text))
+    # split() alternates: text, code, text, code, ... -- the odd items were between backticks.
+    return "".join(code(part) if index % 2 else esc(part) for index, part in enumerate(parts))
 
 
 def heading(text: str, *, level: int = 4) -> str:

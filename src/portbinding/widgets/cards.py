@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeAlias
 import ipywidgets as widgets
 
 from portbinding.errors import PortBindingError
-from portbinding.widgets._ui import BLUE, GREY, button, esc
+from portbinding.widgets._ui import BLUE, GREY, button, esc, inline
 
 Level: TypeAlias = Literal["beginner", "intermediate", "expert"]
 LEVELS: tuple[Level, ...] = ("beginner", "intermediate", "expert")
@@ -102,7 +102,7 @@ class FlashCards(widgets.VBox):  # type: ignore[misc]
         colour = BLUE if self._flipped else GREY
         self._card.value = (
             f'<div class="pbl-card-{side}" style="{_CARD_STYLE};border-left:5px solid {colour}">'
-            f'<small style="color:{colour}">{side}</small><div>{esc(self.showing)}</div></div>'
+            f'<small style="color:{colour}">{side}</small><div>{inline(self.showing)}</div></div>'
         )
         self._progress.value = f'<span style="margin-left:8px">{self.progress}</span>'
         self._previous.disabled = self._index == 0
@@ -239,12 +239,12 @@ class InterviewCards(widgets.VBox):  # type: ignore[misc]
         else:
             self._question.value = (
                 f'<div style="{_CARD_STYLE}"><small style="color:{GREY}">{esc(current.level)}</small>'
-                f"<div>{esc(current.question)}</div></div>"
+                f"<div>{inline(current.question)}</div></div>"
             )
             self._answer.value = (
                 f'<div class="pbl-senior-answer" style="{_CARD_STYLE};border-left:5px solid {BLUE}">'
                 f'<small style="color:{BLUE}">senior answer</small>'
-                f"<div>{esc(current.senior_answer)}</div></div>"
+                f"<div>{inline(current.senior_answer)}</div></div>"
                 if self._revealed
                 else ""
             )

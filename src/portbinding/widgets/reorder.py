@@ -1,4 +1,8 @@
-"""ReorderExercise: put shuffled steps back in order with up/down buttons, then Check."""
+"""ReorderExercise: put shuffled steps back in order with up/down buttons, then Check.
+
+Everything works from the keyboard (Tab to a row's Up/Down, Enter or Space moves it) and says
+in words what colour also shows: each row after Check reads "in place" or "not in place".
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from portbinding.errors import PortBindingError
-from portbinding.widgets._ui import GREEN, GREY, RED, button, esc
+from portbinding.widgets._ui import GREEN, GREY, RED, button, esc, inline
 
 
 class ReorderExercise(widgets.VBox):  # type: ignore[misc]
@@ -40,10 +44,13 @@ class ReorderExercise(widgets.VBox):  # type: ignore[misc]
         for position in range(len(order)):
             label = widgets.HTML(layout=widgets.Layout(width="560px"))
             label.add_class("pbl-reorder-step")
-            up = button("▲", css_class="pbl-reorder-up", tooltip="Move this step up")
-            down = button("▼", css_class="pbl-reorder-down", tooltip="Move this step down")
+            # Words, not only arrows: a screen reader says "Up", not "black up-pointing triangle".
+            up = button("Up", css_class="pbl-reorder-up", icon="arrow-up", tooltip="Move this step up")
+            down = button(
+                "Down", css_class="pbl-reorder-down", icon="arrow-down", tooltip="Move this step down"
+            )
             for item in (up, down):
-                item.layout.width = item.layout.min_width = "44px"
+                item.layout.width = item.layout.min_width = "80px"
             up.on_click(lambda _, p=position: self._on_row_click(p, -1))
             down.on_click(lambda _, p=position: self._on_row_click(p, +1))
             up.disabled = position == 0
@@ -54,7 +61,22 @@ class ReorderExercise(widgets.VBox):  # type: ignore[misc]
         self._check.on_click(self._on_check_click)
         self._score = widgets.HTML()
         self._score.add_class("pbl-reorder-score")
-        super().__init__(children=[*rows, widgets.HBox([self._check, self._score])])
+        self._show_solution = button(
+            "Show the right order",
+            css_class="pbl-reorder-solution",
+            icon="eye",
+            tooltip="List the steps in the right order below; your own order stays as it is",
+        )
+        self._show_solution.on_click(self._on_show_solution_click)
+        self._solution_view = widgets.HTML()
+        self._solution_view.add_class("pbl-reorder-solution-view")
+        super().__init__(
+            children=[
+                *rows,
+                widgets.HBox([self._check, self._show_solution, self._score]),
+                self._solution_view,
+            ]
+        )
         self.add_class("pbl-reorder")
         self._render()
 
@@ -96,6 +118,18 @@ class ReorderExercise(widgets.VBox):  # type: ignore[misc]
         self._render()
         return sum(self._checked)
 
+    def show_solution(self) -> list[str]:
+        """Show the right order under the exercise (the learner's rows do not move); returns it."""
+        items = "".join(f"<li>{inline(step)}</li>" for step in self._solution)
+        self._solution_view.value = (
+            f'<div class="pbl-reorder-solution-list" style="line-height:1.45"><b>The right order:</b>'
+            f'<ol style="margin:2px 0 4px 0">{items}</ol></div>'
+        )
+        return list(self._solution)
+
+    def _on_show_solution_click(self, _: Any) -> None:
+        self.show_solution()
+
     def _on_row_click(self, position: int, delta: int) -> None:
         self.move(position, delta)
 
@@ -105,12 +139,16 @@ class ReorderExercise(widgets.VBox):  # type: ignore[misc]
     def _render(self) -> None:
         for position, (label, step) in enumerate(zip(self._labels, self._order, strict=True)):
             if self._checked is None:
-                colour, state = GREY, "unchecked"
+                colour, state, words = GREY, "unchecked", ""
+            elif self._checked[position]:
+                colour, state, words = GREEN, "right", "✔ in place"
             else:
-                colour, state = (GREEN, "right") if self._checked[position] else (RED, "wrong")
+                colour, state, words = RED, "wrong", "✖ not in place"
+            verdict = f' <b class="pbl-reorder-verdict" style="color:{colour}">— {words}</b>' if words else ""
             label.value = (
                 f'<div class="pbl-reorder-row pbl-reorder-{state}" style="border-left:5px solid {colour};'
-                f'padding:3px 8px;margin:1px 0;line-height:1.45">{position + 1}. {esc(step)}</div>'
+                f'padding:3px 8px;margin:1px 0;line-height:1.45">'
+                f"{position + 1}. {inline(step)}{verdict}</div>"
             )
         if self._checked is None:
             self._score.value = ""
