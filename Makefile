@@ -1,5 +1,6 @@
 # Port Binding Lab. Two commands do all set-up:
-#   make lab    -- JupyterLab on the lessons (HOST=0.0.0.0 PORT=8890 for a remote machine)
+#   make lab    -- JupyterLab on your copy of the lessons and exercises (HOST=0.0.0.0 PORT=8890
+#                  for a remote machine; RESET=1 starts the copy afresh)
 #   make test   -- the whole test suite against a real engine
 # Both are idempotent: when everything is in place, set-up takes seconds.
 
@@ -16,7 +17,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make lab    JupyterLab on the lessons (HOST=$(HOST) PORT=$(PORT))"
+	@echo "make lab    JupyterLab on your copy of the lessons and exercises (HOST=$(HOST) PORT=$(PORT); RESET=1 starts afresh)"
 	@echo "make test   the whole test suite (sets everything up first)"
 	@echo "make lint   ruff + mypy;  make bench  benchmarks;  make clean  remove the venv and containers"
 	@echo "make hub ROSTER=class.csv   a class's JupyterHub on this machine (root; grader/README.md)"
@@ -41,11 +42,12 @@ engine: $(VENV)/.installed
 images: engine
 	$(BIN)/portbinding images build
 
+# JupyterLab on the learner's own copy of notebooks/ and exercises/ (workspace/, git-ignored; made
+# the first time, never overwritten): answers never land in the course's tracked files.
+# RESET=1 sets the old workspace aside (workspace.old-<time>) and copies it afresh.
 lab: setup
-	@echo "Open http://$(HOST):$(PORT)/lab (the token is printed below)."
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --no-browser $(ROOT_FLAG) \
-	  --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
-	  --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb
+	$(BIN)/portbinding lab --host $(HOST) --port $(PORT) $(if $(WORKSPACE),--workspace $(WORKSPACE)) \
+	  $(if $(RESET),--reset) -- $(ROOT_FLAG)
 
 # nbgrader runs `alembic` from PATH, so the venv's bin goes first. Everything runs on Docker;
 # then tests/engine_matrix.py runs the engine suite on rootless Podman and on the process engine

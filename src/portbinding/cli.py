@@ -1,4 +1,4 @@
-"""The `portbinding` command line: doctor, images, run, probe, diagnose, ps, cleanup.
+"""The `portbinding` command line: doctor, images, run, probe, diagnose, ps, cleanup, lab.
 
 Every command takes ``--json`` (stable keys) and exits with a code a script can rely on:
 
@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -157,6 +158,24 @@ def _parser() -> argparse.ArgumentParser:
     command("ps", _ps, "List the course's containers and their published ports.")
     cleanup = command("cleanup", _cleanup, "Remove the course's containers.")
     cleanup.add_argument("--session", default=None, help="only this session's containers")
+
+    lab = command(
+        "lab",
+        _lab,
+        "JupyterLab on your own working copy of the lessons and exercises (made the first time).",
+        epilog="Your answers and outputs are saved in the workspace, never in the course's files.\n"
+        "Files the course adds later are copied in; files already there are never overwritten.\n"
+        "--reset sets the old workspace aside (renamed WORKSPACE.old-<time>) and starts afresh.\n"
+        "Anything after -- goes to `jupyter lab` (e.g. -- --allow-root).",
+    )
+    lab.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    lab.add_argument("--port", type=int, default=8890, help="port to serve on (default 8890)")
+    lab.add_argument("--workspace", type=Path, default=None, help="the working copy (default: see below)")
+    lab.add_argument("--reset", action="store_true", help="set the workspace aside and copy it afresh")
+    lab.add_argument(
+        "--prepare-only", action="store_true", help="make or update the workspace, print it, start nothing"
+    )
+    lab.add_argument("jupyter_args", nargs="*", help=argparse.SUPPRESS)
     from portbinding.grading.cli import add_grading_commands
 
     add_grading_commands(commands, command)
@@ -438,6 +457,31 @@ def _ps(args: argparse.Namespace) -> int:
     text = "\n".join(f"{r['name']:28} {r['status']:9} {r['image']:40} {', '.join(r['ports'])}" for r in rows)
     _emit(args, {"containers": rows}, text or "No course containers.")
     return EXIT_OK
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from portbinding import lab
+    from portbinding.ports import validate_port
+
+    validate_port(args.port, what="JupyterLab's port")
+    workspace = lab.prepare(args.workspace or lab.default_workspace(), reset=args.reset)
+    if workspace.set_aside is not None:
+        _say(args, f"Your old workspace is kept at {workspace.set_aside}.")
+    fresh = f"{len(workspace.copied)} file(s) copied in" if workspace.copied else "nothing new to copy"
+    _say(args, f"Workspace: {workspace.root} ({fresh}; `portbinding lab --reset` starts it afresh).")
+    command = lab.jupyter_command(workspace, host=args.host, port=args.port, extra=args.jupyter_args)
+    if args.prepare_only:
+        payload = {
+            "workspace": str(workspace.root),
+            "copied": [str(p) for p in workspace.copied],
+            "set_aside": str(workspace.set_aside) if workspace.set_aside else None,
+            "command": command,
+        }
+        _emit(args, payload, str(workspace.root))
+        return EXIT_OK
+    _say(args, f"Open http://{args.host}:{args.port}/lab (the token is printed below).")
+    lab.exec_jupyter(workspace, command)
+    return EXIT_OK  # not reached: JupyterLab replaced this process
 
 
 def _cleanup(args: argparse.Namespace) -> int:

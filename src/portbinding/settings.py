@@ -22,6 +22,7 @@ DEBIAN_MIRROR_ENV = "PORTBINDING_DEBIAN_MIRROR"  # debootstrap's mirror for the 
 DOCKERD_LOG_ENV = "PORTBINDING_DOCKERD_LOG"  # where a dockerd the course starts logs
 PODMAN_USER_ENV = "PORTBINDING_PODMAN_USER"  # the user that runs rootless Podman for the course
 PODMAN_LOG_ENV = "PORTBINDING_PODMAN_LOG"  # where that Podman service logs
+WORKSPACE_ENV = "PORTBINDING_WORKSPACE"  # the learner's working copy of the lessons and exercises
 
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_PODMAN_USER = "pblpodman"
@@ -96,6 +97,12 @@ def podman_log() -> Path:
 def docker_host() -> str:
     """DOCKER_HOST, as the docker CLI reads it; "" when unset."""
     return _get("DOCKER_HOST")
+
+
+def workspace() -> Path | None:
+    """The learner's workspace folder, when set by hand."""
+    value = _get(WORKSPACE_ENV)
+    return Path(value).expanduser() if value else None
 
 
 def docker_context() -> str:

@@ -113,7 +113,7 @@ def _call(request: dict[str, Any]) -> CheckResult:
     door = os.environ.get(DOOR_ENV)
     if door:
         return _ask_door(door, request)
-    if os.environ.get("NBGRADER_EXECUTION") and os.environ.get(UNSANDBOXED_ENV) != "1":
+    if _grading_unsandboxed():
         return CheckResult(
             False,
             "grader_error",
@@ -124,6 +124,23 @@ def _call(request: dict[str, Any]) -> CheckResult:
             ),
         )
     return _run_locally(request)
+
+
+def _grading_unsandboxed() -> bool:
+    """True when nbgrader executes this notebook for grading, outside the course's sandbox.
+
+    nbgrader sets ``NBGRADER_EXECUTION=autograde`` while autograding, and ``validate`` (with
+    ``NBGRADER_VALIDATING=1``) for ``nbgrader validate`` -- the student's own Validate button,
+    which runs on their machine and must run their visible checks on their own engine, as
+    running the cells does. Any other value is refused: fail closed. (This stops the course's
+    checks from using a grader's engine; it is not the boundary around learner code -- the
+    sandbox is.)
+    """
+    execution = os.environ.get("NBGRADER_EXECUTION")
+    if not execution or os.environ.get(UNSANDBOXED_ENV) == "1":
+        return False
+    validating = execution == "validate" and os.environ.get("NBGRADER_VALIDATING") == "1"
+    return not validating
 
 
 def _ask_door(path: str, request: dict[str, Any]) -> CheckResult:
