@@ -329,3 +329,17 @@ def test_a_url_that_is_not_http_is_refused_in_a_learners_words() -> None:
     with pytest.raises(ValueError, match=r"plain HTTP: give a URL like http://localhost:8888/") as caught:
         probe_http("notaurl", timeout=0.5)
     assert "probe_http" not in str(caught.value), caught.value
+
+
+@pytest.mark.parametrize("server", [reset_after_request, close_without_reply], ids=["reset", "empty"])
+def test_a_reset_names_no_cause_the_probe_cannot_see(server: object) -> None:
+    """A reset or an empty reply has many causes (loopback bind, wrong container port, a slow start):
+    the probe's words say what happened on the wire and never blame one of them."""
+    with serving(server) as served:  # type: ignore[arg-type]
+        result = probe_http(served.url, timeout=2.0)
+    assert result.outcome in ("reset", "empty_reply"), result.detail
+    words = result.detail.replace(served.url.split("//")[1].split("/")[0], "TARGET")  # its own address
+    assert "127.0.0.1" not in words and "loopback" not in words, (
+        f"the probe blames a loopback bind it cannot see: {result.detail}"
+    )
+    assert "nothing answered behind" in result.detail, f"the words say what the wire showed: {result.detail}"
