@@ -30,11 +30,20 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed engine images
 
-# Debian's Chromium for the browser tests (Playwright cannot download a browser here).
-browser:
+# Debian's Chromium for the browser tests (Playwright cannot download a browser here), and axe-core
+# (from npm, pinned by tests/browser/axe/package-lock.json) for their accessibility audit.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+browser: $(AXE)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
 	  { echo "The browser tests need Chromium: apt-get install chromium"; exit 1; }
+
+$(AXE): tests/browser/axe/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null; } || \
+	  { echo "The accessibility audit needs npm: apt-get install npm"; exit 1; }
+	npm ci --prefix tests/browser/axe --no-audit --no-fund --silent
+	@touch $@
 
 engine: $(VENV)/.installed
 	$(BIN)/portbinding doctor --install
@@ -98,4 +107,4 @@ hub: setup
 
 clean:
 	-$(BIN)/portbinding cleanup
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache test-output
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache test-output tests/browser/axe/node_modules

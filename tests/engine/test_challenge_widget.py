@@ -28,8 +28,8 @@ def test_a_learner_solves_a_challenge_with_the_buttons(engine: Engine, tmp_path:
     told = widget.challenge.told
     assert widget.message == f"Challenge {told['id']} started.", widget.message
     assert "Not solved yet" in widget.verdict, widget.verdict
-    assert 'role="status"' in widget._verdict.value and 'aria-live="polite"' in widget._verdict.value, (
-        f"the verdict is not a live region: {widget._verdict.value}"
+    assert ("Challenge: " + widget.verdict, False) in widget._message.heard, (
+        f"the verdict was not given to screen readers: {widget._message.heard}"
     )
 
     for rung in RUNGS:
@@ -46,8 +46,10 @@ def test_a_learner_solves_a_challenge_with_the_buttons(engine: Engine, tmp_path:
     for number in (1, 2, 3):
         _click(widget, widget._hint, f"hint {number}")
     assert [h.number for h in widget.hints_given] == [1, 2, 3], f"hints out of order: {widget.hints_given}"
-    assert 'aria-live="polite"' in widget._hint_view.value and "Hint 3 of 3" in widget._hint_view.value, (
-        f"the hints are not a live region: {widget._hint_view.value}"
+    assert "Hint 3 of 3" in widget._hint_view.value, f"hint 3 is not shown: {widget._hint_view.value}"
+    said = widget._message.said
+    assert said.startswith("Hint 3 of 3.") and widget.hints_given[-1].line in said, (
+        f"hint 3 was not given to screen readers with its line: {said!r}"
     )
     assert widget._line.value == widget.hints_given[-1].line, "hint 3's line is not in the command box"
 
@@ -55,7 +57,9 @@ def test_a_learner_solves_a_challenge_with_the_buttons(engine: Engine, tmp_path:
     assert widget.wait_solved(30), f"the verdict never turned solved: {widget.verdict}"
     assert widget.verdict.startswith("✓ Solved"), widget.verdict
     assert "— right." in widget.verdict, f"the committed cause is judged on solving: {widget.verdict}"
-    assert 'role="alert"' in widget._verdict.value, "solving is announced assertively"
+    assert ("Challenge: " + widget.verdict, True) in widget._message.heard, (
+        f"solving was not announced assertively: {widget._message.heard}"
+    )
 
     _click(widget, widget._end, "End")
     assert widget.message.startswith("Ended (solved)"), widget.message

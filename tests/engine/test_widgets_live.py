@@ -83,6 +83,9 @@ def test_learner_path_loopback_probe_diagnose_fix_probe(engine: Engine, host_por
     assert [hop.ok for hop in hops] == [True, True, False], diagram.alt_text
     assert "broken (red)" in diagram.alt_text and "127.0.0.1:8888" in diagram.alt_text, diagram.alt_text
     assert 'data-hop="address" data-ok="red"' in diagram._svg.value, "the loopback hop is drawn red"
+    summary = diagram.summary
+    assert summary.startswith("✖ The path stops at hop 3 of 3"), f"red, but in words? {summary}"
+    assert summary in html.unescape(diagram._summary.value), "the words are on the page, not only in alt"
 
     _click_and_wait(light, "_apply")
     assert console.line.endswith("--ServerApp.ip=0.0.0.0"), console.line
@@ -281,6 +284,7 @@ def _says_gone(name: str, light: ProbeLight, diagram: PortMapDiagram) -> None:
     lamp = html.unescape(light._lamp.value)
     assert light.light != "green" and "Reachable" not in lamp, f"green for a removed container: {lamp}"
     assert name in lamp and "removed" in lamp, f"the light should say {name} was removed: {lamp}"
+    assert name in light._message.said, f"screen readers were not told: {light._message.said!r}"
     assert diagram.hops == (), f"the port map still draws a path into a removed container: {diagram.alt_text}"
     assert name in diagram.alt_text and "removed" in diagram.alt_text, diagram.alt_text
     assert "data-ok=" not in diagram._svg.value, "the port map still draws coloured hops"
@@ -301,6 +305,8 @@ def test_lights_and_port_maps_say_when_their_container_is_removed(
         container = console.run_line(_ok_line(host_port))
         assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
         assert light.probe().ok and light.light == "green", light.result
+        said = light._message.said
+        assert said.startswith("Probe: Reachable, ok"), f"the verdict was not read aloud: {said!r}"
         assert [hop.ok for hop in diagram.hops] == [True, True, True], diagram.alt_text
         return container
 

@@ -416,3 +416,19 @@ def test_the_review_deck_lives_in_the_package_so_the_lesson_shows_no_answers() -
     levels = {question.level for question in review.INTERVIEW_QUESTIONS}
     assert levels == {"beginner", "intermediate", "expert"}, f"every level has questions: {levels}"
     assert len(review.REQUEST_JOURNEY) >= 4 and not ReorderExercise(review.REQUEST_JOURNEY).solved
+
+
+# ---------------------------------------------------------------------------------- screen readers
+
+
+def test_messages_are_read_aloud_once_errors_at_once() -> None:
+    """A message box is shown and handed to the live regions; an error interrupts, the rest wait."""
+    message = MessageArea()
+    message.info("Started it.")
+    message.error(PortBindingError("It failed.", hint="try again"))
+    message.clear()
+    expected = [("Started it.", False), ("It failed.\nNext step: try again", True)]
+    assert message.heard == expected, message.heard
+    assert "role=" not in message.value, "the box itself is no live region too: it would be read twice"
+    regions = [child for child in message.children if type(child).__name__ == "Announcer"]
+    assert regions, "no live region in the page"

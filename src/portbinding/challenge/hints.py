@@ -3,16 +3,17 @@
 A hint never comes from the challenge's draw. Each time one is asked for, ``find`` looks at
 what the challenge's URL leads to *now* -- the container publishing its host port, else the
 newest container meant to publish it, else the challenge's own container -- diagnoses it, and
-the hint is built from that diagnosis: (1) the layer its cause belongs to, (2) that rung's
-evidence with the commands that show it, (3) the fix as one line to paste into a terminal,
-with the challenge's host port, removing first whatever would stand in its way.
+the hint is built from that diagnosis: (1) the rung it broke, (2) what the diagnosis observed
+on that rung (``Diagnosis.rungs()``) with the commands that show it, (3) the fix as one line
+to paste into a terminal, with the challenge's host port, removing first whatever would stand
+in its way.
 
-INTERIM adapter (until issue 12's ``gather``/``classify`` and its ladder vocabulary land): the
-diagnosis has no cause yet for a host port held by another container, and calls a container
-that never started "crashed"; ``find`` recognises those two situations from the evidence (a
-Created container whose State.Error says the port is allocated; another container publishing
-the port) and names them ``port_taken``. A URL that answers as the wrong service through a
-container the diagnosis finds fine is ``other_service``.
+Three situations are the challenge's own, beyond any one container's diagnosis: the host port
+is held by another container, so the learner's container was created but its start failed
+(``port_taken``: the diagnosis calls it ``stopped`` -- never started -- but ``docker start``
+would fail again until the port is free, so the hint points at the published rung and the
+holder); the URL answers as another service through a container that is fine in itself
+(``other_service``); nothing is meant to publish the port any more (``nothing``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from docker.models.containers import Container
 
 from portbinding.challenge.ladder import LAYER_OF, RUNG, Layer, cli_program
-from portbinding.challenge.rungs import curl_says, inside_answers, look, proc_hex
+from portbinding.challenge.rungs import curl_says, look
 from portbinding.challenge.services import Service
 from portbinding.challenge.stage import CHALLENGE_LABEL, mapping_for, port_taken_error
 from portbinding.command import RunSpec
@@ -35,7 +36,6 @@ from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import ContainerNotFound
 from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, probe_http
-from portbinding.procnet import Listener
 
 LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ class Finding:
 
     @property
     def layer(self) -> Layer:
+        """The diagnosis' rung for its cause; the challenge's own rung for its own situations."""
+        if self.diagnosis is not None and self.diagnosis.cause == self.cause:
+            return self.diagnosis.layer
         return LAYER_OF[self.cause]
 
 
@@ -109,8 +112,6 @@ def find(
     where = locate(engine, container=container, host_port=host_port, since=since)
     if expected.answers(at_url):
         return Finding("ok", where.holder, where.holder, None, at_url)
-    if where.blocked:
-        return Finding("port_taken", where.subject, where.holder, None, at_url)
     subject = where.subject
     if subject is None:
         return Finding("nothing", None, None, None, at_url)
@@ -122,6 +123,8 @@ def find(
         expect=expected.expect,
         path=expected.path,
     )
+    if where.blocked:  # created, its start refused: the host port is held (see the module docstring)
+        return Finding("port_taken", subject, where.holder, diagnosis, at_url)
     if diagnosis.cause == "ok":
         return Finding("other_service", subject, subject, diagnosis, at_url)
     return Finding(diagnosis.cause, subject, where.holder, diagnosis, at_url)
@@ -148,7 +151,7 @@ def hint(
         )
     if number == 2:
         view = look(engine, finding.layer, finding.subject, url=url, host_port=host_port, expected=expected)
-        notice = _notice(engine, finding, host_port, expected)
+        notice = _notice(finding, host_port)
         return Hint(2, rung.layer, f"{rung.title}: {notice}\n\n{view.text()}", view.commands, subject=name)
     text, line = _fix(engine, finding, url=url, host_port=host_port, expected=expected)
     return Hint(
@@ -204,20 +207,8 @@ def _never_started(container: Container) -> bool:
 # ------------------------------------------------------------------------------ hint 2
 
 
-def _listener_words(listeners: list[str]) -> str:
-    words = []
-    for text in listeners:
-        address, _, port = text.rpartition(":")
-        item = Listener(address.strip("[]"), int(port), "ipv6" if address.startswith("[") else "ipv4")
-        hexed = proc_hex(item)
-        note = " (loopback: reachable from inside the container only)" if item.is_loopback else ""
-        table = "tcp6" if item.family == "ipv6" else "tcp"
-        words.append(f"{text} -- {hexed} in /proc/net/{table}{note}")
-    return "; ".join(words) or "nothing yet"
-
-
-def _notice(engine: Engine, finding: Finding, host_port: int, expected: Service) -> str:
-    """The one sentence of evidence the rung's output below backs up."""
+def _notice(finding: Finding, host_port: int) -> str:
+    """The evidence on the broken rung in a sentence; the rung's commands and output follow it."""
     subject = str(finding.subject.name) if finding.subject is not None else ""
     if finding.cause == "nothing":
         return f"no container publishes host port {host_port} or is meant to."
@@ -228,31 +219,30 @@ def _notice(engine: Engine, finding: Finding, host_port: int, expected: Service)
             f"{holder.name} publishes host port {host_port}" if holder is not None else "the port is free now"
         )
         error = str(state.get("Error") or "")
-        said = error[error.find("Bind for") :] if "Bind for" in error else error or "it was never started"
-        return f"{subject} is Created, never started ({said}); {held}."
+        said = error[error.find("Bind for") :] if "Bind for" in error else error or "no reason recorded"
+        return f"{subject} was created but never started -- not crashed: its start failed ({said}); {held}."
     if finding.cause == "other_service":
         return f"through host port {host_port}, {subject} answers -- {curl_says(finding.at_url)[:160]}"
     assert finding.diagnosis is not None
-    ev = finding.diagnosis.evidence
-    if finding.layer == "state":
-        code = f" (exit code {ev.exit_code})" if ev.exit_code is not None else ""
-        last = next((line for line in reversed(ev.log_tail) if line.strip()), "(no output)")
-        return f"{subject} is {ev.status}{code}; its log ends with: {last.strip()}"
-    if finding.layer == "published":
-        return (
-            f"published: {', '.join(ev.published) or 'nothing'}; listening inside: "
-            f"{_listener_words(ev.listeners)}."
-        )
-    if finding.layer == "listening":
-        since = f" -- it has been running {ev.running_for_s:.0f} s" if ev.running_for_s is not None else ""
-        last = next((line for line in reversed(ev.log_tail) if line.strip()), "")
-        said = f"; its log says: {last.strip()}" if last and not ev.listeners else ""
-        published = ", ".join(ev.published) or "nothing"
-        return f"published: {published}; listening inside: {_listener_words(ev.listeners)}{since}{said}."
-    assert finding.subject is not None
-    replies = inside_answers(engine, finding.subject, expected)
-    said = "; ".join(f"{url.split('//', 1)[-1]} says {reply[:80]}" for url, reply in replies)
-    return f"asked from inside, {said or 'nothing answers'}."
+    return _observed(finding.diagnosis, finding.layer)
+
+
+def _observed(diagnosis: Diagnosis, layer: Layer) -> str:
+    """What the diagnosis saw on ``layer``, after what it saw on the rung below it.
+
+    A rung is read against the one it rests on: "listeners: 0.0.0.0:8080" means something beside
+    "published: 8000/tcp -> 127.0.0.1:N". When ``layer`` saw nothing at all, the container's
+    state comes first too: "running, up 4 s" and its log tail tell a slow start from an app
+    that never listens.
+    """
+    rungs = list(diagnosis.rungs())
+    index = next(i for i, rung in enumerate(rungs) if rung.layer == layer)
+    broken = list(rungs[index].observations)
+    below = list(rungs[index - 1].observations) if index else []
+    if index > 1 and all(item.shows.startswith("nothing") for item in broken):
+        below = [*rungs[0].observations, *below]
+    seen = [*below, *broken]
+    return "; ".join(f"{item.what}: {item.shows}" for item in seen) + "." if seen else "nothing was observed."
 
 
 # ------------------------------------------------------------------------------ hint 3

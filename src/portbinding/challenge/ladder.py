@@ -2,10 +2,11 @@
 
 The vocabulary itself -- the rungs (``Layer``), each cause's rung, the commands that show each
 piece of evidence (``LearnerCommands``) -- is the diagnosis' own (``portbinding.diagnose.ladder``)
-and is only re-used here. What a challenge adds: its eight causes, one of them the diagnosis
-has no name for yet (``port_taken``: another container holds the host port, so this one
-cannot start; see hints.py), the rung of the two situations a live hint can meet besides a
-diagnosed cause (``other_service``, ``nothing``), and the short words of the commit form.
+and is only re-used here. What a challenge adds: its eight causes, one of them beyond a single
+container's diagnosis (``port_taken``: another container holds the host port, so this one was
+created but could not start -- the diagnosis says ``stopped``; see hints.py), the rung of the two
+situations a live hint can meet besides a diagnosed cause (``other_service``, ``nothing``), and
+the short words of the commit form.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 
 from portbinding.builder import BuildEvent
 from portbinding.errors import EngineStopped, PortBindingError
+from portbinding.widgets._announce import Announcer
 
 GREEN = "#2e7d32"
 AMBER = "#f9a825"
@@ -133,33 +134,43 @@ RECONNECT_HINT = (
 )
 
 
-def message_html(kind: MessageKind, text: str, *, hint: str = "") -> str:
-    """The HTML of a message box (also used to show a course error in a cell output)."""
+def message_html(kind: MessageKind, text: str, *, hint: str = "", live: bool = True) -> str:
+    """The HTML of a message box (also used to show a course error in a cell output).
+
+    ``live``: carry its ARIA role, for a box that appears once (a cell's error output). A
+    widget's message box does not: its Announcer reads the message aloud (see _announce.py).
+    """
     if not kind or not text:
         return ""
     icon, colour, role = _MESSAGE_STYLE[kind]
+    role_attribute = f' role="{role}"' if live else ""
     next_step = (
         f'<div class="pbl-msg-hint" style="margin-top:3px"><b>Next step:</b> {esc(hint)}</div>'
         if hint
         else ""
     )
     return (
-        f'<div class="pbl-msg pbl-msg-{kind}" role="{role}" style="border-left:4px solid {colour};'
+        f'<div class="pbl-msg pbl-msg-{kind}"{role_attribute} style="border-left:4px solid {colour};'
         "padding:4px 8px;margin:4px 0;background:var(--jp-layout-color1,#fff);white-space:pre-wrap;"
         f'font-size:13px;{LINE_HEIGHT}"><span aria-hidden="true" style="color:{colour}">{icon}</span> '
         f'<span class="pbl-msg-text">{esc(text)}</span>{next_step}</div>'
     )
 
 
-class MessageArea(widgets.HTML):  # type: ignore[misc]
+class MessageArea(widgets.VBox):  # type: ignore[misc]
     """Where a widget tells the learner what happened: info, busy, ok, or a friendly error.
 
+    Each message is shown and also read aloud by screen readers (an error at once, the rest
+    politely); ``announce`` reads something aloud without a box -- a probe's verdict, a hint.
     ``kind`` and ``text`` (plain text, message and next step) are kept for tests and callers.
     """
 
     def __init__(self) -> None:
-        super().__init__(value="")
-        self.add_class("pbl-message")
+        self._html = widgets.HTML(value="")
+        self._html.add_class("pbl-message")
+        self._announcer = Announcer()
+        super().__init__(children=[self._html, self._announcer])
+        self.add_class("pbl-message-area")
         self._kind: MessageKind = ""
         self._text = ""
 
@@ -172,10 +183,31 @@ class MessageArea(widgets.HTML):  # type: ignore[misc]
         """The message as plain text ("" when empty); an error includes its "Next step: ..." line."""
         return self._text
 
+    @property
+    def value(self) -> str:
+        """The message box's HTML."""
+        return str(self._html.value)
+
+    @property
+    def said(self) -> str:
+        """What screen readers were last given to read."""
+        return self._announcer.said
+
+    @property
+    def heard(self) -> list[tuple[str, bool]]:
+        """What screen readers were given to read lately, oldest first, with "urgent" flags."""
+        return self._announcer.heard
+
     def show(self, kind: MessageKind, text: str, *, hint: str = "") -> None:
         self._kind = kind
         self._text = f"{text}\nNext step: {hint}" if hint else text
-        self.value = message_html(kind, text, hint=hint)
+        self._html.value = message_html(kind, text, hint=hint, live=False)
+        if kind and text:
+            self._announcer.announce(self._text, urgent=kind == "error")
+
+    def announce(self, text: str, *, urgent: bool = False) -> None:
+        """Read ``text`` aloud to screen-reader users; nothing changes on the screen."""
+        self._announcer.announce(text, urgent=urgent)
 
     def info(self, text: str) -> None:
         self.show("info", text)

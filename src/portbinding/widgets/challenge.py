@@ -43,12 +43,6 @@ LOGGER = logging.getLogger(__name__)
 WATCH_SLICE_S = 300.0  # the watcher re-arms itself after each slice until solved or ended
 
 
-def _live(role: str, body: str) -> str:
-    """A live region: screen readers announce it when it changes (role status is polite)."""
-    politeness = "assertive" if role == "alert" else "polite"
-    return f'<div role="{role}" aria-live="{politeness}" aria-atomic="true">{body}</div>'
-
-
 def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
@@ -306,9 +300,14 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         given = self.challenge.hint(via="widget")
         self._hints.append(given)
         body = "".join(f"<p><b>Hint {h.number} of 3</b></p>{pre(h.text)}" for h in self._hints)
-        self._hint_view.value = _live("status", body)
+        self._hint_view.value = body
         if given.line:
             self._line.value = given.line  # ready to run, or to copy into a terminal
+        # The gist only: a terminal's worth of output read aloud helps nobody; it is on the page.
+        gist = given.text.split("\n\n", 1)[0]
+        more = " The commands and what they show are under the Hint button." if given.number == 2 else ""
+        line = f" The line to run is in the Command box: {given.line}" if given.line else ""
+        self._message.announce(f"Hint {given.number} of 3. {gist}{more}{line}")
         return given
 
     def _run_job(self) -> str:
@@ -348,9 +347,10 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                     return
         except Exception:  # the check only probes; anything else is a bug, shown, never a traceback
             LOGGER.exception("the live check of challenge %s stopped", challenge.id)
-            self._verdict.value = _live(
-                "status", "<b>The live check stopped</b> — use <code>portbinding challenge check</code>."
+            self._verdict.value = (
+                "<b>The live check stopped</b> — use <code>portbinding challenge check</code>."
             )
+            self._message.announce("The live check stopped: use portbinding challenge check.", urgent=True)
 
     def _show_verdict(self, check: Check) -> None:
         if check.solved:
@@ -375,11 +375,12 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._shown_verdict = text
         head, _, rest = text.partition(":")
         colour = "#2e7d32" if solved else "#b71c1c"  # the words say it too: colour is never the only signal
-        self._verdict.value = _live(
-            "alert" if solved else "status",
-            f'<div style="border-left:4px solid {colour};padding:4px 8px">'
-            f"<b>{esc(head)}</b>:{esc(rest)}</div>",
+        self._verdict.value = (
+            f'<div class="pbl-verdict-{"solved" if solved else "open"}" '
+            f'style="border-left:4px solid {colour};padding:4px 8px"><b>{esc(head)}</b>:{esc(rest)}</div>'
         )
+        # Solved interrupts whatever is being read; "not yet" waits its turn.
+        self._message.announce(f"Challenge: {text}", urgent=solved)
 
     def _sync_buttons(self) -> None:
         started = self._challenge is not None and not self._challenge.ended

@@ -209,6 +209,8 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._svg.add_class("pbl-portmap-svg")
         self._alt = widgets.HTML()
         self._alt.add_class("pbl-portmap-alt")
+        self._summary = widgets.HTML()  # where the path stops, in words: colour is never the only signal
+        self._summary.add_class("pbl-portmap-summary")
         self._refresh = button(
             "Refresh",
             css_class="pbl-refresh",
@@ -220,7 +222,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._refresh.on_click(self._on_refresh_click)
         super().__init__(children=[
             widgets.HTML("<b>Port map</b> — where does the connection go, and where does it stop?"),
-            self._svg, self._alt, widgets.HBox([self._refresh]), self._message,
+            self._svg, self._summary, self._alt, widgets.HBox([self._refresh]), self._message,
         ])  # fmt: skip
         self.add_class("pbl-portmap")
         self._svg.value = "<small>Nothing to draw yet: show(container, container_port).</small>"
@@ -249,6 +251,20 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             for number, hop in enumerate(self._hops, start=1)
         ]
         return "\n".join(lines)
+
+    @property
+    def summary(self) -> str:
+        """One line: where the path stops (the first broken hop), or that every hop holds."""
+        if self._map is None:
+            return ""
+        for number, hop in enumerate(self._hops, start=1):
+            if hop.ok is False:
+                return f"✖ The path stops at hop {number} of {len(self._hops)}, {hop.title}: {hop.detail}."
+        if all(hop.ok for hop in self._hops):
+            return "✔ Every hop holds: the connection reaches the server."
+        return "· Not every hop could be checked: " + "; ".join(
+            f"{hop.title}: {hop.verdict}" for hop in self._hops
+        )
 
     def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render
         return f"PortMapDiagram(hops={[f'{hop.key}: {hop.verdict}' for hop in self._hops]!r})"
@@ -296,7 +312,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._gone = f"{name} was removed {how}".rstrip() + "."
         self._map, self._hops = None, ()
         self._svg.value = f'<p class="pbl-portmap-gone" style="margin:4px 0">{esc(self.alt_text)}</p>'
-        self._alt.value = ""
+        self._alt.value = self._summary.value = ""
 
     def _draw_job(self) -> tuple[Hop, ...]:
         container = self._container
@@ -317,6 +333,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         facts = PortMap(found, _live.container_ip(container.attrs))
         self._map, self._hops = facts, facts.hops()
         self._svg.value = self._draw(facts, self._hops)
+        self._summary.value = f'<div style="line-height:1.45;margin:2px 0">{esc(self.summary)}</div>'
         self._alt.value = (
             '<details class="pbl-alt-details"><summary>The diagram in words</summary>'
             '<pre class="pbl-alt-text" style="white-space:pre-wrap;font-size:12px">'

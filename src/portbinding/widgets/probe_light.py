@@ -266,6 +266,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self.attach(None)
         self._gone = f"{name} was removed {how}".rstrip() + "."
         self._render()
+        self._message.announce(f"Probe light: {self._gone} Nothing to probe.")
 
     def _diagnose_now(self, container: Container) -> Diagnosis:
         try:
@@ -298,8 +299,11 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         )
         self._result, self._light = result, light
         self._render()
-        self._hint.value = _hint_html(self._probe_hint(result, light, found))
+        hint = self._probe_hint(result, light, found)
+        self._hint.value = _hint_html(hint)
         self._message.clear()
+        status = f" (HTTP {result.http_status})" if result.http_status else ""
+        self._message.announce(f"Probe: {_LIGHT_WORD[light]}, {result.outcome}{status}. {hint}")
         return result
 
     def _diagnose_job(self) -> Diagnosis:
@@ -309,6 +313,11 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         ip = _live.container_ip(container.attrs) or "its own address"
         self._report.value = _diagnosis_html(found, hint=CAUSE_HINTS[found.cause].format(ip=ip))
         self._message.clear()
+        fix = found.fix.run_line
+        self._message.announce(
+            f"Diagnosis: {found.cause}. {found.summary} Fix: {found.fix.summary}"
+            + (f" The fixed line: {fix}" if fix else "")
+        )
         return found
 
     def _apply_job(self) -> str:
