@@ -126,6 +126,10 @@ def test_hints_lead_to_a_line_that_solves_it(pair: Pair) -> None:
     assert second.commands and second.commands[0].startswith(("docker ", "curl ")), second.commands
     assert f"$ {second.commands[0]}" in second.text, f"hint 2 does not show its command: {second.text}"
     assert challenge.attempt.container in second.text or variant.cause == "port_taken", second.text
+    if variant.cause == "port_taken":
+        # A container whose start was refused never ran: the diagnosis says stopped, never crashed.
+        assert found.diagnosis is not None and found.diagnosis.cause == "stopped", found.diagnosis
+        assert "created but never started -- not crashed" in second.text, second.text
     assert third.line, f"hint 3 has no line to paste: {third.text}"
     # Every fix names the host port, except starting again a container that already publishes it.
     assert str(port) in third.line or " start " in third.line, f"hint 3 misses host port {port}: {third.line}"
