@@ -285,14 +285,25 @@ def _fix(engine: Engine, finding: Finding, *, url: str, host_port: int, expected
         # Nothing to change on the run line: the fix is to wait for it, polling, not guessing.
         wait = f"curl --retry 300 --retry-delay 1 --retry-all-errors --max-time 5 -sS {shlex.quote(url)}"
         return f"{fix.summary} From a terminal, let curl do the polling:", wait
-    holds = mapping_for(finding.subject, host_port) is not None and _status(finding.subject) == "running"
-    why = (
-        f"{subject} holds host port {host_port}, so remove it first"
-        if holds
-        else f"{subject} is not serving; removing it keeps `{program} ps -a` tidy"
-    )
+    running = _status(finding.subject) == "running"
+    if mapping_for(finding.subject, host_port) is not None and running:
+        why = f"{subject} holds host port {host_port}, so remove it first"
+    elif running:
+        why = (
+            f"a container's published ports are set when it is created, so {subject} goes and a new one runs"
+        )
+    else:
+        why = f"{subject} is not running; removing it keeps {program} ps -a tidy"
     line = f"{program} rm -f {shlex.quote(subject)} && {wanted.to_cli(program=program)}"
-    return f"{fix.summary} ({why}.)", line
+    return f"{_on_this_port(fix.summary, fix.run, wanted)} ({why}.)", line
+
+
+def _on_this_port(summary: str, diagnosed: RunSpec, wanted: RunSpec) -> str:
+    """The diagnosis' words, with its -p values as the challenge's line has them (its host port)."""
+    for said, meant in zip(diagnosed.publish, wanted.publish, strict=False):
+        if said.to_spec() != meant.to_spec():
+            summary = summary.replace(said.to_spec(), meant.to_spec())
+    return summary
 
 
 def _on_port(spec: RunSpec, host_port: int, host_ip: str, container_port: int | None) -> RunSpec:

@@ -6,6 +6,9 @@ arrives already holding its text is not announced reliably: the region must be i
 their HTML. This small widget (anywidget: a front end without a build step) renders two regions
 once, visually hidden -- a polite one (``role="status"``) and an assertive one (``role="alert"``,
 for errors and a solved challenge) -- and afterwards only changes their text.
+
+It also keeps the keyboard with the widget it sits in (the nearest ``.pbl-keys``): see the ESM's
+``keepKeys``.
 """
 
 from __future__ import annotations
@@ -23,9 +26,45 @@ function region(role, live) {
   return node;
 }
 
+// JupyterLab reads keys at the document: in a notebook's command mode, an arrow key on a widget's
+// drop-down list selects another cell, and typing "d d" to pick an item deletes one. Lumino skips
+// its shortcuts for a key whose target (or an element between the target and the shortcut's
+// selector) is marked data-lm-suppress-shortcuts -- and the selectors match the focused control
+// itself, so the mark goes on each control of the widget (class pbl-keys) as it gets the focus.
+//
+// A button is disabled while its job runs, and a browser drops the focus of a control that gets
+// disabled: a keyboard user would be thrown back to the top of the page after every click. So
+// the control that had the focus gets it back when it is enabled again, unless the focus went
+// somewhere else meanwhile.
+function keepKeys(el, tries) {
+  const scope = el.closest(".pbl-keys");
+  if (!scope) {
+    if (tries > 0) requestAnimationFrame(() => keepKeys(el, tries - 1));
+    return;
+  }
+  if (scope.dataset.pblKeys) return;
+  scope.dataset.pblKeys = "kept";
+  let last = null;
+  let lost = null;
+  scope.addEventListener("focusin", (event) => {
+    event.target.setAttribute("data-lm-suppress-shortcuts", "true");
+    last = event.target;
+    lost = null;
+  });
+  const nowhere = () => !document.activeElement || document.activeElement === document.body;
+  new MutationObserver(() => {
+    if (last && last.disabled) lost = last;
+    if (lost && !lost.disabled && lost.isConnected && (nowhere() || document.activeElement === lost)) {
+      lost.focus();
+      lost = null;
+    }
+  }).observe(scope, { attributes: true, attributeFilter: ["disabled"], subtree: true });
+}
+
 export default {
   render({ model, el }) {
     el.classList.add("pbl-announcer");
+    keepKeys(el, 600);
     const polite = region("status", "polite");
     const urgent = region("alert", "assertive");
     el.append(polite, urgent);

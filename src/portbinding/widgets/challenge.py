@@ -104,12 +104,16 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             description="Failing rung",
             style={"description_width": "initial"},
         )
+        self._layer.index = 0  # shown as "— the failing rung —", not blank (value stays None)
         self._cause = widgets.Dropdown(
             options=[("— the cause —", None)] + [(words, cause) for cause, words in CAUSE_WORDS.items()],
             value=None,
             description="Cause",
             layout=widgets.Layout(width="auto", min_width="460px"),
         )
+        self._cause.index = 0
+        self._call = widgets.HTML()  # the choice as the kernel has it, in words, before Commit
+        self._call.add_class("pbl-challenge-call")
         self._commit = button(
             "Commit",
             css_class="pbl-challenge-commit",
@@ -152,6 +156,8 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             item.on_click(
                 lambda _, layer=layer: self._worker.submit(lambda: self._look_job(layer), label="Looking")
             )
+        self._layer.observe(self._on_choice_value, names="value")
+        self._cause.observe(self._on_choice_value, names="value")
         self._commit.on_click(self._on_commit_click)
         self._hint.on_click(self._on_hint_click)
         self._run.on_click(self._on_run_click)
@@ -169,6 +175,7 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
                 widgets.HBox(
                     [self._layer, self._cause, self._commit], layout=widgets.Layout(flex_flow="row wrap")
                 ),
+                self._call,
                 self._hint,
                 self._hint_view,
                 widgets.HTML(
@@ -181,6 +188,7 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             ]
         )
         self.add_class("pbl-challenge")
+        self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
         self._sync_buttons()
 
     # ------------------------------------------------------------------ public state
@@ -246,6 +254,15 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     def _on_start_click(self, _: widgets.Button) -> None:
         self._worker.submit(self._start_job, label="Starting the challenge")
+
+    def _on_choice_value(self, _: dict[str, Any]) -> None:
+        layer, cause = self._layer.value, self._cause.value
+        if layer is None and cause is None:
+            self._call.value = ""
+            return
+        rung = self._layer.label if layer is not None else "(choose the failing rung)"
+        words = cause_words(str(cause)) if cause is not None else "(choose the cause)"
+        self._call.value = f"<small>Your call: rung {esc(rung)} — {esc(words)}.</small>"
 
     def _on_commit_click(self, _: widgets.Button) -> None:
         self._worker.submit(self._commit_job, label="Committing")

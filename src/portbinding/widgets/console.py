@@ -96,6 +96,7 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             description="Scenario",
             layout=widgets.Layout(width="auto", min_width="420px"),
         )
+        self._scenarios.index = 0  # shown as "— choose a scenario —", not blank (value stays None)
         self._scenarios.add_class("pbl-scenario")
         self._line = widgets.Text(
             placeholder="docker run -d -p 8888:8888 portbinding/notebook:1.0",
@@ -164,6 +165,7 @@ class ContainerConsole(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             ]
         )
         self.add_class("pbl-console")
+        self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
         watch_removals(self._on_removed)
         if initial is not None:
             self._scenarios.value = initial  # fills the run line (observer)

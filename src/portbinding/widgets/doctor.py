@@ -128,6 +128,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             ]
         )
         self.add_class("pbl-doctor")
+        self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
         self._sync_buttons()
 
     # ------------------------------------------------------------------ state

@@ -194,6 +194,7 @@ class ConceptDrill(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             ]
         )
         self.add_class("pbl-drill")
+        self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
         self._preview()
 
     # ------------------------------------------------------------------ state

@@ -225,6 +225,7 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             self._svg, self._summary, self._alt, widgets.HBox([self._refresh]), self._message,
         ])  # fmt: skip
         self.add_class("pbl-portmap")
+        self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
         self._svg.value = "<small>Nothing to draw yet: show(container, container_port).</small>"
         watch_removals(self._on_removed)
 

@@ -158,6 +158,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             self._message, self._offer, self._hint, self._report,
         ])  # fmt: skip
         self.add_class("pbl-probe-light")
+        self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
         watch_removals(self._on_removed)
         self._render()
 
