@@ -193,6 +193,11 @@ def test_a_challenge_can_be_done_by_keyboard_alone(lab: Lab, page: Page) -> None
 
     # The commit form: both lists by arrow keys, then Commit.
     stops += _tab_to(page, "select|pbl-challenge")
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+    before = cells.count()
+    page.keyboard.press("d")
+    page.keyboard.press("d")  # type-ahead in the list; in command mode "d d" deletes a cell
+    assert cells.count() == before, "typing in a widget's list deleted a notebook cell"
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")  # 2 Published ports
     chosen = widget.locator("select").first.evaluate("select => select.selectedOptions[0].text")
