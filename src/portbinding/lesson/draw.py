@@ -2,11 +2,17 @@
 
 client -> host port -> the engine's port mapping -> the process listening inside. Every label
 comes from what the engine and the container's kernel report; a hop that does not hold is red,
-and says so in its text too (the picture's title names the outcome).
+and says so in its text too (the picture's title names the outcome). The picture is shown with a
+text alternative that says the same in words, hop by hop, for a screen reader (JupyterLab shows a
+plain image output with no alt text at all).
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+from typing import Any
 from urllib.parse import urlsplit
 
 from docker.models.containers import Container
@@ -60,6 +66,24 @@ def draw_path(engine: Engine, container: Container, container_port: int, result:
             xytext=(left + width + 0.004, 0.46),
             arrowprops={"arrowstyle": "->", "lw": 2, "color": "#333"},
         )
-    axes.set_title(f"{container.name}: {result.outcome} (green = this hop holds)", fontsize=10)
-    plt.show()
+    title = f"{container.name}: {result.outcome} (green = this hop holds)"
+    axes.set_title(title, fontsize=10)
+    hops = "; ".join(
+        f"{place}, {' '.join(label.split())}: {'holds' if holds else 'does not hold'}"
+        for (label, holds), place in zip(boxes, PLACES, strict=True)
+    )
+    alt = f"The path of a request, left to right. {container.name}: {result.outcome}. {hops}."
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
+    from IPython.display import display
+
+    display(picture_bundle(buffer.getvalue(), alt), raw=True)  # type: ignore[no-untyped-call]  # IPython is untyped
+
+
+def picture_bundle(png: bytes, alt: str) -> dict[str, Any]:
+    """A PNG as an output with its text alternative: an ``<img alt>`` for JupyterLab, the words
+    for a plain-text front end (JupyterLab prefers the HTML)."""
+    source = base64.b64encode(png).decode("ascii")
+    image = f'<img src="data:image/png;base64,{source}" alt="{html.escape(alt)}" style="max-width:100%">'
+    return {"text/html": image, "image/png": source, "text/plain": alt}
