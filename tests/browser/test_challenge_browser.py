@@ -176,7 +176,10 @@ def test_a_challenge_can_be_done_by_keyboard_alone(lab: Lab, page: Page) -> None
     page.keyboard.press("Enter")
     wait_shown(page, widget.locator(".pbl-verdict-open"), "Start by Enter")
     container, _, host_port = _told(widget)
-    # Start is disabled now, so the focus moved on; go on from the widget's first rung.
+    # Start is disabled now (a second press would draw a second challenge), so the focus moved on;
+    # go on from the widget's first rung.
+    start = widget.locator("button.pbl-challenge-start")
+    assert start.is_disabled(), "Start the challenge can still be pressed while the challenge runs"
     widget.locator("button.pbl-rung-state").focus()
     order = [focused(page)]
     for _ in range(4):

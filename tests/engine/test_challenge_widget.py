@@ -27,6 +27,7 @@ def test_a_learner_solves_a_challenge_with_the_buttons(engine: Engine, tmp_path:
     _click(widget, widget._start, "Start")
     told = widget.challenge.told
     assert widget.message == f"Challenge {told['id']} started.", widget.message
+    assert widget._start.disabled, "Start is still clickable while the challenge runs"
     assert "Not solved yet" in widget.verdict, widget.verdict
     assert ("Challenge: " + widget.verdict, False) in widget._message.heard, (
         f"the verdict was not given to screen readers: {widget._message.heard}"

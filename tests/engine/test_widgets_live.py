@@ -285,6 +285,7 @@ def _says_gone(name: str, light: ProbeLight, diagram: PortMapDiagram) -> None:
     assert light.light != "green" and "Reachable" not in lamp, f"green for a removed container: {lamp}"
     assert name in lamp and "removed" in lamp, f"the light should say {name} was removed: {lamp}"
     assert name in light._message.said, f"screen readers were not told: {light._message.said!r}"
+    assert "yet" not in light._target.value, f"nothing attached *yet*? {light._target.value}"
     assert diagram.hops == (), f"the port map still draws a path into a removed container: {diagram.alt_text}"
     assert name in diagram.alt_text and "removed" in diagram.alt_text, diagram.alt_text
     assert "data-ok=" not in diagram._svg.value, "the port map still draws coloured hops"

@@ -398,7 +398,9 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             + f'<br><small class="pbl-detail">{esc(detail)}</small></div></div>'
         )
         if self._container is None:
-            self._target.value = "<small>No container attached yet.</small>"
+            # After a removal the lamp already says what happened: "yet" would contradict it.
+            attached = "No container attached." if self._gone else "No container attached yet."
+            self._target.value = f"<small>{attached}</small>"
         else:
             self._target.value = (
                 f"<small>Probes container <b>{esc(self._container.name)}</b>, container port {self._port}, "
