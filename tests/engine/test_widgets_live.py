@@ -23,6 +23,7 @@ from portbinding.widgets import (
     ProbeLight,
     session,
 )
+from portbinding.widgets._live import wait_listening
 
 JOB_TIMEOUT = 90.0
 
@@ -280,8 +281,9 @@ def _ok_line(host_port: int) -> str:
     return scenario("ok").with_host_port(host_port).to_cli()
 
 
-def _says_gone(name: str, light: ProbeLight, diagram: PortMapDiagram) -> None:
+def _says_gone(name: str, light: ProbeLight, diagram: PortMapDiagram, how: str = "") -> None:
     lamp = html.unescape(light._lamp.value)
+    assert f"{name} was removed {how}" in lamp, f"the light should say {name} was removed {how}: {lamp}"
     assert light.light != "green" and "Reachable" not in lamp, f"green for a removed container: {lamp}"
     assert name in lamp and "removed" in lamp, f"the light should say {name} was removed: {lamp}"
     assert name in light._message.said, f"screen readers were not told: {light._message.said!r}"
@@ -304,7 +306,10 @@ def test_lights_and_port_maps_say_when_their_container_is_removed(
 
     def run_green() -> Container:
         container = console.run_line(_ok_line(host_port))
+        # Started is not listening (Jupyter takes seconds, more on a busy machine): wait for the socket.
+        assert wait_listening(engine, container, timeout=90).listening, "the server never listened"
         assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
+        diagram.refresh()
         assert light.probe().ok and light.light == "green", light.result
         said = light._message.said
         assert said.startswith("Probe: Reachable, ok"), f"the verdict was not read aloud: {said!r}"
@@ -314,7 +319,7 @@ def test_lights_and_port_maps_say_when_their_container_is_removed(
     first = run_green()
     console.remove()
     assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
-    _says_gone(str(first.name), light, diagram)
+    _says_gone(str(first.name), light, diagram, "with the console's Remove button")
 
     second = run_green()
     alone = ProbeLight(engine=engine)
@@ -322,8 +327,8 @@ def test_lights_and_port_maps_say_when_their_container_is_removed(
     assert alone.probe().ok, alone.result
     session.end_lesson()
     assert diagram.wait_idle(JOB_TIMEOUT), diagram.message
-    _says_gone(str(second.name), light, diagram)
-    _says_gone(str(second.name), alone, diagram)
+    _says_gone(str(second.name), light, diagram, "by end_lesson()")  # not "from the console"
+    _says_gone(str(second.name), alone, diagram, "by end_lesson()")
     assert console.container is None, "the console still acts on a container end_lesson() removed"
     assert "removed" in html.unescape(console._status.value), console._status.value
 

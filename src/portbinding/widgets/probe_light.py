@@ -110,6 +110,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._diagnosis: Diagnosis | None = None
         self._console: ContainerConsole | None = None
         self._gone = ""  # why there is no container any more ("" while there is one, or never was)
+        self._gone_name = ""  # the container that went
 
         self._title = widgets.HTML("<b>Probe light</b> — can your machine reach the server in the container?")
         self._lamp = widgets.HTML()
@@ -205,7 +206,7 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     ) -> None:
         """Point the light at ``container``'s ``container_port``; the light goes off until the next probe."""
         self._container = container
-        self._gone = ""
+        self._gone = self._gone_name = ""
         self._port = container_port if container_port is not None else self._port
         self._path = path if path is not None else self._path
         self._expect = expect if expect is not None else self._expect
@@ -259,13 +260,16 @@ class ProbeLight(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         )
 
     def _on_removed(self, names: frozenset[str], how: str) -> None:
-        if self._container is not None and str(self._container.name) in names:
-            self._show_gone(str(self._container.name), how)
+        # A followed console hears of an end_lesson() first and tells the light "from the console":
+        # the light then says who really removed it.
+        name = str(self._container.name) if self._container is not None else self._gone_name
+        if name and name in names:
+            self._show_gone(name, how)
 
     def _show_gone(self, name: str, how: str) -> None:
         """The container is gone: no light, no stale outcome -- say so, and what to do next."""
         self.attach(None)
-        self._gone = f"{name} was removed {how}".rstrip() + "."
+        self._gone, self._gone_name = f"{name} was removed {how}".rstrip() + ".", name
         self._render()
         self._message.announce(f"Probe light: {self._gone} Nothing to probe.")
 
