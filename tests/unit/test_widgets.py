@@ -16,6 +16,7 @@ from portbinding.widgets import (
     FlashCards,
     InterviewCards,
     InterviewQuestion,
+    PortMapDiagram,
     ReorderExercise,
     _live,
     console,
@@ -432,3 +433,14 @@ def test_messages_are_read_aloud_once_errors_at_once() -> None:
     assert "role=" not in message.value, "the box itself is no live region too: it would be read twice"
     regions = [child for child in message.children if type(child).__name__ == "Announcer"]
     assert regions, "no live region in the page"
+
+
+def test_an_empty_port_map_tells_a_learner_their_next_step_not_an_api(no_engine: None) -> None:
+    """Before anything runs, a port map that follows a console points at the console's Run."""
+    diagram = PortMapDiagram()
+    assert "diagram.show(container, 8888)" in diagram._svg.value, diagram._svg.value
+    diagram.follow(ContainerConsole())
+    shown = diagram._svg.value
+    assert "run a container in the console" in shown and "show(" not in shown, (
+        f"a followed port map still asks for a call the learner has not met: {shown}"
+    )

@@ -226,7 +226,10 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         ])  # fmt: skip
         self.add_class("pbl-portmap")
         self.add_class("pbl-keys")  # keys pressed in it stay with it (see _announce.py)
-        self._svg.value = "<small>Nothing to draw yet: show(container, container_port).</small>"
+        self._svg.value = (
+            "<small>Nothing to draw yet: run a container, then show it here "
+            "(<code>diagram.show(container, 8888)</code>).</small>"
+        )
         watch_removals(self._on_removed)
 
     # ------------------------------------------------------------------ state
@@ -289,6 +292,11 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def follow(self, console: ContainerConsole) -> None:
         """Redraw whenever ``console`` runs something."""
         console.observe_runs(self._on_console_run)
+        if self._container is None and not self._gone:
+            # The learner's next step is the console's Run button, not a call they have not met.
+            self._svg.value = (
+                "<small>Nothing to draw yet: run a container in the console: its path is drawn here.</small>"
+            )
 
     # ------------------------------------------------------------------ handlers and jobs
 
