@@ -444,3 +444,14 @@ def test_an_empty_port_map_tells_a_learner_their_next_step_not_an_api(no_engine:
     assert "run a container in the console" in shown and "show(" not in shown, (
         f"a followed port map still asks for a call the learner has not met: {shown}"
     )
+
+
+def test_port_map_draws_the_mapping_with_the_address_it_was_published_on(no_engine: None) -> None:
+    """-p 127.0.0.1:49000:8888 is drawn as such (the lessons teach the address), and the summary
+    ends its sentence once."""
+    facts = _port_map(("127.0.0.1:8888",))
+    diagram = PortMapDiagram()
+    drawn = diagram._draw(facts, facts.hops())
+    assert "-p 127.0.0.1:49000:8888" in drawn, f"the drawing hides the publish address: {drawn}"
+    diagram._map, diagram._hops = facts, facts.hops()
+    assert ".." not in diagram.summary, f"the summary ends with two full stops: {diagram.summary}"

@@ -263,7 +263,8 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
             return ""
         for number, hop in enumerate(self._hops, start=1):
             if hop.ok is False:
-                return f"✖ The path stops at hop {number} of {len(self._hops)}, {hop.title}: {hop.detail}."
+                detail = hop.detail.rstrip(".")  # a detail may end its own sentence
+                return f"✖ The path stops at hop {number} of {len(self._hops)}, {hop.title}: {detail}."
         if all(hop.ok for hop in self._hops):
             return "✔ Every hop holds: the connection reaches the server."
         return "· Not every hop could be checked: " + "; ".join(
@@ -368,7 +369,16 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         )
         boxes = [
             ("your machine", f"{facts.publish_host}:{host_port}"),
-            ("engine mapping", f"-p {host_port}:{facts.container_port}"),
+            # The address too when it is a specific one: the lessons teach -p 127.0.0.1:HOST:CONTAINER.
+            (
+                "engine mapping",
+                "-p "
+                + (
+                    _publish_flag(mapping.host_ip, mapping.host_port, facts.container_port)
+                    if mapping
+                    else f"{host_port}:{facts.container_port}"
+                ),
+            ),
             ("container eth0", f"{facts.container_ip or '?'}:{facts.container_port}"),
             ("process inside", f"listens {process}"),
         ]
