@@ -28,6 +28,7 @@ def test_a_learner_solves_a_challenge_with_the_buttons(engine: Engine, tmp_path:
     told = widget.challenge.told
     assert widget.message == f"Challenge {told['id']} started.", widget.message
     assert widget._start.disabled, "Start is still clickable while the challenge runs"
+    assert widget._start.description.startswith("Challenge running"), widget._start.description
     assert "Not solved yet" in widget.verdict, widget.verdict
     assert ("Challenge: " + widget.verdict, False) in widget._message.heard, (
         f"the verdict was not given to screen readers: {widget._message.heard}"
@@ -66,6 +67,7 @@ def test_a_learner_solves_a_challenge_with_the_buttons(engine: Engine, tmp_path:
     assert widget.message.startswith("Ended (solved)"), widget.message
     assert not engine.course_containers(session=engine.session), "End left challenge containers"
     assert not widget._start.disabled and widget._hint.disabled, "after End: Start again, no more hints"
+    assert widget._start.description == "Start the challenge", widget._start.description
 
 
 def test_the_command_box_leaves_other_containers_alone(engine: Engine, tmp_path: Path) -> None:

@@ -402,5 +402,9 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _sync_buttons(self) -> None:
         started = self._challenge is not None and not self._challenge.ended
         self._start.disabled = started
+        # A disabled primary button still looks pressable: say it in words, and drop the colour.
+        running = "Challenge running — End it to draw another"
+        self._start.description = self._start.tooltip = running if started else "Start the challenge"
+        self._start.button_style = "" if started else "primary"
         for item in (*self._rung_buttons.values(), self._commit, self._hint, self._run, self._end):
             item.disabled = not started
