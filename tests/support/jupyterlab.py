@@ -91,9 +91,17 @@ def running_lab(folder: Path, client: docker.DockerClient) -> Iterator[Lab]:
     )
     # The terminal's screen-reader mode keeps what it shows as text in the page (xterm draws on a
     # canvas otherwise): screen readers -- and the tests -- can read the output of a command.
-    settings = folder / "lab-settings" / "@jupyterlab" / "terminal-extension"
-    settings.mkdir(parents=True)
-    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"screenReaderMode": True}))
+    settings = folder / "lab-settings" / "@jupyterlab"
+    (settings / "terminal-extension").mkdir(parents=True)
+    (settings / "terminal-extension" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"screenReaderMode": True})
+    )
+    # Every cell in the page, not only those in view (JupyterLab skips rendering the others): a
+    # Run All can be followed cell by cell, and the accessibility audit sees every output.
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"})
+    )
     venv_bin = Path(sys.executable).parent
     env = {
         **os.environ,
