@@ -44,10 +44,11 @@ class ReorderExercise(widgets.VBox):  # type: ignore[misc]
         for position in range(len(order)):
             label = widgets.HTML(layout=widgets.Layout(width="560px"))
             label.add_class("pbl-reorder-step")
-            # Words, not only arrows: a screen reader says "Up", not "black up-pointing triangle".
-            up = button("Up", css_class="pbl-reorder-up", icon="arrow-up", tooltip="Move this step up")
+            # Words, not only arrows: a screen reader says "Up", not "black up-pointing triangle". The
+            # icons are the triangles the lessons' text names ("use ▲ and ▼").
+            up = button("Up", css_class="pbl-reorder-up", icon="caret-up", tooltip="Move this step up")
             down = button(
-                "Down", css_class="pbl-reorder-down", icon="arrow-down", tooltip="Move this step down"
+                "Down", css_class="pbl-reorder-down", icon="caret-down", tooltip="Move this step down"
             )
             for item in (up, down):
                 item.layout.width = item.layout.min_width = "80px"
