@@ -108,6 +108,9 @@ def _copy_missing(origin: Path, destination: Path) -> list[Path]:
     return copied
 
 
+VALIDATE_EXTENSION = '{"portbinding.validate_server": True}'
+
+
 def jupyter_command(workspace: Workspace, *, host: str, port: int, extra: Sequence[str] = ()) -> list[str]:
     """The ``jupyter lab`` command that serves ``workspace`` and opens lesson 00."""
     jupyter = Path(sys.executable).parent / "jupyter"
@@ -115,6 +118,8 @@ def jupyter_command(workspace: Workspace, *, host: str, port: int, extra: Sequen
         str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser",
         f"--ServerApp.ip={host}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={workspace.root}", f"--LabApp.default_url=/lab/tree/{START_PAGE}",
+        # nbgrader's Validate, off the server's event loop (it froze JupyterLab while the checks ran).
+        f"--ServerApp.jpserver_extensions={VALIDATE_EXTENSION}",
     ]  # fmt: skip
     return [*command, *extra]
 

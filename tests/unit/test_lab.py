@@ -65,3 +65,21 @@ def test_the_jupyter_command_serves_the_workspace_and_opens_lesson_00(tmp_path: 
     assert f"--ServerApp.root_dir={made.root}" in command, command
     assert "--LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb" in command, command
     assert "--ServerApp.port_retries=0" in command and command[-1] == "--allow-root", command
+
+
+def test_portbinding_lab_loads_the_extension_that_keeps_validate_off_the_event_loop(tmp_path: Path) -> None:
+    """nbgrader's Validate handler blocks the server while the checks run; the course's start
+    command loads the extension that makes it wait on a thread, and the extension does so."""
+    import inspect
+
+    from nbgrader.server_extensions.validate_assignment.handlers import ValidateAssignmentHandler
+
+    from portbinding import validate_server
+
+    made = lab.prepare(tmp_path / "ws")
+    command = lab.jupyter_command(made, host="127.0.0.1", port=8890)
+    assert any(validate_server.MODULE in part for part in command), f"not loaded: {command}"
+    assert validate_server.patch_validate_handler(), "nbgrader's Validate handler was not found"
+    assert inspect.iscoroutinefunction(inspect.unwrap(ValidateAssignmentHandler.post)), (
+        "Validate's handler still blocks the server's event loop"
+    )
