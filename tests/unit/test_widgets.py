@@ -453,5 +453,6 @@ def test_port_map_draws_the_mapping_with_the_address_it_was_published_on(no_engi
     diagram = PortMapDiagram()
     drawn = diagram._draw(facts, facts.hops())
     assert "-p 127.0.0.1:49000:8888" in drawn, f"the drawing hides the publish address: {drawn}"
+    assert 'lengthAdjust="spacingAndGlyphs">-p 127.0.0.1:49000:8888' in drawn, "long: not squeezed"
     diagram._map, diagram._hops = facts, facts.hops()
     assert ".." not in diagram.summary, f"the summary ends with two full stops: {diagram.summary}"

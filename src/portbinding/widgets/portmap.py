@@ -401,13 +401,16 @@ class PortMapDiagram(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         parts.append("</defs>")
         for index, (title, value) in enumerate(boxes):
             x = 10 + index * (box_w + gap)
+            shown = _fit(value, 30)
+            # A long value (-p 127.0.0.1:46837:8888) is squeezed into the box, not run into its edge.
+            squeeze = f' textLength="{box_w - 14}" lengthAdjust="spacingAndGlyphs"' if len(shown) > 21 else ""
             parts.append(
                 f'<rect x="{x}" y="{top}" width="{box_w}" height="{box_h}" rx="8" '
                 'fill="var(--jp-layout-color1,#fff)" stroke="var(--jp-ui-font-color2,#666)"/>'
                 f'<text x="{x + box_w / 2}" y="{top + 22}" text-anchor="middle" font-size="12" '
                 f'font-weight="600" fill="{_INK}">{esc(title)}</text>'
                 f'<text x="{x + box_w / 2}" y="{top + 42}" text-anchor="middle" font-size="11" '
-                f'font-family="monospace" fill="{_INK}">{esc(_fit(value, 24))}</text>'
+                f'font-family="monospace" fill="{_INK}"{squeeze}>{esc(shown)}</text>'
             )
         for index, hop in enumerate(hops):
             colour = {True: GREEN, False: RED, None: GREY}[hop.ok]
