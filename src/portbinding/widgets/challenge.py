@@ -146,7 +146,10 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         steps = [*self._rung_buttons.values(), self._commit, self._hint, self._run, self._end]
         self._worker = Worker(
             self._message,
-            buttons=[self._start, *steps],
+            # Not Start: the worker re-enables its buttons when a job ends, before on_idle disables
+            # what makes no sense; Start would flash pressable after every step. It is disabled
+            # when pressed, and only _sync_buttons enables it.
+            buttons=steps,
             on_idle=self._sync_buttons,
             name="portbinding-challenge",
         )
@@ -225,6 +228,7 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
 
     def start(self) -> dict[str, Any]:
         """Start the challenge (a few seconds); returns what the learner is told."""
+        self._start.disabled = True
         return self._worker.call(self._start_job, label="Starting the challenge")
 
     def look(self, layer: Layer) -> RungView:
@@ -253,6 +257,7 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ handlers
 
     def _on_start_click(self, _: widgets.Button) -> None:
+        self._start.disabled = True
         self._worker.submit(self._start_job, label="Starting the challenge")
 
     def _on_choice_value(self, _: dict[str, Any]) -> None:
