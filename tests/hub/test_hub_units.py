@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from portbinding import validate_server
 from portbinding.grading.course import hand_over
 from portbinding.grading.distributed import ClusterError, Ledger, _redact, _trusted_config, _write_files
+from portbinding.hub import classroom
+from portbinding.hub.config import HubSettings
 from portbinding.hub.roster import (
     Credentials,
     Member,
@@ -135,3 +138,16 @@ def test_broker_passwords_stay_out_of_messages() -> None:
     """The broker URL in an error message has no password."""
     assert _redact("redis://:s3cret@10.0.0.1:6379/0") == "redis://***@10.0.0.1:6379/0", "password shown"
     assert _redact("redis://10.0.0.1:6379/0") == "redis://10.0.0.1:6379/0", "a URL without one changed"
+
+
+def test_every_hub_server_runs_validate_off_its_event_loop(tmp_path: Path) -> None:
+    """Students and instructors load portbinding.validate_server, as `portbinding lab` does; only
+    instructors load the formgrader."""
+    settings = HubSettings(name="units", state_base=str(tmp_path))
+    settings.state.mkdir(parents=True)
+    classroom._write_jupyter_config(settings)
+    for role, formgrader in (("student", False), ("instructor", True)):
+        config = json.loads((settings.jupyter_dir(role) / "jupyter_server_config.json").read_text())
+        extensions = config["ServerApp"]["jpserver_extensions"]
+        assert extensions.get(validate_server.MODULE) is True, (role, extensions)
+        assert extensions.get("nbgrader.server_extensions.formgrader") is formgrader, (role, extensions)

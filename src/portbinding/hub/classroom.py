@@ -24,6 +24,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from portbinding import validate_server
 from portbinding.errors import PortBindingError
 from portbinding.grading.course import lay_out_course
 from portbinding.hub import engines, limits
@@ -203,6 +204,7 @@ def _write_jupyter_config(settings: HubSettings) -> None:
         )
         student = role == "student"
         extensions = {name: not student for name in INSTRUCTOR_SERVER_EXTENSIONS}
+        extensions[validate_server.MODULE] = True  # Validate off the event loop, as `portbinding lab` does
         (folder / "jupyter_server_config.json").write_text(
             json.dumps({"ServerApp": {"jpserver_extensions": extensions}}, indent=1)
         )
