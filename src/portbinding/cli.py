@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,13 +25,9 @@ import docker
 
 from portbinding import __version__, settings
 from portbinding.errors import (
-    ContainerNotFound,
     EngineUnavailable,
-    PolicyError,
     PortBindingError,
     PortInUse,
-    PortSpecError,
-    UnknownName,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`portbinding diagnose X | head`): nothing left to say to it. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except PortBindingError as error:
         code = _exit_code(error)
         if getattr(args, "json", False):
@@ -69,8 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit_code(error: PortBindingError) -> int:
-    # A container that is not there is a name the learner typed: bad input, like an unknown scenario.
-    if isinstance(error, PortSpecError | PolicyError | UnknownName | ContainerNotFound):
+    if error.bad_input:
         return EXIT_BAD_INPUT
     if isinstance(error, EngineUnavailable):
         return EXIT_NO_ENGINE
@@ -398,7 +399,9 @@ def _run(args: argparse.Namespace) -> int:
         text += f"\n  probe: {result.outcome} -- {result.detail}"
     if url:
         text += f"\n  {'open' if result and result.ok else 'URL'}: {url}"
-    text += f"\n  (`portbinding diagnose {container.name}` explains; `portbinding cleanup` removes it)"
+    text += (
+        f"\n  (`portbinding diagnose {container.name}` explains; `docker rm -f {container.name}` removes it)"
+    )
     _emit(args, payload, text)
     return EXIT_OK if result is None or result.ok else EXIT_PROBLEM
 

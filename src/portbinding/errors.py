@@ -11,6 +11,10 @@ from __future__ import annotations
 class PortBindingError(Exception):
     """Base of every error the course raises on purpose."""
 
+    # About what was asked for (a name, a port, a folder), not about the machine: the command
+    # line exits 2 for these, as for a usage error.
+    bad_input = False
+
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
@@ -25,13 +29,19 @@ class PortBindingError(Exception):
 class PortSpecError(PortBindingError, ValueError):
     """A ``-p/--publish`` value that Docker would reject."""
 
+    bad_input = True
+
 
 class UnknownName(PortBindingError, ValueError):
     """A scenario or exercise image name the course does not know."""
 
+    bad_input = True
+
 
 class PolicyError(PortBindingError, ValueError):
     """A ``docker run`` line that the course policy does not allow."""
+
+    bad_input = True
 
 
 class EngineError(PortBindingError):
@@ -77,6 +87,8 @@ class ContainerFailed(EngineError):
 
 class ContainerNotFound(ContainerFailed):
     """No container with that name or id exists."""
+
+    bad_input = True  # a name the learner typed
 
 
 class ImageBuildError(EngineError):

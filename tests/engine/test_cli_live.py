@@ -78,9 +78,11 @@ def test_run_refuses_a_privileged_line_with_exit_2(engine: Engine, cli_session: 
     assert not _mine(engine, cli_session), "a refused line must not start anything"
 
 
-def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engine) -> None:
-    """diagnose no-such-container: exit 2 (bad input, as the README says) with a hint to list containers."""
-    result = _cli("diagnose", "pbl-no-such-container")
+@pytest.mark.parametrize("name", ["pbl-no-such-container", ""])
+def test_diagnose_a_container_that_does_not_exist_is_a_clear_error(engine: Engine, name: str) -> None:
+    """diagnose no-such-container (or an empty name): exit 2 (bad input, as the README says) with a
+    hint to list containers -- never "the engine stopped answering"."""
+    result = _cli("diagnose", name)
     assert result.returncode == 2, f"a misspelt container name is bad input (exit 2): {result.returncode}"
     assert "There is no container called" in result.stderr and "portbinding ps" in result.stderr, (
         result.stderr

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from portbinding.cli import EXIT_BAD_INPUT, EXIT_PROBLEM, main
+from portbinding.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_PROBLEM, main
 
 
 def _closed_port() -> int:
@@ -81,3 +84,23 @@ def test_run_help_lists_every_scenario_with_its_title(capsys: pytest.CaptureFixt
     missing = [s.id for s in SCENARIOS if s.id not in out]
     assert not missing, f"run --help does not list {missing}:\n{out}"
     assert SCENARIOS[1].title in out, f"run --help lists ids without saying what they are:\n{out}"
+
+
+def test_laying_out_a_course_where_one_is_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`course init` into a folder that already holds the course is about the folder asked for."""
+    assert main(["course", "init", str(tmp_path / "course")]) == 0, capsys.readouterr().err
+    code = main(["course", "init", str(tmp_path / "course")])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT, (code, err)
+    assert "Next step" in err and "Traceback" not in err, err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`portbinding probe ... | head -0`: no BrokenPipeError traceback, a clean exit."""
+    command = [sys.executable, "-m", "portbinding", "probe", f"http://127.0.0.1:{_closed_port()}/", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has anything to print: its write meets a closed pipe
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) in (EXIT_OK, EXIT_PROBLEM), err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -39,6 +39,8 @@ COURSE_FILES = (
 class CourseError(PortBindingError):
     """The course folder is not set up for what was asked."""
 
+    bad_input = True
+
 
 @dataclass(frozen=True)
 class Course:

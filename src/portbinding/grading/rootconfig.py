@@ -41,6 +41,8 @@ DEFAULTS: dict[tuple[str, str], Any] = {
 class CourseConfigError(PortBindingError):
     """The course's nbgrader_config.py cannot be read (as data) at all."""
 
+    bad_input = True
+
 
 @dataclass(frozen=True)
 class CourseSettings:

@@ -41,6 +41,8 @@ PASSWORD_BYTES = 12  # 16 URL-safe characters
 class RosterError(PortBindingError):
     """The roster file cannot be used as it is."""
 
+    bad_input = True
+
 
 @dataclass(frozen=True)
 class Member:
