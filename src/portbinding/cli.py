@@ -56,9 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`portbinding diagnose X | head`): nothing left to say to it. Point
-        # stdout at /dev/null so the interpreter's final flush does not raise again.
+    except BrokenPipeError:  # the reader went away (`... | head`); /dev/null takes the final flush
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except PortBindingError as error:
