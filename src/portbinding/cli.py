@@ -1,5 +1,7 @@
 """The `portbinding` command line: doctor, images, run, probe, diagnose, ps, cleanup, lab.
 
+About 500 lines, on purpose: one short handler per command, each the only caller of what it uses.
+
 Every command takes ``--json`` (stable keys) and exits with a code a script can rely on:
 
     0  success (reachable, built, found)
@@ -326,6 +328,7 @@ def _images(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from portbinding.command import parse_run
+    from portbinding.diagnose import diagnose
     from portbinding.engine import preferred_port
     from portbinding.engine_errors import moved_to_free_port
     from portbinding.probe import wait_until_ready
@@ -340,6 +343,7 @@ def _run(args: argparse.Namespace) -> int:
             "(`portbinding run --help` lists the scenarios)",
         )
     engine: Engine | None = None
+    item = None
     if len(words) == 1 and not words[0].startswith(("docker", "podman")):
         item = scenario(words[0])
         engine = _engine(args)
@@ -385,23 +389,30 @@ def _run(args: argparse.Namespace) -> int:
         where = url or f"container port {port}"
         _say(args, f"Started {container.name}. Waiting up to {args.wait:.0f} s for {where} to answer…")
         result = wait_until_ready(engine, container, port, path=path, timeout=args.wait)
+    # An answer is not the right answer (a scenario may serve the wrong thing): the diagnosis,
+    # which knows what the scenario's service says, has the last word.
+    verdict = diagnose(engine, container.name, container_port=port, expect=item.expect) if item else None
     payload = {
         "container": container.name,
         "cli": spec.to_cli(),
         "ports": [str(p) for p in engine.ports(container)],
         "url": url,
         "probe": result.to_dict() if result else None,
+        "cause": verdict.cause if verdict else None,
     }
     text = f"Started {container.name}: {spec.to_cli()}\n  ports: {', '.join(payload['ports']) or 'none'}"
     if result:
         text += f"\n  probe: {result.outcome} -- {result.detail}"
+    if verdict:
+        text += f"\n  diagnosis: {verdict.cause}"
+    reachable = verdict.cause == "ok" if verdict else result is None or result.ok
     if url:
-        text += f"\n  {'open' if result and result.ok else 'URL'}: {url}"
+        text += f"\n  {'open' if reachable and result and result.ok else 'URL'}: {url}"
     text += (
         f"\n  (`portbinding diagnose {container.name}` explains; `docker rm -f {container.name}` removes it)"
     )
     _emit(args, payload, text)
-    return EXIT_OK if result is None or result.ok else EXIT_PROBLEM
+    return EXIT_OK if reachable else EXIT_PROBLEM
 
 
 def _probe(args: argparse.Namespace) -> int:

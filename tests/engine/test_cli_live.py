@@ -122,6 +122,18 @@ def test_ps_lists_course_containers_with_their_ports(engine: Engine, host_port: 
     assert any(str(host_port) in port for port in rows[container.name]["ports"]), rows[container.name]
 
 
+def test_run_of_a_scenario_that_answers_with_the_wrong_service_is_not_called_reachable(
+    engine: Engine, cli_session: str
+) -> None:
+    """run wrong_service: something answers HTTP (the probe says ok), yet it is not the service asked
+    for -- run says what the diagnosis says and exits 1, never "open: URL"."""
+    started = _cli("run", "wrong_service", "--json", "--wait", "60")
+    payload = json.loads(started.stdout)
+    assert payload["probe"]["outcome"] == "ok", f"the scenario should answer HTTP: {payload}"
+    assert payload["cause"] == "wrong_service", f"run trusted any answer: {payload}"
+    assert started.returncode == 1, (started.returncode, payload)
+
+
 def test_run_a_scenario_publishes_on_loopback_and_says_what_it_does(engine: Engine, cli_session: str) -> None:
     """run ok: published on 127.0.0.1 only (as the lessons teach), progress first, then the URL."""
     started = _cli("run", "ok", "--wait", "60")
