@@ -50,6 +50,9 @@ class ImageDef:
     name: str
     tags: tuple[str, ...]
     buildargs: tuple[tuple[str, str], ...] = ()
+    # Why the process engine (Binder) cannot run it -- it runs the course's Python servers only;
+    # empty when it can.
+    not_on_process_engine: str = ""
 
     @property
     def folder(self) -> Path:
@@ -77,6 +80,18 @@ IMAGES: tuple[ImageDef, ...] = (
         ("portbinding/crash-before-listen:1.0", "portbinding/crash-before-listen:latest"),
     ),
     ImageDef("slow-start", ("portbinding/slow-start:1.0", "portbinding/slow-start:latest")),
+    ImageDef(
+        "proxy",
+        ("portbinding/proxy:1.0", "portbinding/proxy:latest"),
+        not_on_process_engine="it runs nginx (from Debian's packages), and the process engine runs the "
+        "course's Python servers only",
+    ),
+    ImageDef(
+        "redis",
+        ("portbinding/redis:1.0", "portbinding/redis:latest"),
+        not_on_process_engine="it runs Redis (from Debian's packages), and the process engine runs the "
+        "course's Python servers only",
+    ),
 )
 
 

@@ -7,12 +7,23 @@ from pathlib import Path
 import pytest
 
 from portbinding.images import IMAGES
-from portbinding.process.recipes import RecipeError, find, from_dockerfile, recipes
+from portbinding.process.recipes import RecipeError, find, from_dockerfile, recipes, unavailable
 
 
 def test_every_course_image_and_tag_has_a_recipe() -> None:
     catalogue = recipes()
-    assert {tag for image in IMAGES for tag in image.tags} <= set(catalogue)
+    runnable = {tag for image in IMAGES if not image.not_on_process_engine for tag in image.tags}
+    assert runnable <= set(catalogue), f"missing recipes: {runnable - set(catalogue)}"
+
+
+def test_images_that_are_not_python_servers_are_left_out_with_a_reason() -> None:
+    """nginx and Redis cannot run as local processes: no recipe, and the engine says why."""
+    catalogue = recipes()
+    for reference in ("portbinding/proxy:1.0", "portbinding/redis"):
+        assert find(reference, catalogue) is None, f"{reference} should have no recipe"
+        why = unavailable(reference)
+        assert "process engine cannot run" in why and "Docker or Podman" in why, why
+    assert unavailable("portbinding/scoring-api:1.0") == "", "the scoring API runs on the process engine"
 
 
 def test_a_course_image_runs_what_its_dockerfile_says() -> None:

@@ -42,7 +42,7 @@ from portbinding.process.container import (
 from portbinding.process.netview import MAX_CONTAINERS, ContainerNet, host_addresses
 from portbinding.process.output import Output, read_into
 from portbinding.process.publisher import PortTaken, Publisher
-from portbinding.process.recipes import Recipe, RecipeError, find, from_dockerfile, recipes
+from portbinding.process.recipes import Recipe, RecipeError, find, from_dockerfile, recipes, unavailable
 
 LOGGER = logging.getLogger(__name__)
 EXEC_TIMEOUT = 120.0  # a backstop; Engine.exec bounds every command itself with `timeout`
@@ -68,7 +68,8 @@ class Daemon:
             (r for r in self.catalogue.values() if len(short) >= 12 and r.ident[7:].startswith(short)), None
         )
         if found is None:
-            raise ApiError(404, f"No such image: {reference}")
+            why = unavailable(reference)
+            raise ApiError(404, f"No such image: {reference}" + (f" ({why})" if why else ""))
         return found
 
     def build(

@@ -219,13 +219,31 @@ def base_recipe() -> Recipe:
 
 
 def recipes() -> dict[str, Recipe]:
-    """Every course image (and the base they build on), by each of its tags."""
+    """Every course image the process engine can run (and the base they build on), by each tag.
+
+    Images that run something other than the course's Python (nginx, Redis) are left out:
+    :func:`unavailable` says why, for the engine's "No such image" answer.
+    """
     found: dict[str, Recipe] = {LOCAL_BASE: base_recipe()}
     for image in IMAGES:
+        if image.not_on_process_engine:
+            continue
         recipe = recipe_for(image)
         for tag in image.tags:
             found[tag] = recipe
     return found
+
+
+def unavailable(reference: str) -> str:
+    """Why a course image cannot run here ("" when it is not one the process engine leaves out)."""
+    wanted = tagged(reference)
+    image = next((i for i in IMAGES if wanted in i.tags and i.not_on_process_engine), None)
+    if image is None:
+        return ""
+    return (
+        f"{reference} is a course image the process engine cannot run: {image.not_on_process_engine}. "
+        "Run this part on Docker or Podman (on Binder, read it instead)."
+    )
 
 
 def find(reference: str, catalogue: dict[str, Recipe]) -> Recipe | None:
