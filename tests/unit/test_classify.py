@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from portbinding.diagnose import CAUSE_LAYER, CAUSES, RULE_NAMES, RULES, Diagnosis, Evidence, classify
-from portbinding.diagnose.evidence import PeerEvidence
+from portbinding.diagnose.evidence import LocalRef, NameUse, PeerEvidence, UpstreamEvidence
 from portbinding.diagnose.ladder import Expect
 from portbinding.grading.feedback import TWELVE_FACTOR_HINTS
 from portbinding.widgets.portmap import HOP_OF
@@ -40,16 +40,51 @@ def _peer(
     by_name: str = "reply",
     shared: tuple[str, ...] = ("appnet",),
     mentions: tuple[str, ...] = ("API=http://localhost:8888",),
+    networks: tuple[str, ...] = ("appnet",),
+    address: str | None = "172.20.0.2",
+    uses: tuple[NameUse, ...] = (),
+    server_names: tuple[str, ...] = ("web",),
+    service: str | None = None,
 ) -> PeerEvidence:
     return PeerEvidence(
         "client",
-        ("appnet",),
+        networks,
         shared,
-        "172.20.0.2",
+        address,
         mentions,
         answer("127.0.0.1:8888", outcome=local),  # type: ignore[arg-type]
-        answer("172.20.0.2:8888", HTTP if by_name == "reply" else "", outcome=by_name),  # type: ignore[arg-type]
+        None
+        if address is None
+        else answer(f"{address}:8888", HTTP if by_name == "reply" else "", outcome=by_name),  # type: ignore[arg-type]
+        uses,
+        server_names,
+        service,
     )
+
+
+def _use(name: str, outcome: str, *, word: str | None = None) -> NameUse:
+    """The peer's configuration names ``name`` for port 8888; from inside it, that got ``outcome``."""
+    reply = HTTP if outcome == "reply" else ""
+    seen = replace(
+        answer(f"{name}:8888", reply, outcome=outcome, of="172.20.0.2:8888"), target=f"{name}:8888"
+    )  # type: ignore[arg-type]
+    return NameUse(name, 8888, word or f"API=http://{name}:8888/", seen)
+
+
+ON_APPNET = {"appnet": "172.20.0.2"}
+NGINX_REFUSED = (
+    "2026/11/30 05:58:03 [error] 8#8: *8 connect() failed (111: Connection refused) while connecting to "
+    'upstream, client: 172.20.0.1, server: , request: "GET / HTTP/1.1", upstream: "http://172.20.0.3:8000/"'
+)
+
+
+def _behind_the_proxy() -> Evidence:
+    """The API behind the proxy, seen from the proxy: it listens on 127.0.0.1 only."""
+    return evidence(
+        port=8000, ports=(), host=None, listening=("127.0.0.1:8000",), networks={"appnet": "172.20.0.3"},
+        peer=_peer(mentions=(), address="172.20.0.3", by_name="refused", server_names=("api",)),
+        run="docker run -d --name api -e BIND_HOST=127.0.0.1 web", container="api",
+    )  # fmt: skip
 
 
 # fmt: off
@@ -481,10 +516,99 @@ TABLE: tuple[Row, ...] = (
         fix_has=("network create", "network connect appnet client"),
     ),
     Row(
+        "localhost from a Compose service: the exact word, in the Compose file's terms",
+        evidence(ports=(), host=None, peer=_peer(service="client", mentions=("API=http://localhost:8888/v1",))),
+        "peer_localhost",
+        "peer_localhost",
+        fix_has=("API=http://web:8888/v1", "docker compose up -d client", "environment:"),
+    ),
+    Row(
         "the other container reaches it by name",
         evidence(ports=(), host=None, peer=_peer(mentions=())),
         "ok",
         "peer_reaches",
+    ),
+    Row(
+        "on two different user-defined networks",
+        evidence(ports=(), host=None, networks=ON_APPNET, peer=_peer(
+            mentions=(), shared=(), networks=("other",), address=None, uses=(_use("web", "unresolved"),),
+        )),
+        "not_same_network",
+        "not_same_network",
+        fix_has=("docker network connect appnet client", "web:8888"),
+    ),
+    Row(
+        "both on the default bridge only, by name: names do not resolve there",
+        evidence(ports=(), host=None, peer=_peer(
+            mentions=(), shared=(), networks=("bridge",), address="172.17.0.2",
+            uses=(_use("web", "unresolved"),), server_names=(),
+        )),
+        "not_same_network",
+        "not_same_network",
+        fix_has=("network create appnet", "network connect appnet web", "network connect appnet client"),
+    ),
+    Row(
+        "both on the default bridge only, by address: it connects",
+        evidence(ports=(), host=None, peer=_peer(mentions=(), shared=(), networks=("bridge",), address="172.17.0.2")),
+        "ok",
+        "peer_reaches",
+    ),
+    Row(
+        "a typo in the name, on a shared network",
+        evidence(ports=(), host=None, networks=ON_APPNET, peer=_peer(
+            mentions=(), uses=(_use("wbe", "unresolved"),), server_names=("web", "web-1"),
+        )),
+        "name_unresolved",
+        "name_unresolved",
+        fix_has=("API=http://web:8888/", "'wbe'", "web, web-1"),
+    ),
+    Row(
+        "one name fails, another one in use resolves: judged by what it reaches",
+        evidence(ports=(), host=None, networks=ON_APPNET, peer=_peer(
+            mentions=(), uses=(_use("old-web", "unresolved"), _use("web", "reply")),
+        )),
+        "ok",
+        "peer_reaches",
+    ),
+    Row(
+        "configured to reach its database at its own localhost (no --from)",
+        evidence(local_refs=(LocalRef("DATABASE_URL=redis://localhost:6379/0", 6379, False, ("db",)),)),
+        "peer_localhost",
+        "calls_localhost",
+        fix_has=("DATABASE_URL=redis://db:6379/0", "nothing listens on port 6379"),
+    ),
+    Row(
+        "a proxy's 502: the API behind it listens on 127.0.0.1 (seen from the proxy)",
+        evidence(
+            host=host_probe("unexpected_response", status=502),
+            log_tail=[NGINX_REFUSED],
+            upstream=UpstreamEvidence("172.20.0.3:8000", "refused", NGINX_REFUSED, 8000, "api", "running",
+                                      _behind_the_proxy()),
+        ),
+        "upstream_down",
+        "upstream_down",
+        fix_has=("refuses the proxy's connections", "BIND_HOST=0.0.0.0", "docker rm -f api"),
+        check=lambda d: any("loopback_only" in note for note in d.notes),
+    ),
+    Row(
+        "a proxy's 502: no container answers to the upstream's name",
+        evidence(
+            host=host_probe("unexpected_response", status=502),
+            networks=ON_APPNET,
+            upstream=UpstreamEvidence("api:8000", "unresolved", "api could not be resolved (3: Host not found)",
+                                      8000),
+        ),
+        "upstream_down",
+        "upstream_down",
+        fix_has=("does not resolve", "network connect --alias api appnet CONTAINER"),
+    ),
+    Row(
+        "a 200 through a proxy with an old error in its log: reachable",
+        evidence(
+            upstream=UpstreamEvidence("api:8000", "refused", NGINX_REFUSED, 8000, "api", "running"),
+        ),
+        "ok",
+        "reachable",
     ),
     Row(
         "HTTP answers through the published port; the inside lines say which request they made",

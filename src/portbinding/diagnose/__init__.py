@@ -18,9 +18,19 @@ from collections.abc import Callable
 
 from docker.models.containers import Container
 
-from portbinding.diagnose.classify import RULE_NAMES, RULES, classify, expected_service
+from portbinding.diagnose.classify import RULE_NAMES, RULES, classify
 from portbinding.diagnose.diagnosis import Diagnosis, Fix, Rung
-from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, Observation, PeerEvidence
+from portbinding.diagnose.evidence import (
+    Evidence,
+    HostProbe,
+    InsideAnswer,
+    LocalRef,
+    NameUse,
+    Observation,
+    PeerEvidence,
+    UpstreamEvidence,
+)
+from portbinding.diagnose.facts import expected_service
 from portbinding.diagnose.gather import gather
 from portbinding.diagnose.inside import Inside, Via, examine
 from portbinding.diagnose.ladder import (
@@ -105,12 +115,15 @@ __all__ = [
     "InsideAnswer",
     "Layer",
     "LearnerCommands",
+    "LocalRef",
     "LookPath",
+    "NameUse",
     "Observation",
     "PeerEvidence",
     "RunLine",
     "Rung",
     "Source",
+    "UpstreamEvidence",
     "Via",
     "classify",
     "diagnose",

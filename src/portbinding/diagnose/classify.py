@@ -24,53 +24,29 @@ non-HTTP reply where HTTP was asked, HTTP that is not Jupyter); silence is not p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from portbinding.diagnose import fixes
+from portbinding.diagnose import fixes, peerfixes
 from portbinding.diagnose.diagnosis import Diagnosis, Fix
-from portbinding.diagnose.evidence import Evidence, InsideAnswer
-from portbinding.diagnose.ladder import Cause, Expect
-from portbinding.engine import PublishedPort
+from portbinding.diagnose.evidence import Evidence
+from portbinding.diagnose.facts import Facts, Rule, clearly_not, facts_of
+from portbinding.diagnose.ladder import Expect
+from portbinding.diagnose.neighbours import proxy_status
+from portbinding.diagnose.peerrules import (
+    calls_localhost,
+    name_unresolved,
+    not_same_network,
+    peer_localhost,
+    peer_reaches,
+)
 from portbinding.procnet import Listener
 
-_RETRIED = re.compile(r"The port (\d+) is already in use, trying another port")
 CRASH_LOOP_WINDOW_S = 10.0  # up for less than this after a restart: still inside the loop
 STARTING_GRACE_S = 5.0  # nothing on the port this early, and nothing serving anywhere: still starting
 _STOP_SIGNALS = (130, 137, 143)  # SIGINT, SIGKILL, SIGTERM: what docker stop / kill / Ctrl-C leave
 _STOP_REQUEST = re.compile(
     r"signal 15|signal 2\b|SIGTERM|SIGINT|received signal|shutdown request", re.IGNORECASE
 )
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the rules read, worked out once from the evidence."""
-
-    ev: Evidence
-    wanted: Expect
-    port: int | None
-    on_port: tuple[Listener, ...]
-    mapped: tuple[PublishedPort, ...]
-    good_port: int | None  # where what was expected answers inside
-    port_answer: InsideAnswer | None  # what answered on the port (a listener's own probe)
-    forwarded_answer: InsideAnswer | None  # what answered at the forwarded address
-    retried_from: int | None  # Jupyter's "port N is already in use" in the logs
-
-    @property
-    def host_mode(self) -> bool:
-        return self.ev.network_mode == "host"
-
-    def serves(self, answer: InsideAnswer) -> bool:
-        return serves(answer, self.wanted)
-
-    def diagnosis(self, cause: Cause, fix: Fix, rule: str, *notes: str) -> Diagnosis:
-        return Diagnosis(
-            cause, self.ev, fix, rule=rule, expect=self.wanted, notes=(*notes, *_symptom_notes(self))
-        )
-
-
-Rule = Callable[[Facts], Diagnosis | None]
 
 
 def classify(evidence: Evidence, expect: Expect | None = None) -> Diagnosis:
@@ -81,71 +57,6 @@ def classify(evidence: Evidence, expect: Expect | None = None) -> Diagnosis:
         if found is not None:
             return _never_the_running_line(found)
     raise AssertionError("the last rule always decides")  # pragma: no cover
-
-
-def facts_of(ev: Evidence, expect: Expect | None) -> Facts:
-    port = ev.container_port
-    on_port = tuple(ev.on_port())
-    wanted = expected_service(expect, ev.answers, port)
-    answers = [a for a in ev.answers if not a.forwarded]
-    good = [a for a in answers if serves(a, wanted) and not a.is_loopback] or [
-        a for a in answers if serves(a, wanted)
-    ]
-    good_port = good[0].port if good else None
-    if any(a.port == port for a in good):
-        good_port = port
-    on = [a for a in answers if a.port == port and a.accepted]
-    port_answer = next((a for a in on if not a.is_loopback), on[0] if on else None)
-    forwarded = next((a for a in ev.answers if a.forwarded and a.port == port), None)
-    return Facts(
-        ev=ev,
-        wanted=wanted,
-        port=port,
-        on_port=on_port,
-        mapped=tuple(ev.mapped()),
-        good_port=good_port,
-        port_answer=port_answer,
-        forwarded_answer=forwarded,
-        retried_from=retried_from(ev.log_tail),
-    )
-
-
-def expected_service(expect: Expect | None, answers: tuple[InsideAnswer, ...], port: int | None) -> Expect:
-    """What should answer: as asked, else inferred from what answers inside.
-
-    Jupyter if any listener answers GET /api with its version; HTTP if what answers on the port
-    speaks HTTP (or nothing there answered yet); TCP if something accepts on the port but does
-    not speak HTTP.
-    """
-    if expect is not None:
-        return expect
-    if any(answer.is_jupyter for answer in answers):
-        return "jupyter"
-    on_port = [a for a in answers if a.port == port and a.accepted]
-    if on_port and not any(a.is_http for a in on_port):
-        return "tcp"
-    return "http"
-
-
-def serves(answer: InsideAnswer, wanted: Expect) -> bool:
-    if wanted == "jupyter":
-        return answer.is_jupyter
-    if wanted == "http":
-        return answer.is_http
-    return answer.accepted
-
-
-def clearly_not(answer: InsideAnswer, wanted: Expect) -> bool:
-    """A reply that shows it is not the expected service (silence or a hang-up proves nothing)."""
-    return answer.outcome == "reply" and not serves(answer, wanted)
-
-
-def retried_from(logs: list[str]) -> int | None:
-    for line in logs:
-        match = _RETRIED.search(line)
-        if match:
-            return int(match.group(1))
-    return None
 
 
 # ------------------------------------------------------------------------------ rung 1: state
@@ -348,32 +259,20 @@ def wrong_service(f: Facts) -> Diagnosis | None:
     return f.diagnosis("wrong_service", fix, "wrong_service")
 
 
-# ------------------------------------------------------------------------------ rung 5: host (or peer)
-
-
-def peer_localhost(f: Facts) -> Diagnosis | None:
-    peer = f.ev.peer
-    if peer is None or f.port is None:
+def upstream_down(f: Facts) -> Diagnosis | None:
+    """A proxy answers 502/503/504 and its log names the upstream it could not use."""
+    ev, upstream = f.ev, f.ev.upstream
+    host_status = ev.host.result.http_status if ev.host is not None else None
+    if upstream is None or proxy_status(ev.answers, host_status, f.port) is None:
         return None
-    local = peer.via_localhost
-    if local is not None and local.accepted:
-        return None  # something in the peer itself answers on localhost: not this mistake
-    if not peer.mentions_localhost:
-        return None  # it does not point at localhost (that we can see): judged by what it reaches
-    return f.diagnosis("peer_localhost", fixes.peer_localhost(f.ev, f.port), "peer_localhost")
-
-
-def peer_reaches(f: Facts) -> Diagnosis | None:
-    peer = f.ev.peer
-    if peer is None or peer.via_name is None or not peer.via_name.accepted:
-        return None
-    note = f"inside {peer.name}, localhost is {peer.name} itself: it uses {f.ev.container}'s name or address"
+    behind = classify(upstream.evidence) if upstream.evidence is not None else None
+    notes = [f"behind the proxy: {behind.cause} ({behind.rule})"] if behind is not None else []
     return f.diagnosis(
-        "ok",
-        Fix(f"Nothing to fix: {peer.name} reaches {f.ev.container} at {peer.via_name.target}."),
-        "peer_reaches",
-        note,
+        "upstream_down", peerfixes.upstream_down(ev, upstream, behind), "upstream_down", *notes
     )
+
+
+# ------------------------------------------------------------------------------ rung 5: host
 
 
 def reachable(f: Facts) -> Diagnosis | None:
@@ -430,8 +329,12 @@ RULES: tuple[Rule, ...] = (
     wrong_address,
     ipv6_only,
     wrong_service,
+    upstream_down,
     peer_localhost,
+    not_same_network,
+    name_unresolved,
     peer_reaches,
+    calls_localhost,
     reachable,
     unreachable_otherwise,
 )
@@ -442,8 +345,8 @@ RULE_NAMES: tuple[str, ...] = (
     "unusable_host_address", "published_elsewhere", "asked_port_unused", "not_published", "nothing_listens",
     "port_retried",
     "nothing_on_port_yet", "nothing_on_port", "loopback_only", "wrong_address", "ipv6_only",
-    "ipv6_only_wildcard", "wrong_service", "peer_localhost", "peer_reaches", "reachable",
-    "unreachable_otherwise",
+    "ipv6_only_wildcard", "wrong_service", "upstream_down", "peer_localhost", "not_same_network",
+    "name_unresolved", "peer_reaches", "calls_localhost", "reachable", "unreachable_otherwise",
 )  # fmt: skip
 """Every name ``Diagnosis.rule`` can take (a rule may decide in more than one way)."""
 
@@ -463,18 +366,6 @@ def _never_the_running_line(found: Diagnosis) -> Diagnosis:
         fix.summary, config_change=fix.config_change or "see above: the run line itself is already right"
     )
     return replace(found, fix=kept)
-
-
-def _symptom_notes(f: Facts) -> list[str]:
-    """Why the symptom looks the way it does, where it differs from the usual one."""
-    host = f.ev.host
-    if host is not None and host.result.outcome == "refused" and f.mapped and not f.ev.engine_remote:
-        return [
-            "the host port refused rather than reset: this engine forwards without a userland proxy "
-            "(dockerd --userland-proxy=false, or rootful Podman), so a refusal means what a reset "
-            "means elsewhere"
-        ]
-    return []
 
 
 def _next_rung_notes(f: Facts) -> list[str]:

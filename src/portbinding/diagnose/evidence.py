@@ -21,13 +21,23 @@ from portbinding.probe import ProbeResult
 from portbinding.procnet import Listener
 
 InsideOutcome: TypeAlias = Literal[
-    "reply", "silent", "closed", "reset", "refused", "timeout", "no_address", "error", "not_probed"
+    "reply",
+    "silent",
+    "closed",
+    "reset",
+    "refused",
+    "timeout",
+    "no_address",
+    "unresolved",
+    "error",
+    "not_probed",
 ]
 """What one connection from inside the container's network namespace got.
 
 ``reply``: bytes came back; ``silent``: accepted, nothing sent back within the wait, still open;
 ``closed``/``reset``: accepted, then ended without a byte; ``refused``: nothing listens there;
-``no_address``: the address does not exist in that namespace (``[::1]`` with IPv6 switched off).
+``no_address``: the address does not exist in that namespace (``[::1]`` with IPv6 switched off);
+``unresolved``: the name does not resolve there (the namespace's own resolver says so).
 """
 
 PortOrigin: TypeAlias = Literal["asked", "published", "requested", "exposed", "listening", "none"]
@@ -41,6 +51,7 @@ _OUTCOME_WORDS: dict[InsideOutcome, str] = {
     "refused": "refused: nothing listens there",
     "timeout": "no answer in time",
     "no_address": "that address does not exist in this container (IPv6 is switched off here)",
+    "unresolved": "the name does not resolve there",
     "error": "could not be tried",
     "not_probed": "not probed",
 }
@@ -57,6 +68,7 @@ class InsideAnswer:
     outcome: InsideOutcome = "reply"
     detail: str = ""
     forwarded: bool = False  # made at the address the engine forwards published traffic to
+    resolved: str = ""  # the address a name in ``target`` resolved to, where it was a name
 
     @property
     def accepted(self) -> bool:
@@ -65,6 +77,12 @@ class InsideAnswer:
     @property
     def is_http(self) -> bool:
         return self.reply.startswith("HTTP/")
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the reply (``502`` from a proxy whose upstream is down), if HTTP."""
+        parts = self.reply.split("\r\n", 1)[0].split(" ")
+        return int(parts[1]) if self.is_http and len(parts) > 1 and parts[1].isdigit() else None
 
     @property
     def is_loopback(self) -> bool:
@@ -82,10 +100,13 @@ class InsideAnswer:
 
     def words(self) -> str:
         """What happened, for a learner: the reply's first line, or the outcome in words."""
+        via = f" (resolved to {self.resolved})" if self.resolved else ""
         if self.outcome == "reply":
             first = self.reply.split("\r\n", 1)[0].split("\n", 1)[0][:120]
-            return first if self.is_http else f"answered, not in HTTP: {first!r}"
-        return _OUTCOME_WORDS[self.outcome]
+            return (first if self.is_http else f"answered, not in HTTP: {first!r}") + via
+        if self.outcome == "unresolved" and self.detail:
+            return f"{_OUTCOME_WORDS[self.outcome]} ({self.detail})"
+        return _OUTCOME_WORDS[self.outcome] + via
 
 
 @dataclass(frozen=True)
@@ -102,16 +123,81 @@ class HostProbe:
 
 
 @dataclass(frozen=True)
+class NameUse:
+    """A host name the peer's configuration uses for this container's port, tried from inside the peer.
+
+    ``word`` is where it was found (``DATABASE_URL=redis://databse:6379/0``); ``answer`` is the
+    lookup and connection made from the peer's namespace with its own resolver: ``unresolved``
+    when the name does not resolve there, else the connection's outcome and ``resolved`` address.
+    """
+
+    name: str
+    port: int
+    word: str
+    answer: InsideAnswer | None = None
+
+    @property
+    def resolves(self) -> bool:
+        return self.answer is not None and self.answer.outcome not in ("unresolved", "not_probed", "error")
+
+
+@dataclass(frozen=True)
 class PeerEvidence:
     """Seen from the container that is meant to reach this one (multi-container set-ups)."""
 
     name: str
     networks: tuple[str, ...]  # the peer's networks
-    shared: tuple[str, ...]  # networks both containers are on
+    shared: tuple[str, ...]  # user-defined networks both containers are on (names resolve there)
     address: str | None  # this container's address on a shared network, as a name lookup would give
     mentions_localhost: tuple[str, ...]  # the peer's env/command words that point at localhost
     via_localhost: InsideAnswer | None
     via_name: InsideAnswer | None
+    names_used: tuple[NameUse, ...] = ()  # the host names its configuration uses for this port
+    server_names: tuple[str, ...] = ()  # the names that reach this container on the shared networks
+    service: str | None = None  # the peer's Compose service, if Compose made it
+
+    @property
+    def only_default_bridge(self) -> bool:
+        """Both on Docker's default bridge and nothing else in common: addresses work, names do not."""
+        return not self.shared and self.address is not None
+
+    def best_name(self, fallback: str) -> str:
+        """The name the peer should use: a Compose service name (an alias), else the container's."""
+        return self.server_names[0] if self.server_names else fallback
+
+
+@dataclass(frozen=True)
+class LocalRef:
+    """The container's own configuration points at ``localhost:PORT`` -- which is itself.
+
+    ``listening``: something does listen on that port inside it (then localhost is right);
+    ``candidates``: containers on its user-defined networks that offer that port, by the name it
+    should use instead (a Compose service name where there is one).
+    """
+
+    word: str
+    port: int
+    listening: bool
+    candidates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpstreamEvidence:
+    """What a reverse proxy says about the service behind it (a 502 comes with a log line).
+
+    ``target`` is the upstream as the proxy names it (``api:8000``, or the address it tried);
+    ``reason`` what the proxy met there; ``line`` the proxy's log line. ``container`` is the
+    container found behind that name or address on the proxy's networks (None: none is), and
+    ``evidence`` its own, gathered as seen from the proxy -- classified, it says why.
+    """
+
+    target: str
+    reason: Literal["refused", "unresolved", "timeout", "reset", "other"]
+    line: str
+    port: int | None
+    container: str | None = None
+    status: str | None = None
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +250,9 @@ class Evidence:
     host: HostProbe | None = None
     host_url: str | None = None
     peer: PeerEvidence | None = None
+    upstream: UpstreamEvidence | None = None
+    compose: tuple[str, str] | None = None  # (project, service) when Compose made the container
+    local_refs: tuple[LocalRef, ...] = ()  # its own configuration pointing at localhost:PORT
     run: RunLine | None = None
     look: LookPath = "none"
     tools: tuple[str, ...] = ("cat", "python3")  # which of these the container has, as far as seen
@@ -277,18 +366,68 @@ class Evidence:
                 )
             )
         if self.peer is not None:
-            for seen in (self.peer.via_localhost, self.peer.via_name):
-                if seen is not None:
-                    found.append(
-                        Observation(
-                            "host",
-                            f"from {self.peer.name} to {seen.target}",
-                            seen.words(),
-                            cli.request_from_peer(self.peer.name, seen.target),
-                            self._source("peer", "peer"),
-                        )
-                    )
+            found.extend(self._peer_trail(cli))
+        if self.upstream is not None:
+            found.append(
+                Observation(
+                    "inside",
+                    f"the proxy's upstream {self.upstream.target}",
+                    f"{self.upstream.reason}: {self.upstream.line.strip()[:200]}",
+                    cli.logs(),
+                    self._source("upstream", "logs"),
+                )
+            )
+        for ref in self.local_refs:
+            shows = (
+                "something listens there inside" if ref.listening else "nothing listens on that port inside"
+            )
+            found.append(
+                Observation(
+                    "host",
+                    f"its own {ref.word}",
+                    shows,
+                    cli.environment(),
+                    self._source("local_refs", "engine"),
+                )
+            )
         return tuple(found)
+
+    def _peer_trail(self, cli: LearnerCommands) -> list[Observation]:
+        peer = self.peer
+        assert peer is not None
+        found = [
+            Observation(
+                "host",
+                f"networks of {self.container} and {peer.name}",
+                f"{', '.join(self.networks) or 'none'} / {', '.join(peer.networks) or 'none'}; "
+                f"shared: {', '.join(peer.shared) or 'no user-defined network'}",
+                cli.networks(peer.name),
+                "engine",
+            )
+        ]
+        for seen in (peer.via_localhost, peer.via_name):
+            if seen is not None:
+                found.append(
+                    Observation(
+                        "host",
+                        f"from {peer.name} to {seen.target}",
+                        seen.words(),
+                        cli.request_from_peer(peer.name, seen.target),
+                        self._source("peer", "peer"),
+                    )
+                )
+        for use in peer.names_used:
+            if use.answer is not None:
+                found.append(
+                    Observation(
+                        "host",
+                        f"from {peer.name}, the name {use.name} ({use.word})",
+                        use.answer.words(),
+                        cli.request_from_peer(peer.name, f"{use.name}:{use.port}"),
+                        self._source("peer", "peer"),
+                    )
+                )
+        return found
 
     def _source(self, key: str, default: Source) -> Source:
         return self.provenance.get(key, default)
@@ -337,7 +476,28 @@ class Evidence:
                 "mentions_localhost": list(self.peer.mentions_localhost),
                 "via_localhost": self.peer.via_localhost.words() if self.peer.via_localhost else None,
                 "via_name": self.peer.via_name.words() if self.peer.via_name else None,
+                "names_used": {
+                    use.name: use.answer.words() if use.answer else None for use in self.peer.names_used
+                },
+                "server_names": list(self.peer.server_names),
+                "service": self.peer.service,
             },
+            "upstream": None
+            if self.upstream is None
+            else {
+                "target": self.upstream.target,
+                "reason": self.upstream.reason,
+                "line": self.upstream.line,
+                "container": self.upstream.container,
+                "status": self.upstream.status,
+            },
+            "compose": None
+            if self.compose is None
+            else {"project": self.compose[0], "service": self.compose[1]},
+            "local_refs": [
+                {"word": r.word, "port": r.port, "listening": r.listening, "candidates": list(r.candidates)}
+                for r in self.local_refs
+            ],
             "run_line": self.run.to_cli() if self.run else None,
             "look": self.look,
             "tools": list(self.tools),

@@ -333,31 +333,6 @@ def other_service(ev: Evidence, port: int, wanted: Expect) -> Fix:
     )
 
 
-def peer_localhost(ev: Evidence, port: int) -> Fix:
-    peer = ev.peer
-    assert peer is not None
-    name = ev.container
-    summary = (
-        f"Inside {peer.name}, localhost is {peer.name} itself. Connect to {name}:{port} instead: on a "
-        "user-defined network, containers find each other by name."
-    )
-    cli = ev.commands()
-    if peer.shared:
-        return Fix(summary, config_change=f"http://{name}:{port} instead of http://localhost:{port}")
-    network = "appnet"
-    commands = (
-        f"{cli.program} network create {network}",
-        f"{cli.program} network connect {network} {name}",
-        f"{cli.program} network connect {network} {peer.name}",
-    )
-    return Fix(
-        summary + " They share no user-defined network yet (the default bridge has no names): create one "
-        "and connect both.",
-        config_change=f"http://{name}:{port} instead of http://localhost:{port}",
-        commands=commands,
-    )
-
-
 def nothing_to_fix(ev: Evidence) -> Fix:
     target = ev.host.result.target if ev.host else ev.container
     return Fix(f"Nothing to fix: {target} answers.", run=ev.run.to_spec() if ev.run else None)

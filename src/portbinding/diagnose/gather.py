@@ -4,8 +4,10 @@
 container's network namespace (see :mod:`portbinding.diagnose.inside` for the three ways in),
 and probes from this machine -- over HTTP, or for a service that does not speak HTTP with a TCP
 connection that must get data or stay open (a proxy with nothing behind it hangs up at once).
-With ``peer=`` it also looks from the container that is meant to reach this one. It decides
-nothing: :func:`portbinding.diagnose.classify.classify` does.
+With ``peer=`` it also looks from the container that is meant to reach this one; a proxy's
+502 brings in the upstream its log names, and configuration pointing at its own localhost is
+noted (:mod:`portbinding.diagnose.neighbours`). It decides nothing:
+:func:`portbinding.diagnose.classify.classify` does.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
-from portbinding.diagnose.classify import expected_service
-from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, PeerEvidence, PortOrigin
-from portbinding.diagnose.inside import Inside, Target, Via, examine
+from portbinding.diagnose import neighbours
+from portbinding.diagnose.evidence import Evidence, HostProbe, LocalRef, PortOrigin
+from portbinding.diagnose.facts import expected_service
+from portbinding.diagnose.inside import Inside, Via, examine
 from portbinding.diagnose.ladder import Expect, Source
 from portbinding.diagnose.runline import run_line_from_container
 from portbinding.engine import Engine, PublishedPort, free_port
@@ -36,7 +39,6 @@ HOST_TIMEOUT_S = 2.0
 # docker-proxy hangs up within a millisecond or two when nothing answers behind it.
 TCP_HOLD_S = 0.3
 LOG_LINES = 40
-_LOCALHOST_WORDS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def gather(
@@ -104,7 +106,9 @@ def gather(
             outside = [item for item in inside.listeners if not item.is_loopback] or list(inside.listeners)
             if outside:
                 port, origin = outside[0].port, "listening"
-    peer_evidence = _peer(engine, peer, attrs, networks, port, via) if peer is not None and running else None
+    peer_evidence = (
+        neighbours.peer_evidence(engine, peer, attrs, port, via) if peer is not None and running else None
+    )
     if peer_evidence is not None:
         notes.extend(peer_evidence[1])
     wanted = expected_service(expect, inside.answers, port)
@@ -116,6 +120,12 @@ def gather(
             host = _probe_host(url, wanted, probe)
     remote = engine.info.url.startswith(("tcp://", "ssh://", "http://", "https://"))
     taken = {} if remote else _taken_host_ports(port, requested, ports)
+    upstream = None
+    refs: tuple[LocalRef, ...] = ()
+    if host is not None:
+        if neighbours.proxy_status(inside.answers, host.result.http_status, port) is not None:
+            upstream = neighbours.upstream_evidence(engine, target, logs, gather, via)
+        refs = neighbours.local_refs(engine, target, inside.listeners)
     provenance: dict[str, Source] = {
         "state": "engine",
         "logs": "logs",
@@ -126,6 +136,8 @@ def gather(
     }
     if peer_evidence is not None:
         provenance["peer"] = "peer"
+    if upstream is not None:
+        provenance["upstream"] = "logs"
     return Evidence(
         container=str(target.name),
         image=str((attrs.get("Config") or {}).get("Image", "")),
@@ -152,6 +164,9 @@ def gather(
         host=host,
         host_url=url,
         peer=peer_evidence[0] if peer_evidence else None,
+        upstream=upstream,
+        compose=neighbours.compose_of(attrs),
+        local_refs=refs,
         run=run_line_from_container(attrs, image_config=_image_config(engine, attrs)),
         look=inside.look,
         tools=inside.tools,
@@ -274,48 +289,3 @@ def _probe_host(url: str, wanted: Expect, probe: Callable[[str], ProbeResult] | 
 
 def _http(url: str) -> ProbeResult:
     return probe_http(url, timeout=HOST_TIMEOUT_S)
-
-
-# ------------------------------------------------------------------------------ from a peer
-
-
-def _peer(
-    engine: Engine,
-    peer: Container | str,
-    attrs: dict[str, Any],
-    networks: dict[str, str],
-    port: int | None,
-    via: Via,
-) -> tuple[PeerEvidence, tuple[str, ...]]:
-    other = engine.get(peer) if isinstance(peer, str) else peer
-    engine.state(other)  # fresh attrs
-    theirs = _networks(other.attrs)
-    shared = tuple(name for name in networks if name in theirs and name != "bridge")
-    # The address a name lookup gives on a shared network (the default bridge has no names, but
-    # its addresses still connect): probed by address, so no resolver inside is needed.
-    address = next((networks[name] for name in shared if networks[name]), None)
-    if address is None:
-        address = next((networks[name] for name in networks if name in theirs and networks[name]), None)
-    config = other.attrs.get("Config") or {}
-    words = [
-        *(str(item) for item in config.get("Env") or []),
-        *(str(item) for item in config.get("Cmd") or []),
-    ]
-    mentions = tuple(word for word in words if any(local in word for local in _LOCALHOST_WORDS))
-    if port is None:
-        return PeerEvidence(str(other.name), tuple(theirs), shared, address, mentions, None, None), ()
-    local = Target(f"127.0.0.1:{port}", "127.0.0.1", port)
-    extra = [local] + ([Target(f"{bracket_host(address)}:{port}", address, port)] if address else [])
-    seen = examine(engine, other, port=port, only_port=True, extra=extra, via=via)
-    by_target: dict[str, InsideAnswer] = {answer.target: answer for answer in seen.answers}
-    via_name = by_target.get(extra[1].where) if len(extra) > 1 else None
-    evidence = PeerEvidence(
-        name=str(other.name),
-        networks=tuple(theirs),
-        shared=shared,
-        address=address,
-        mentions_localhost=mentions,
-        via_localhost=by_target.get(local.where),
-        via_name=via_name,
-    )
-    return evidence, tuple(f"{other.name}: {note}" for note in seen.notes)

@@ -58,7 +58,18 @@ HELPER_PIDS = 32
 HELPER_LIFETIME_S = 60  # its command: a backstop should the removal below never run
 
 _OUTCOMES: frozenset[str] = frozenset(
-    {"reply", "silent", "closed", "reset", "refused", "timeout", "no_address", "error", "not_probed"}
+    {
+        "reply",
+        "silent",
+        "closed",
+        "reset",
+        "refused",
+        "timeout",
+        "no_address",
+        "unresolved",
+        "error",
+        "not_probed",
+    }
 )
 
 
@@ -231,6 +242,7 @@ def _answers(targets: list[Target], replies: dict[str, object]) -> tuple[InsideA
                 outcome=cast(InsideOutcome, outcome if outcome in _OUTCOMES else "error"),
                 detail=str(record.get("detail", "")),
                 forwarded=target.forwarded,
+                resolved=str(record.get("resolved", "")),
             )
         )
     return tuple(answers)
@@ -269,6 +281,30 @@ def _probe_via_exec(
     why = "the probe timed out" if result.timed_out else f"the probe failed (exit {result.exit_code})"
     notes.append(f"listeners were not probed from within: {why}")
     return _answers(targets, {}), "exec"
+
+
+def probe_by_name(
+    engine: Engine, container: Container, targets: list[Target], *, via: Via = "auto"
+) -> tuple[tuple[InsideAnswer, ...], tuple[str, ...]]:
+    """Connections to ``name:port`` targets from inside ``container``, resolved by its own resolver.
+
+    Its own python3, else a helper container: the helper shares its namespace *and* its
+    resolv.conf and hosts files (the engine hands them to ``--network container:``). Never this
+    machine's Python under nsenter, which would ask this machine's resolver instead.
+    """
+    notes: list[str] = []
+    if not targets:
+        return (), ()
+    if via != "helper":
+        command = ["python3", "-c", INSIDE_PROBE, *(target.where for target in targets)]
+        try:
+            result = engine.exec(container, command, timeout=PROBE_TIMEOUT_S)
+        except ContainerFailed:
+            return _answers(targets, {}), ("the container stopped while names were looked up",)
+        replies = parse_replies(result.output)
+        if replies or not _missing_tool(result):
+            return _answers(targets, replies), tuple(notes)
+    return _probe_via_helper(engine, container, targets, notes), tuple(notes)
 
 
 # ------------------------------------------------------------------------------ helper

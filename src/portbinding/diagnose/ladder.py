@@ -63,12 +63,15 @@ Cause: TypeAlias = Literal[
     "wrong_address",
     "ipv6_only",
     "wrong_service",
+    "upstream_down",
     "peer_localhost",
+    "not_same_network",
+    "name_unresolved",
 ]
 CAUSES: tuple[Cause, ...] = (
     "ok", "crashed", "crash_loop", "stopped", "not_published", "host_network", "unusable_host_address",
     "wrong_container_port", "port_retried", "still_starting", "loopback_only", "wrong_address", "ipv6_only",
-    "wrong_service", "peer_localhost",
+    "wrong_service", "upstream_down", "peer_localhost", "not_same_network", "name_unresolved",
 )  # fmt: skip
 
 CAUSE_LAYER: dict[Cause, Layer] = {
@@ -85,7 +88,10 @@ CAUSE_LAYER: dict[Cause, Layer] = {
     "wrong_address": "listening",
     "ipv6_only": "listening",
     "wrong_service": "inside",
+    "upstream_down": "inside",
     "peer_localhost": "host",
+    "not_same_network": "host",
+    "name_unresolved": "host",
     # Every rung holds: "host" is the last one checked, not a broken one (Diagnosis.broken_layer is None).
     "ok": "host",
 }
@@ -113,8 +119,14 @@ SUMMARY: dict[Cause, str] = {
     "forwarded traffic arrives on.",
     "ipv6_only": "The server listens on IPv6 only, but forwarded traffic arrives over IPv4.",
     "wrong_service": "Something answers on the published port, but it is not the service you expected.",
-    "peer_localhost": "The other container connects to localhost, which is itself: containers reach each "
-    "other by name on a shared network.",
+    "upstream_down": "The reverse proxy answers, but with 502 Bad Gateway (or 503/504): the service behind "
+    "it is down, unreachable from the proxy, or its name does not resolve there.",
+    "peer_localhost": "A container connects to localhost to reach another one, but inside a container "
+    "localhost is the container itself: containers reach each other by name on a shared network.",
+    "not_same_network": "The two containers share no user-defined network, so neither its name nor its "
+    "address leads from one to the other.",
+    "name_unresolved": "The name the other container uses does not resolve on their shared network: it is "
+    "not this container's name, nor one of its aliases (a Compose service name).",
 }
 """One sentence per cause, for headlines in widgets, CLI output, hints and grading feedback."""
 
@@ -186,6 +198,16 @@ class LearnerCommands:
 
     def start(self) -> str:
         return self._cmd("start", self.container)
+
+    def environment(self) -> str:
+        return self._cmd("inspect", "--format", "{{json .Config.Env}}", self.container)
+
+    def networks(self, *others: str) -> str:
+        """Each container's networks and the names it answers to there (aliases)."""
+        template = (
+            "{{.Name}}:{{range $net, $v := .NetworkSettings.Networks}} {{$net}} {{json $v.Aliases}}{{end}}"
+        )
+        return self._cmd("inspect", "--format", template, self.container, *others)
 
     def _inside(self, *argv: str, own: bool) -> str:
         if own:

@@ -17,18 +17,35 @@ PROBE_TIMEOUT_S = 8.0  # the whole script: every connection at once, 1.5 s to co
 INSIDE_PROBE = r"""
 import json, socket, sys, threading
 REQUEST = b"GET @PATH@ HTTP/1.0\r\nHost: localhost\r\nUser-Agent: portbinding-diagnose\r\n\r\n"
+def literal(host):
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return True
+        except OSError:
+            pass
+    return False
 def probe(target, out):
     host, _, port = target.rpartition(":")
     host = host.strip("[]")
+    resolved = ""
+    if not literal(host):  # a name: looked up with this namespace's own resolver
+        try:
+            found = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            out[target] = {"outcome": "unresolved", "detail": str(exc.strerror)[:200]}
+            return
+        found.sort(key=lambda item: item[0] != socket.AF_INET)
+        host = resolved = found[0][4][0]
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(1.5)
     try:
         sock.connect((host, int(port)))
     except socket.timeout:
-        out[target] = {"outcome": "timeout"}
+        out[target] = {"outcome": "timeout", "resolved": resolved}
         return sock.close()
     except ConnectionRefusedError:
-        out[target] = {"outcome": "refused"}
+        out[target] = {"outcome": "refused", "resolved": resolved}
         return sock.close()
     except OSError as exc:
         # 97 EAFNOSUPPORT, 99 EADDRNOTAVAIL, 101 ENETUNREACH: no such address in this namespace
@@ -56,6 +73,7 @@ def probe(target, out):
     finally:
         sock.close()
     out[target] = {"outcome": "reply" if data else outcome, "reply": data[:600].decode("utf-8", "replace")}
+    out[target]["resolved"] = resolved
 out = {}
 threads = [threading.Thread(target=probe, args=(t, out), daemon=True) for t in sys.argv[1:]]
 for thread in threads:

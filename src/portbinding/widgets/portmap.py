@@ -67,6 +67,10 @@ HOP_OF: dict[Cause, HopKey | None] = {
     "host_network": "published",
     "unusable_host_address": "published",
     "peer_localhost": "published",
+    "not_same_network": "published",
+    "name_unresolved": "published",
+    # Every hop to the proxy holds: the break is behind it, past the end of this diagram.
+    "upstream_down": None,
     "wrong_container_port": "port",
     "port_retried": "port",
     "still_starting": "port",

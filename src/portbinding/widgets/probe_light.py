@@ -83,6 +83,12 @@ CAUSE_HINTS: dict[Cause, str] = {
     "IPv4 address ({ip}). Listen on 0.0.0.0, or on :: dual-stack.",
     "peer_localhost": "Every container has its own localhost. From one container, reach another by its name "
     "on a shared user-defined network, not at localhost.",
+    "not_same_network": "Containers reach each other only across a network they share, and names resolve "
+    "only on user-defined networks: docker network connect puts them on one.",
+    "name_unresolved": "On a user-defined network a container answers to its name and its aliases (a Compose "
+    "service name): the name in use is neither.",
+    "upstream_down": "A 502 from a proxy is the new reset: the proxy itself is fine, the service behind it "
+    "is down or unreachable from the proxy. Its log names the upstream; diagnose that one from the proxy.",
 }
 
 
