@@ -34,10 +34,17 @@ def _run_filter() -> dict[str, list[str]]:
 
 
 _before: set[str] | None = None
+_networks_before: set[str] = set()
 
 
 def _course_container_ids() -> set[str] | None:
     """Ids of every course container this run started, or None when no engine answers."""
+    found = _course_ids()
+    return None if found is None else found[0]
+
+
+def _course_ids() -> tuple[set[str], set[str]] | None:
+    """Ids of every course container and network this run made, or None when no engine answers."""
     from portbinding.discovery import find_engine
     from portbinding.errors import EngineUnavailable
 
@@ -46,7 +53,8 @@ def _course_container_ids() -> set[str] | None:
     except EngineUnavailable:
         return None  # no engine: the engine fixtures report that, not this bookkeeping
     try:
-        return {c.id for c in client.containers.list(all=True, filters=_run_filter())}
+        containers = {c.id for c in client.containers.list(all=True, filters=_run_filter())}
+        return containers, {n.id for n in client.networks.list(filters=_run_filter())}
     finally:
         client.close()
 
@@ -55,8 +63,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     global _before
     # Everything started during this run -- lesson kernels and CLI calls inherit the variable --
     # carries this run's id, so a run beside it on the same engine is never mistaken for ours.
+    global _networks_before
     os.environ.setdefault("PORTBINDING_RUN_ID", uuid.uuid4().hex[:12])
-    _before = _course_container_ids()
+    found = _course_ids()
+    _before = None if found is None else found[0]
+    _networks_before = set() if found is None else found[1]
 
 
 _skipped_real: list[str] = []
@@ -84,12 +95,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _check_leftovers(session: pytest.Session) -> None:
-    """Nothing the course starts may outlive its owner: fail the run if a test left a container."""
-    after = _course_container_ids()
-    if _before is None or after is None:
+    """Nothing the course starts may outlive its owner: fail the run if a test left a container
+    or a network (lesson 07's, the Compose tests')."""
+    found = _course_ids()
+    if _before is None or found is None:
         return
+    after, networks_after = found
     leftovers = after - _before
-    if not leftovers:
+    stray_networks = networks_after - _networks_before
+    if not leftovers and not stray_networks:
         return
     import docker
 
@@ -106,12 +120,24 @@ def _check_leftovers(session: pytest.Session) -> None:
             continue
         except docker.errors.APIError as exc:  # e.g. 409: its owner is removing it right now
             names.append(f"{container_id[:12]} (could not remove: {exc.explanation})")
+    for network_id in stray_networks:
+        try:
+            network = client.networks.get(network_id)
+            names.append(
+                f"network {network.name} ({network.attrs.get('Labels', {}).get('portbinding.owner')})"
+            )
+            network.remove()
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as exc:
+            names.append(f"network {network_id[:12]} (could not remove: {exc.explanation})")
     client.close()
     if names:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(
-                f"FAILED: the test run left course containers behind (now removed): {names}", red=True
+                f"FAILED: the test run left course containers or networks behind (now removed): {names}",
+                red=True,
             )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

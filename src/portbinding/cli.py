@@ -133,7 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, default=2.0)
 
     diagnose = command("diagnose", _diagnose, "Explain why a container's port is (un)reachable.")
-    diagnose.add_argument("container")
+    diagnose.add_argument("container", nargs="?", default=None, help="its name or id (or use --compose)")
+    diagnose.add_argument(
+        "--compose",
+        default=None,
+        metavar="SERVICE",
+        help="the container of this Compose service (docker compose or docker-compose made it)",
+    )
+    diagnose.add_argument(
+        "--project", default=None, help="the Compose project, when a service name is in more than one"
+    )
     diagnose.add_argument("--port", type=int, default=None, help="the container port to check")
     diagnose.add_argument(
         "--expect",
@@ -147,7 +156,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="peer",
         default=None,
         metavar="CONTAINER",
-        help="diagnose reaching it from this other container instead of from this machine",
+        help="diagnose reaching it from this other container (with --compose: or service) instead of from "
+        "this machine",
     )
     diagnose.add_argument(
         "--via",
@@ -236,6 +246,7 @@ def _client(args: argparse.Namespace, client: docker.DockerClient) -> docker.Doc
 
 def _doctor(args: argparse.Namespace) -> int:
     from portbinding.builder import list_images
+    from portbinding.compose import front_ends
     from portbinding.grading.sandbox import ensure_tools
     from portbinding.provision import ensure_engine
 
@@ -264,6 +275,9 @@ def _doctor(args: argparse.Namespace) -> int:
     config_warning = course_config_warning()  # the course in this folder, if it is one
     if config_warning:
         lines.append(f"Warning: {config_warning}")
+    composes = front_ends()
+    lines.append("Compose (lesson 07): " + ("" if composes else "none found -- lesson 07 shows the files"))
+    lines += [f"  {item.describe()}" for item in composes]
     _emit(
         args,
         {
@@ -273,6 +287,7 @@ def _doctor(args: argparse.Namespace) -> int:
             "grading_tools_missing": tools,
             "course_config_warning": config_warning,
             "hub": context(),
+            "compose": [item.to_dict() for item in composes],
         },
         "\n".join(lines),
     )
@@ -435,14 +450,28 @@ def _diagnose(args: argparse.Namespace) -> int:
 
     if args.port is not None:
         validate_port(args.port, what="container port")
+    if (args.container is None) == (args.compose is None):
+        raise UnknownName(
+            "Name one container to diagnose: a container name, or --compose SERVICE (not both).",
+            hint="e.g. `portbinding diagnose api` or `portbinding diagnose --compose api`",
+        )
     engine = _engine(args)
+    target, peer = args.container, args.peer
+    if args.compose is not None:
+        from portbinding.compose import find_service, service_containers
+
+        found = find_service(engine, args.compose, project=args.project)
+        target = found
+        project = found.labels.get("com.docker.compose.project")
+        if peer is not None and service_containers(engine, service=peer, project=project):
+            peer = find_service(engine, peer, project=project)
     result = diagnose(
         engine,
-        args.container,
+        target,
         container_port=args.port,
         expect=args.expect,
         path=args.path,
-        peer=args.peer,
+        peer=peer,
         via=args.via,
     )
     _emit(args, result.to_dict(), result.explain())

@@ -30,6 +30,7 @@ _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 # Environment variable names a shell can use; Docker itself is laxer, but anything else is a typo here.
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,62})")
 
 _BOOL_LONG = {
     "--detach": "detach",
@@ -75,6 +76,17 @@ _REFUSED = {
     "--init": "adds an init process to the container; the lab images do not need one",
 }
 _SUPPORTED = "-p/--publish, -P/--publish-all, -e/--env, --name, -d/--detach, --rm, -i, -t"
+_NETWORK_LONG = {
+    "--network": "network",
+    "--net": "network",
+    "--network-alias": "alias",
+    "--net-alias": "alias",
+}
+_NOT_A_NETWORK = {
+    "host": "shares your computer's network with the container: -p is then ignored, and the server's "
+    "address becomes your computer's (lesson 07 shows why it is the tempting non-fix)",
+    "none": "leaves the container without a network: nothing could reach it",
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class RunSpec:
     interactive: bool = False
     tty: bool = False
     command: tuple[str, ...] = ()
+    network: str | None = None  # a user-defined network (lesson 07); never host, none or container:
+    aliases: tuple[str, ...] = ()  # --network-alias: more names it answers to on that network
 
     def to_argv(self, *, program: str = "docker") -> list[str]:
         """The canonical argument list, ``[program, "run", …]``, for subprocess (never a shell)."""
@@ -106,6 +120,10 @@ class RunSpec:
             argv += ["-p", mapping.to_spec()]
         if self.publish_all:
             argv.append("-P")
+        if self.network is not None:
+            argv += ["--network", self.network]
+        for alias in self.aliases:
+            argv += ["--network-alias", alias]
         for key, value in self.env:
             argv += ["-e", f"{key}={value}"]
         return [*argv, self.image, *self.command]
@@ -119,10 +137,14 @@ class RunSpec:
         return dataclasses.replace(self, **changes)
 
 
-def parse_run(cmd: str | list[str], *, allowed_images: Collection[str] | None = None) -> RunSpec:
+def parse_run(
+    cmd: str | list[str], *, allowed_images: Collection[str] | None = None, networks: bool = False
+) -> RunSpec:
     """Parse a learner's ``docker run``/``podman run``/``docker container run`` line.
 
     ``cmd`` is one line (split like a POSIX shell, never run by one) or an argument list.
+    ``networks`` lets ``--network NAME`` (a user-defined network, never ``host``, ``none`` or
+    another container's) and ``--network-alias`` through: lesson 07's containers talk by name.
     Raises PolicyError for anything the course does not allow, naming what and why, and
     PortSpecError for a ``-p`` value Docker would reject.
     """
@@ -133,11 +155,17 @@ def parse_run(cmd: str | list[str], *, allowed_images: Collection[str] | None = 
     publish: list[PortMapping] = []
     env: list[tuple[str, str]] = []
 
+    aliases: list[str] = []
+
     def take(kind: str, value: str) -> None:
         if kind == "publish":
             publish.extend(parse_publish(value))
         elif kind == "env":
             env.append(_parse_env(value))
+        elif kind == "network":
+            fields["network"] = _check_network(value)
+        elif kind == "alias":
+            aliases.append(_check_alias(value))
         else:
             fields["name"] = _check_name(value, allowed=allowed)
 
@@ -149,7 +177,12 @@ def parse_run(cmd: str | list[str], *, allowed_images: Collection[str] | None = 
             break
         if word.startswith("--"):
             flag, has_value, value = word.partition("=")
-            if flag in _VALUE_LONG:
+            if networks and flag in _NETWORK_LONG:
+                if not has_value:
+                    value = _next_value(args, index, flag=flag, allowed=allowed)
+                    index += 1
+                take(_NETWORK_LONG[flag], value)
+            elif flag in _VALUE_LONG:
                 if not has_value:
                     value = _next_value(args, index, flag=flag, allowed=allowed)
                     index += 1
@@ -185,11 +218,18 @@ def parse_run(cmd: str | list[str], *, allowed_images: Collection[str] | None = 
             hint=f"Put the image last, e.g. {_example(allowed)}.",
         )
     image = _check_image(args[index], allowed=allowed)
+    if aliases and "network" not in fields:
+        raise PolicyError(
+            "--network-alias gives the container another name on a network, but the command names no "
+            "--network.",
+            hint="Add --network NAME (a network made with docker network create) before the image.",
+        )
     return RunSpec(
         image=image,
         publish=tuple(publish),
         env=tuple(env),
         command=tuple(args[index + 1 :]),
+        aliases=tuple(aliases),
         **fields,
     )
 
@@ -290,6 +330,30 @@ def _check_name(name: str, *, allowed: tuple[str, ...]) -> str:
             hint=f"Choose a name such as lab-notebook: {_example(allowed, name='lab-notebook')}.",
         )
     return name
+
+
+def _check_network(name: str) -> str:
+    if name in _NOT_A_NETWORK:
+        raise PolicyError(
+            f"--network {name} is not allowed in this course: it {_NOT_A_NETWORK[name]}.",
+            hint="Use a network of your own: docker network create appnet, then --network appnet.",
+        )
+    if name.startswith("container:") or not _NAME.fullmatch(name):
+        raise PolicyError(
+            f"'{name}' is not a network this course runs containers on: expected the name of a "
+            "user-defined network (letters and digits first, then letters, digits, '_', '.' or '-').",
+            hint="Create one with docker network create appnet, then use --network appnet.",
+        )
+    return name
+
+
+def _check_alias(alias: str) -> str:
+    if not _ALIAS.fullmatch(alias):
+        raise PolicyError(
+            f"'{alias}' is not a usable network alias: expected a host name (letters, digits, '-', '.').",
+            hint="Choose a short name such as db or api: --network-alias db.",
+        )
+    return alias
 
 
 def _check_image(image: str, *, allowed: tuple[str, ...]) -> str:

@@ -45,6 +45,7 @@ from portbinding.errors import (
     PortInUse,
 )
 from portbinding.images import short_name
+from portbinding.networks import placement, remove_networks
 from portbinding.ports import bracket_host, to_docker_ports
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
 
@@ -183,6 +184,8 @@ class Engine:
         (``portbinding.grading.confine``), never anything a learner wrote.
         """
         self._require_image(spec.image)
+        # A network the line names (lesson 07), with its aliases; a confinement's network wins.
+        placed = {} if confinement and "network" in confinement else placement(self.client, spec)
         try:
             container = self.client.containers.create(
                 spec.image,
@@ -197,6 +200,7 @@ class Engine:
                 mem_limit=MEMORY_LIMIT,
                 pids_limit=PIDS_LIMIT,
                 nano_cpus=NANO_CPUS,
+                **placed,
                 **(confinement or {}),
             )
         except docker.errors.APIError as exc:
@@ -470,11 +474,14 @@ class Engine:
             raise engine_stopped(exc) from exc
 
     def cleanup(self, session: str | None = None) -> list[str]:
-        """Remove every course container (of ``session`` only, if given); returns their names."""
+        """Remove every course container (of ``session`` only, if given), then the course networks
+        they were on (lesson 07's); returns the containers' names."""
         removed = []
         for container in self.course_containers(session=session):
             self.remove(container)
             removed.append(str(container.name))
+        label = [f"{COURSE_LABEL}={COURSE}", *([f"{SESSION_LABEL}={session}"] if session else [])]
+        remove_networks(self.client, label)
         return removed
 
     def _reload(self, container: Container) -> None:

@@ -33,7 +33,7 @@ class PortSpecError(PortBindingError, ValueError):
 
 
 class UnknownName(PortBindingError, ValueError):
-    """A scenario or exercise image name the course does not know."""
+    """A name the course does not know, or cannot tell apart: a scenario, an image, a Compose service."""
 
     bad_input = True
 

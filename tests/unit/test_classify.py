@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from portbinding.diagnose import CAUSE_LAYER, CAUSES, RULE_NAMES, RULES, Diagnosis, Evidence, classify
-from portbinding.diagnose.evidence import LocalRef, NameUse, PeerEvidence, UpstreamEvidence
+from portbinding.diagnose.evidence import InsideOutcome, LocalRef, NameUse, PeerEvidence, UpstreamEvidence
 from portbinding.diagnose.ladder import Expect
 from portbinding.grading.feedback import TWELVE_FACTOR_HINTS
 from portbinding.widgets.portmap import HOP_OF
@@ -62,12 +62,12 @@ def _peer(
     )
 
 
-def _use(name: str, outcome: str, *, word: str | None = None) -> NameUse:
+def _use(name: str, outcome: InsideOutcome, *, word: str | None = None) -> NameUse:
     """The peer's configuration names ``name`` for port 8888; from inside it, that got ``outcome``."""
     reply = HTTP if outcome == "reply" else ""
     seen = replace(
         answer(f"{name}:8888", reply, outcome=outcome, of="172.20.0.2:8888"), target=f"{name}:8888"
-    )  # type: ignore[arg-type]
+    )
     return NameUse(name, 8888, word or f"API=http://{name}:8888/", seen)
 
 
@@ -549,7 +549,8 @@ TABLE: tuple[Row, ...] = (
     ),
     Row(
         "both on the default bridge only, by address: it connects",
-        evidence(ports=(), host=None, peer=_peer(mentions=(), shared=(), networks=("bridge",), address="172.17.0.2")),
+        evidence(ports=(), host=None,
+                 peer=_peer(mentions=(), shared=(), networks=("bridge",), address="172.17.0.2")),
         "ok",
         "peer_reaches",
     ),
@@ -595,8 +596,8 @@ TABLE: tuple[Row, ...] = (
         evidence(
             host=host_probe("unexpected_response", status=502),
             networks=ON_APPNET,
-            upstream=UpstreamEvidence("api:8000", "unresolved", "api could not be resolved (3: Host not found)",
-                                      8000),
+            upstream=UpstreamEvidence("api:8000", "unresolved",
+                                      "api could not be resolved (3: Host not found)", 8000),
         ),
         "upstream_down",
         "upstream_down",

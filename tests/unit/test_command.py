@@ -367,3 +367,41 @@ def test_valid_run_spec_round_trips_through_to_cli_and_to_argv(spec: RunSpec) ->
     """Any RunSpec the policy allows survives to_cli (shell quoting) and to_argv unchanged."""
     assert parse_run(spec.to_cli()) == spec, spec.to_cli()
     assert parse_run(spec.to_argv()) == spec
+
+
+# ---------------------------------------------------------------- lesson 07: --network
+
+
+def test_a_user_defined_network_and_aliases_are_read_when_networks_are_allowed() -> None:
+    """--network NAME and --network-alias come through, and print back as typed."""
+    spec = parse_run(
+        "docker run -d --name api --network shop --network-alias scoring -e PORT=8000 "
+        "portbinding/scoring-api:1.0",
+        networks=True,
+    )
+    assert (spec.network, spec.aliases) == ("shop", ("scoring",)), spec
+    assert parse_run(spec.to_cli(), networks=True) == spec, spec.to_cli()
+
+
+def test_network_options_stay_refused_where_the_course_does_not_need_them() -> None:
+    """Lessons 01-06 and the graded lines keep refusing --network, with the reason."""
+    with pytest.raises(PolicyError, match="--network"):
+        parse_run("docker run -d --network shop portbinding/scoring-api:1.0")
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("docker run -d --network host portbinding/scoring-api:1.0", "-p is then ignored"),
+        ("docker run -d --net=none portbinding/scoring-api:1.0", "without a network"),
+        ("docker run -d --network container:db portbinding/scoring-api:1.0", "user-defined network"),
+        ("docker run -d --network-alias db portbinding/redis:1.0", "names no --network"),
+        (
+            "docker run -d --network shop --network-alias 'db;x' portbinding/redis:1.0",
+            "not a usable network alias",
+        ),
+    ],
+)
+def test_networks_that_remove_isolation_or_make_no_sense_are_refused(line: str, words: str) -> None:
+    with pytest.raises(PolicyError, match=words):
+        parse_run(line, networks=True)
