@@ -114,6 +114,11 @@ def names_on(attrs: Mapping[str, Any], networks: Iterable[str]) -> tuple[str, ..
             if alias and not (len(alias) >= 12 and ident.startswith(alias)):
                 found.append(alias)
     found.append(str(attrs.get("Name") or "").lstrip("/"))
+    compose = compose_of(attrs)
+    if compose is not None and compose[1] in found:
+        found.insert(
+            0, compose[1]
+        )  # Compose v2 lists the container's name first: the service is the name to use
     return tuple(dict.fromkeys(name for name in found if name))
 
 
