@@ -81,12 +81,10 @@ _NETWORK_LONG = {
     "--net": "network",
     "--network-alias": "alias",
     "--net-alias": "alias",
+    "--add-host": "add_host",
 }
-_NOT_A_NETWORK = {
-    "host": "shares your computer's network with the container: -p is then ignored, and the server's "
-    "address becomes your computer's (lesson 07 shows why it is the tempting non-fix)",
-    "none": "leaves the container without a network: nothing could reach it",
-}
+HOST_GATEWAY = "host.docker.internal:host-gateway"
+_NOT_A_NETWORK = {"none": "leaves the container without a network: nothing could reach it"}
 
 
 @dataclass(frozen=True)
@@ -103,8 +101,9 @@ class RunSpec:
     interactive: bool = False
     tty: bool = False
     command: tuple[str, ...] = ()
-    network: str | None = None  # a user-defined network (lesson 07); never host, none or container:
+    network: str | None = None  # lesson 07: a user-defined network, or host; never none or container:
     aliases: tuple[str, ...] = ()  # --network-alias: more names it answers to on that network
+    host_gateway: bool = False  # --add-host=host.docker.internal:host-gateway (lesson 07)
 
     def to_argv(self, *, program: str = "docker") -> list[str]:
         """The canonical argument list, ``[program, "run", …]``, for subprocess (never a shell)."""
@@ -124,6 +123,8 @@ class RunSpec:
             argv += ["--network", self.network]
         for alias in self.aliases:
             argv += ["--network-alias", alias]
+        if self.host_gateway:
+            argv.append(f"--add-host={HOST_GATEWAY}")
         for key, value in self.env:
             argv += ["-e", f"{key}={value}"]
         return [*argv, self.image, *self.command]
@@ -143,8 +144,9 @@ def parse_run(
     """Parse a learner's ``docker run``/``podman run``/``docker container run`` line.
 
     ``cmd`` is one line (split like a POSIX shell, never run by one) or an argument list.
-    ``networks`` lets ``--network NAME`` (a user-defined network, never ``host``, ``none`` or
-    another container's) and ``--network-alias`` through: lesson 07's containers talk by name.
+    ``networks`` lets lesson 07's options through: ``--network NAME`` (a user-defined network,
+    or ``host`` -- the tempting non-fix it shows; never ``none`` or another container's),
+    ``--network-alias``, and ``--add-host=host.docker.internal:host-gateway`` (that value only).
     Raises PolicyError for anything the course does not allow, naming what and why, and
     PortSpecError for a ``-p`` value Docker would reject.
     """
@@ -166,6 +168,14 @@ def parse_run(
             fields["network"] = _check_network(value)
         elif kind == "alias":
             aliases.append(_check_alias(value))
+        elif kind == "add_host":
+            if value != HOST_GATEWAY:
+                raise PolicyError(
+                    f"--add-host {value} is not one this course uses: only --add-host={HOST_GATEWAY}, the "
+                    "name by which a container reaches your computer.",
+                    hint=f"write --add-host={HOST_GATEWAY}",
+                )
+            fields["host_gateway"] = True
         else:
             fields["name"] = _check_name(value, allowed=allowed)
 
@@ -218,7 +228,7 @@ def parse_run(
             hint=f"Put the image last, e.g. {_example(allowed)}.",
         )
     image = _check_image(args[index], allowed=allowed)
-    if aliases and "network" not in fields:
+    if aliases and fields.get("network") in (None, "host"):
         raise PolicyError(
             "--network-alias gives the container another name on a network, but the command names no "
             "--network.",
@@ -338,6 +348,8 @@ def _check_network(name: str) -> str:
             f"--network {name} is not allowed in this course: it {_NOT_A_NETWORK[name]}.",
             hint="Use a network of your own: docker network create appnet, then --network appnet.",
         )
+    if name == "host":
+        return name  # lesson 07 runs it to show what it does (the diagnosis names it: host_network)
     if name.startswith("container:") or not _NAME.fullmatch(name):
         raise PolicyError(
             f"'{name}' is not a network this course runs containers on: expected the name of a "

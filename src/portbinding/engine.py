@@ -184,8 +184,9 @@ class Engine:
         (``portbinding.grading.confine``), never anything a learner wrote.
         """
         self._require_image(spec.image)
-        # A network the line names (lesson 07), with its aliases; a confinement's network wins.
-        placed = {} if confinement and "network" in confinement else placement(self.client, spec)
+        # The network a line names (lesson 07), with its aliases; a graded container is placed by
+        # its confinement alone.
+        placed = {} if confinement else placement(self.client, spec)
         try:
             container = self.client.containers.create(
                 spec.image,

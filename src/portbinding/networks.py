@@ -27,9 +27,12 @@ LOGGER = logging.getLogger(__name__)
 
 def placement(client: docker.DockerClient, spec: RunSpec) -> dict[str, Any]:
     """The create options that put ``spec``'s container on its network, with its aliases."""
+    options: dict[str, Any] = (
+        {"extra_hosts": {"host.docker.internal": "host-gateway"}} if spec.host_gateway else {}
+    )
     if spec.network is None:
-        return {}
-    options: dict[str, Any] = {"network": spec.network}
+        return options
+    options["network"] = spec.network
     if spec.aliases:
         endpoint = client.api.create_endpoint_config(aliases=list(spec.aliases))
         options["networking_config"] = {spec.network: endpoint}

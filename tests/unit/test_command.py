@@ -384,15 +384,35 @@ def test_a_user_defined_network_and_aliases_are_read_when_networks_are_allowed()
 
 
 def test_network_options_stay_refused_where_the_course_does_not_need_them() -> None:
-    """Lessons 01-06 and the graded lines keep refusing --network, with the reason."""
-    with pytest.raises(PolicyError, match="--network"):
-        parse_run("docker run -d --network shop portbinding/scoring-api:1.0")
+    """Lessons 01-06 and the graded lines keep refusing --network and --add-host, with the reason."""
+    for line in (
+        "docker run -d --network shop portbinding/scoring-api:1.0",
+        "docker run -d --network host portbinding/scoring-api:1.0",
+        "docker run -d --add-host=host.docker.internal:host-gateway portbinding/scoring-api:1.0",
+    ):
+        with pytest.raises(PolicyError, match=r"not allowed|not one this course supports"):
+            parse_run(line)
+
+
+def test_lesson_07_may_show_host_networking_and_reach_the_host_by_name() -> None:
+    """--network host (the tempting non-fix) and host.docker.internal's host-gateway, read back as typed."""
+    spec = parse_run(
+        "docker run -d --network host --add-host=host.docker.internal:host-gateway "
+        "portbinding/scoring-api:1.0",
+        networks=True,
+    )
+    assert spec.network == "host" and spec.host_gateway, spec
+    assert parse_run(spec.to_cli(), networks=True) == spec, spec.to_cli()
 
 
 @pytest.mark.parametrize(
     ("line", "words"),
     [
-        ("docker run -d --network host portbinding/scoring-api:1.0", "-p is then ignored"),
+        (
+            "docker run -d --network host --network-alias api portbinding/scoring-api:1.0",
+            "names no --network",
+        ),
+        ("docker run -d --add-host=evil.example:1.2.3.4 portbinding/scoring-api:1.0", "only --add-host"),
         ("docker run -d --net=none portbinding/scoring-api:1.0", "without a network"),
         ("docker run -d --network container:db portbinding/scoring-api:1.0", "user-defined network"),
         ("docker run -d --network-alias db portbinding/redis:1.0", "names no --network"),
