@@ -45,7 +45,7 @@ from portbinding.errors import (
     PortInUse,
 )
 from portbinding.images import short_name
-from portbinding.networks import placement, remove_networks
+from portbinding.networks import create_container, placement, remove_networks
 from portbinding.ports import bracket_host, to_docker_ports
 from portbinding.procnet import LISTEN_COMMAND, Listener, listeners_from_proc, split_cat_output
 
@@ -188,7 +188,8 @@ class Engine:
         # its confinement alone.
         placed = {} if confinement else placement(self.client, spec)
         try:
-            container = self.client.containers.create(
+            container = create_container(
+                self.client,
                 spec.image,
                 command=list(spec.command) or None,
                 name=spec.name,
@@ -206,6 +207,8 @@ class Engine:
             )
         except docker.errors.APIError as exc:
             raise create_error(spec, exc) from exc
+        except docker.errors.InvalidArgument as exc:  # refused by docker-py itself: no engine involved
+            raise ContainerFailed(f"The container could not be created: {exc}") from exc
         except ENGINE_ERRORS as exc:
             raise engine_stopped(exc) from exc
         try:

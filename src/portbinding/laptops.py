@@ -212,6 +212,9 @@ class LaptopTable:
     def __str__(self) -> str:
         return self.text()
 
+    def __repr__(self) -> str:  # the text/plain fallback where HTML is not shown
+        return self.text()
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th scope='col'>{html.escape(title)}</th>" for _, title in COLUMNS)
         body = []

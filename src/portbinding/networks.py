@@ -16,7 +16,9 @@ from typing import Any
 
 import docker
 import docker.errors
+from docker.models.containers import Container, _create_container_args
 from docker.models.networks import Network
+from docker.utils import convert_port_bindings
 
 from portbinding.command import RunSpec
 from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped, explanation
@@ -37,6 +39,26 @@ def placement(client: docker.DockerClient, spec: RunSpec) -> dict[str, Any]:
         endpoint = client.api.create_endpoint_config(aliases=list(spec.aliases))
         options["networking_config"] = {spec.network: endpoint}
     return options
+
+
+def create_container(client: docker.DockerClient, image: str, **options: Any) -> Container:
+    """``client.containers.create``, except that ``--network host`` keeps its ``-p`` options.
+
+    docker-py refuses port bindings with the host network ("incompatible"); the docker CLI sends
+    them, and the engine keeps them in HostConfig.PortBindings while ignoring them (it warns:
+    "Published ports are discarded when using host network mode"). Lesson 07 shows exactly that,
+    and the diagnosis reads them to say so (``host_network``), so they are sent as the CLI sends them.
+    """
+    ports = options.get("ports")
+    if options.get("network") != "host" or not ports:
+        return client.containers.create(image, **options)
+    # docker-py's own argument builder (pinned: docker>=7.2,<7.3), then the bindings it refuses.
+    kept = {k: v for k, v in options.items() if k != "ports"}
+    arguments = _create_container_args({"image": image, "version": client.api.api_version, **kept})
+    arguments["host_config"]["PortBindings"] = convert_port_bindings(ports)
+    arguments["ports"] = list(ports)
+    created = client.api.create_container(**arguments)
+    return client.containers.get(created["Id"])
 
 
 def create_network(client: docker.DockerClient, name: str, *, labels: Mapping[str, str]) -> Network:

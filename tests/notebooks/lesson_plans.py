@@ -110,6 +110,7 @@ def lesson_plan(stem: str) -> Plan | None:
         "03-port-mapping": _plan_03,
         "04-failure-mode-lab": _plan_04,
         "05-model-serving-api": _plan_05,
+        "07-beyond-one-container": _plan_07,
     }.get(stem)
     return maker() if maker else None
 
@@ -245,4 +246,40 @@ def _plan_05() -> Plan:
             Step({"my_served_guess": _said("3")}, "wrong", ("You predicted 3; what happened: 0.",)),
         ),
         challenge=True,
+    )
+
+
+def _plan_07() -> Plan:
+    """Lesson 07 on Docker: what it observes is the lesson's own claim (a 503 from the API, a 502
+    from nginx, YAML 1.1's number, -p ignored with --network host), so a right answer is that claim."""
+    return Plan(
+        (
+            Step(
+                {"my_health_guess": _said("reset")},
+                "wrong",
+                ("You predicted reset; what happened: 503.", "one hop further"),
+            ),
+            Step({"my_rung": _said("host"), "my_cause": _said("peer_localhost")}, "right"),
+            Step(
+                {"my_publish_guess": _said("yes")},
+                "wrong",
+                ("You predicted yes; what happened: no.", "door on the HOST's addresses"),
+            ),
+            Step(
+                {"my_database_url": _said("redis://db:6379/0"), "my_proxy_guess": _said("502")},
+                "right",
+                ("You predicted 502, and that is what happened.",),
+            ),
+            Step(
+                {"my_yaml_guess": _said("text")},
+                "wrong",
+                ("You predicted text; what happened: number.", "8050 * 60 + 50 = 483050"),
+            ),
+            Step(
+                {"my_host_network_guess": _said("refused")},
+                "right",
+                ("Publishing is ignored (docker port prints nothing)",),
+            ),
+            Step({"my_forward_guess": _said("no")}, "wrong", ("like docker exec",)),
+        )
     )

@@ -35,6 +35,8 @@ from tests.support.staging import STAGE_ROOT, Staged
 
 # Run from the staged copy (see tests/support/staging.py): the checkout may be private to root.
 LESSONS = sorted(p.relative_to(REPO) for p in (REPO / "notebooks").glob("0[0-2]-*.ipynb"))
+# Lesson 07 needs networks, nginx and Redis: on Binder it must say so and stop, not fail.
+STOPS = sorted(p.relative_to(REPO) for p in (REPO / "notebooks").glob("07-*.ipynb"))
 BINDER_USER = "jovyan"
 BINDER_UID = 1000
 
@@ -73,7 +75,7 @@ def _run_session(staged: Staged, user: pwd.struct_passwd, home: Path) -> dict[st
         f"--reuid={user.pw_uid} --regid={user.pw_gid} --clear-groups --reset-env -- env "
         + " ".join(f"{k}={v}" for k, v in env.items())
         + f" {staged.python} {staged.checkout / 'tests' / 'support' / 'binder_session.py'} "
-        + " ".join(str(staged.checkout / p) for p in LESSONS)
+        + " ".join(str(staged.checkout / p) for p in (*LESSONS, *STOPS))
     )
     done = subprocess.run(
         # A PID namespace of its own: when the session ends, the kernel ends every process it
@@ -141,6 +143,20 @@ def test_lesson_runs_on_the_process_engine_in_a_binder_session(
 ) -> None:
     assert lesson in binder_report["lessons"], f"{lesson} was not run"
     assert binder_report["lessons"][lesson] == [], "\n\n".join(binder_report["lessons"][lesson])
+
+
+@pytest.mark.parametrize("lesson", [p.stem for p in STOPS])
+def test_lesson_07_says_plainly_what_it_cannot_run_on_binder(
+    binder_report: dict[str, Any], lesson: str
+) -> None:
+    """Sections 1-2 run (your engine's row, in words); Run All then stops at one cell whose message
+    names what is missing and what to do -- a course message, not a traceback."""
+    stopped = binder_report["stopped"][lesson]
+    assert stopped["stopped_at"] and "require_networks" in stopped["stopped_at"], stopped
+    said = stopped["said"]
+    assert "needs Docker or Podman" in said and "process engine" in said and "Traceback" not in said, said
+    assert stopped["errors_before"] == [], stopped["errors_before"]
+    assert "process engine (Binder) runs no containers" in stopped.get("text_before", ""), stopped
 
 
 def test_the_session_leaves_no_process_behind(binder_report: dict[str, Any]) -> None:

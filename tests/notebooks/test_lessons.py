@@ -339,7 +339,7 @@ def _course_container_ids(client: docker.DockerClient) -> set[str]:
 
 
 def _remove_leftovers(client: docker.DockerClient, before: set[str], sessions: set[str] | None) -> list[str]:
-    """Remove the course containers this lesson created and left; return their names."""
+    """Remove the course containers (and networks) this lesson created and left; return their names."""
     leftovers = []
     for container in client.containers.list(all=True, filters=COURSE_FILTER):
         if container.id in before:
@@ -354,6 +354,15 @@ def _remove_leftovers(client: docker.DockerClient, before: set[str], sessions: s
         leftovers.append(f"{container.name} ({container.status})")
         try:
             container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    # Lesson 07 makes networks too (labelled with the lesson's session): none may outlive it.
+    for network in client.networks.list(filters=COURSE_FILTER):
+        if sessions is None or (network.attrs.get("Labels") or {}).get(SESSION_LABEL) not in sessions:
+            continue
+        leftovers.append(f"network {network.name}")
+        try:
+            network.remove()
         except docker.errors.NotFound:
             pass
     return leftovers

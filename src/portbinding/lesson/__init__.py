@@ -13,7 +13,10 @@
 - :func:`loopback_publish_safety` -- is ``-p 127.0.0.1:…`` private on this engine and version?
 - :func:`draw_path` -- lesson 01's picture of a request's path, from live state;
 - :func:`your_record`, :func:`end_challenge` -- a lesson's closing challenge, from the learner's side;
-- :class:`ReverseProxy` -- lesson 05's weighted reverse proxy;
+- :class:`ReverseProxy` -- lesson 05's weighted reverse proxy (lesson 07 puts nginx in its place);
+- :func:`require_networks`, :func:`project_name` -- lesson 07: stop plainly where the engine has no
+  networks; the session's Compose project (``terminal()`` runs ``docker network`` and Compose
+  lines through ``portbinding.lesson.services``);
 - :func:`wait_listening` -- until a started container's server listens (or it exited);
 - :func:`health`, :func:`wait_health`, :func:`wait_exited`, :func:`wait_listeners`,
   :func:`race_to_ready` -- pollers with
@@ -30,6 +33,7 @@ from portbinding.lesson.predict import Reaction, check_commitment, reveal
 from portbinding.lesson.record import end_challenge, record_text, your_record
 from portbinding.lesson.rollout import ReverseProxy, WeightedRouter
 from portbinding.lesson.safety import loopback_publish_safety
+from portbinding.lesson.services import project_name, require_networks
 from portbinding.lesson.terminal import Shown, terminal
 from portbinding.lesson.watch import Race, health, race_to_ready, wait_exited, wait_health, wait_listeners
 from portbinding.lesson.wire import ROWS, EngineRow, WireTable, engine_row
@@ -57,8 +61,10 @@ __all__ = [
     "jupyter_link",
     "loopback_publish_safety",
     "own_addresses",
+    "project_name",
     "race_to_ready",
     "record_text",
+    "require_networks",
     "reveal",
     "terminal",
     "try_fix",

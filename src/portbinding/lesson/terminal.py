@@ -33,6 +33,7 @@ from portbinding.command import parse_run
 from portbinding.diagnose.ladder import cli_program
 from portbinding.engine import Engine
 from portbinding.errors import ContainerFailed, ContainerNotFound, PortBindingError
+from portbinding.lesson.services import compose_command, network_command
 from portbinding.ports import bracket_host
 from portbinding.probe import ProbeResult, probe_http, probe_tcp
 
@@ -134,12 +135,18 @@ def _one(engine: Engine, words: list[str], line: str, timeout: float) -> Shown:
     program = words[0]
     if program == "curl":
         return _curl(line, words, timeout)
+    if program == "docker-compose":
+        return Shown(line, *compose_command(engine, words))  # type: ignore[arg-type]
     if program in ("docker", "podman"):
         verb = words[1] if len(words) > 1 else ""
         if verb == "container" and len(words) > 2:  # `docker container ls` and friends
             verb = words[2]
         if verb in _MUTATING:
             return _through_engine(engine, line, words, verb)
+        if verb == "network" and (said := network_command(engine, words)) is not None:
+            return Shown(line, *said)  # type: ignore[arg-type]
+        if verb == "compose":
+            return Shown(line, *compose_command(engine, words))  # type: ignore[arg-type]
         if _cli_reaches(engine, program):
             return _cli(line, [_cli_for(engine, program), *words[1:]], timeout, docker_host=engine.info.url)
         return _api(engine, line, words, verb)
@@ -268,7 +275,7 @@ def _through_engine(engine: Engine, line: str, words: list[str], verb: str) -> S
     note = "(the course ran this through its engine, so it is labelled and end_lesson() removes it)"
     if verb == "run":
         try:
-            spec = parse_run(words, allowed_images=_allowed_images(words))
+            spec = parse_run(words, allowed_images=_allowed_images(words), networks=True)
             container = engine.run(spec)
         except PortBindingError as error:
             return Shown(
