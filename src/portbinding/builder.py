@@ -40,6 +40,7 @@ from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing
 from portbinding.host import apt_install, log_tail
 from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, LOCAL_BASE, ImageDef, select, split_image_ref
 from portbinding.paths import cache_dir
+from portbinding.process import launch as process_engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -405,10 +406,24 @@ class ImageStatus:
     image_id: str = ""
 
 
+def runnable_images(client: docker.DockerClient) -> list[ImageDef]:
+    """The course images this engine can run: all of them, except on the course's process engine,
+    which leaves out the ones that are not Python servers (nginx, Redis: lesson 07)."""
+    try:
+        components = " ".join(
+            str(c.get("Name", "")) for c in (client.version() or {}).get("Components") or []
+        )
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        components = ""
+    if process_engine.COMPONENT in components:  # as discovery tells the process engine apart
+        return [image for image in images.IMAGES if not image.not_on_process_engine]
+    return list(images.IMAGES)
+
+
 def list_images(client: docker.DockerClient) -> list[ImageStatus]:
-    """The status of every course image reference on ``client``."""
+    """The status of every course image reference on ``client`` (that it can run)."""
     statuses = []
-    for image in images.IMAGES:
+    for image in runnable_images(client):
         try:
             found = client.images.get(image.reference)
             statuses.append(
@@ -421,7 +436,7 @@ def list_images(client: docker.DockerClient) -> list[ImageStatus]:
 
 def missing_images(client: docker.DockerClient, references: Iterable[str] | None = None) -> list[str]:
     """The course image references not yet on the engine."""
-    wanted = list(references) if references is not None else [image.reference for image in images.IMAGES]
+    wanted = list(references) if references is not None else [i.reference for i in runnable_images(client)]
     return [reference for reference in wanted if not has_image(client, reference)]
 
 

@@ -76,12 +76,17 @@ def run_until_it_stops(path: Path) -> dict[str, Any]:
         client.execute()
     except CellExecutionError as exc:
         stopped["said"] = str(exc)[-2000:]
-    for cell in notebook.cells:
+    ran = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.get("execution_count")]
+    for cell in ran:
         outputs = cell.get("outputs", [])
+        # A course error is shown as HTML (the friendly-errors hook), so HTML counts as text here.
         text = "".join(
-            str(o.get("text", "")) + "".join((o.get("data") or {}).get("text/plain", "")) for o in outputs
+            str(o.get("text", ""))
+            + "".join((o.get("data") or {}).get(kind, "") for kind in ("text/plain", "text/html"))
+            for o in outputs
         )
-        if any(o.get("output_type") == "error" for o in outputs):
+        if cell is ran[-1] and stopped["said"]:
+            # The cell Run All stopped at (a course error is shown as a message, not a traceback).
             stopped["stopped_at"] = cell.source
             stopped["said"] += "\n" + text
             break
