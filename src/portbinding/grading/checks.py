@@ -1,4 +1,5 @@
-"""The checks exercise tests call: ``check_fix``, ``check_cause``, ``check_config``, ``check_image``.
+"""The checks exercise tests call: ``check_fix``, ``check_cause``, ``check_config``, ``check_image``,
+``check_compose``.
 
 Each sends the learner's answer to be *run* and returns a ``CheckResult`` whose message says
 what was expected, what was observed and what to do next.
@@ -107,6 +108,23 @@ def check_image(
         return CheckResult(False, "invalid", str(error))
     encoded = {name: base64.b64encode(data).decode("ascii") for name, data in files.items()}
     return _call({"kind": "check_image", "files": encoded, "path": path})
+
+
+def check_compose(
+    compose: object, *, service: str, container_port: int, path: str = "/health", database: bool = False
+) -> CheckResult:
+    """Run the learner's Compose file (text) as graded containers and ask ``service`` for ``path``.
+
+    The file is read by the course policy (course images, no host network, no volumes, quoted
+    ports, ...), each service runs on a network made for this check, under its service name,
+    in depends_on order; ``service`` must answer GET ``path`` with 200 through the port that
+    publishes ``container_port`` -- and, with ``database``, say ``"database": "ok"``. The
+    result's ``details`` also say what the file publishes and waits for, as written.
+    """
+    return _call({
+        "kind": "check_compose", "compose": compose, "service": service, "container_port": container_port,
+        "path": path, "database": database,
+    })  # fmt: skip
 
 
 def _call(request: dict[str, Any]) -> CheckResult:

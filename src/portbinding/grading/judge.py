@@ -53,6 +53,7 @@ from portbinding.grading.answers import (
     port_not_in,
     text_field,
 )
+from portbinding.grading.compose_judge import check_compose
 from portbinding.grading.confine import HOME, Confinement, publish_ip
 from portbinding.grading.feedback import (
     TWELVE_FACTOR_HINTS,
@@ -122,6 +123,7 @@ class Judge:
             "check_config": self._check_config,
             "check_image": self._check_image,
             "check_cause": self._check_cause,
+            "check_compose": lambda request: check_compose(self, request),
         }
         handler = handlers.get(str(kind))
         if handler is None:
