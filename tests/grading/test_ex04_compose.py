@@ -63,7 +63,7 @@ def test_the_reference_file_gets_every_point() -> None:
     assert points == sum(POINTS.values()), f"the reference lost points: {said}"
 
 
-WRONG = {
+WRONG: dict[str, tuple[dict[str, str], int, dict[str, tuple[str, ...]]]] = {
     "still localhost": (
         {"redis://db:": "redis://localhost:"},
         3,
