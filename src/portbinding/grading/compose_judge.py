@@ -36,7 +36,6 @@ from portbinding.grading.check_network import check_network
 from portbinding.grading.compose_policy import MAX_COMPOSE_BYTES, ComposePlan, ServicePlan, read_compose
 from portbinding.grading.confine import container_options
 from portbinding.grading.protocol import CheckResult
-from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, probe_http, wait_until
 
 if TYPE_CHECKING:
@@ -146,7 +145,7 @@ def _started(judge: Judge, service: ServicePlan, network: str, index: int) -> It
     for mapping in service.spec.publish:
         grader_port = free_port()
         moved[mapping.host_port or 0] = grader_port
-        publish.append(PortMapping(mapping.container_port, mapping.protocol, "127.0.0.1", grader_port))
+        publish.append(mapping.with_host_port(grader_port, host_ip="127.0.0.1"))
     spec = service.spec.replace(
         name=f"pbl-{judge.engine.session}-{index}-{service.name}", publish=tuple(publish), detach=True
     )
