@@ -39,7 +39,26 @@ from . import attacks
 EX01 = "ex01-unreachable-notebook"
 EX02 = "ex02-port-mapping"
 EX03 = "ex03-twelve-factor-api"
-ASSIGNMENTS = (EX01, EX02, EX03)
+EX04 = "ex04-compose-two-services"
+ASSIGNMENTS = (EX01, EX02, EX03, EX04)
+# ex04's typical wrong file: the database still at localhost and published "to make it
+# reachable", the API waiting only for it to start (its port is private: that point is kept).
+EX04_WRONG_FILE = """
+services:
+  api:
+    image: portbinding/scoring-api:1.0
+    environment:
+      PORT: "50"
+      DATABASE_URL: redis://localhost:6379/0
+    ports:
+      - "127.0.0.1:8050:50"
+    depends_on:
+      - db
+  db:
+    image: portbinding/redis:1.0
+    ports:
+      - "6379:6379"
+"""
 LOOPBACK = "portbinding/notebook-loopback:1.0"
 
 
@@ -69,6 +88,11 @@ WRONG = {
         'CMD ["python3", "/app/app.py"]\n',
         "ex03-crash-answer": 'crash_cause = "crashed"\nfirst_look = "docker exec"\n'
         'crash_fixed_line = "docker run -d -p 8000:8000 portbinding/crash-before-listen:1.0"',
+    },
+    EX04: {
+        "ex04-compose-answer": f'compose_file = """{EX04_WRONG_FILE}"""',
+        "ex04-yaml-answer": "yaml_reads = 8050",
+        "ex04-cause-answer": 'database_cause = "not_published"',
     },
 }
 
@@ -323,7 +347,7 @@ def graded_course(grading_host: docker.DockerClient, srv_base: Path) -> RoundTri
     submit(course, "bob", EX01, WRONG[EX01])
     for attack in hostile:
         submit_attack(course, attack, exchange)
-    for assignment in (EX02, EX03):
+    for assignment in (EX02, EX03, EX04):
         submit(course, "alice", assignment)
         submit(course, "bob", assignment, WRONG[assignment])
     for assignment in sorted({a.assignment for a in hostile if a.via_exchange}):

@@ -22,6 +22,7 @@ from . import attacks
 
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 EX01, EX02, EX03 = "ex01-unreachable-notebook", "ex02-port-mapping", "ex03-twelve-factor-api"
+EX04 = "ex04-compose-two-services"
 HOSTILE = attacks.names()  # one per file in submissions/
 
 
@@ -31,7 +32,7 @@ def feedback(trip: Any, student: str, assignment: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", raw)).split())
 
 
-@pytest.mark.parametrize("assignment", [EX01, EX02, EX03])
+@pytest.mark.parametrize("assignment", [EX01, EX02, EX03, EX04])
 def test_reference_solutions_get_full_marks(graded_course: Any, assignment: str) -> None:
     """The instructors' own solutions, submitted as they are, earn every point."""
     outcome = graded_course.outcomes[assignment]["alice"]
@@ -50,6 +51,9 @@ def test_reference_solutions_get_full_marks(graded_course: Any, assignment: str)
                      "-p HOST:CONTAINER")),
         # app on 127.0.0.1:8000, wrong first look, crash line without MODEL_PATH
         (EX03, 1.0, ("127.0.0.1", "MODEL_PATH", "docker logs")),
+        # ex04: localhost kept (diagnosed from the grader's run), the database published, started-only
+        (EX04, 1.0, ("localhost is api itself", "DATABASE_URL=redis://db:6379/0", "published nowhere",
+                     "service_healthy", "483050")),
     ],
 )  # fmt: skip
 def test_typical_wrong_answers_get_partial_marks_and_helpful_feedback(
