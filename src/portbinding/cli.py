@@ -247,7 +247,9 @@ def _client(args: argparse.Namespace, client: docker.DockerClient) -> docker.Doc
 def _doctor(args: argparse.Namespace) -> int:
     from portbinding.builder import list_images
     from portbinding.compose import front_ends
+    from portbinding.engine import Engine
     from portbinding.grading.sandbox import ensure_tools
+    from portbinding.laptops import laptop_row
     from portbinding.provision import ensure_engine
 
     client, info = ensure_engine(install=args.install, say=lambda m: print(m, file=sys.stderr))
@@ -276,8 +278,11 @@ def _doctor(args: argparse.Namespace) -> int:
     if config_warning:
         lines.append(f"Warning: {config_warning}")
     composes = front_ends()
-    lines.append("Compose (lesson 07): " + ("" if composes else "none found -- lesson 07 shows the files"))
+    lines.append("Compose (lesson 07):" + ("" if composes else " none found -- lesson 07 shows the files"))
     lines += [f"  {item.describe()}" for item in composes]
+    placed = laptop_row(Engine(client, info, owner="doctor"))
+    where = placed.row.title if placed.row else "none of its rows"
+    lines.append(f"Laptop engines (lesson 07's table): {where} ({placed.why})")
     _emit(
         args,
         {
@@ -288,6 +293,7 @@ def _doctor(args: argparse.Namespace) -> int:
             "course_config_warning": config_warning,
             "hub": context(),
             "compose": [item.to_dict() for item in composes],
+            "laptop_row": placed.row.key if placed.row else None,
         },
         "\n".join(lines),
     )

@@ -129,7 +129,8 @@ def test_a_service_in_two_projects_needs_the_project_and_a_missing_one_lists_wha
 
 
 def test_doctor_names_both_front_ends(engine: Engine, front: dict[str, ComposeCLI]) -> None:
-    """`portbinding doctor --json` reports each front end it finds, with its version and kind."""
+    """`portbinding doctor --json` reports each front end it finds, with its version and kind, and the
+    learner's row of lesson 07's laptop-engines table."""
     env = front["plugin"].env
     kinds = {item.kind for item in front_ends(env=env)}
     assert {"plugin", "v1"} <= kinds, kinds
@@ -144,3 +145,4 @@ def test_doctor_names_both_front_ends(engine: Engine, front: dict[str, ComposeCL
     report = json.loads(done.stdout)
     seen = {(item["command"], item["kind"]) for item in report["compose"]}
     assert ("docker compose", "plugin") in seen and ("docker-compose", "v1") in seen, seen
+    assert report["laptop_row"] == "linux", report["laptop_row"]
