@@ -106,8 +106,8 @@ def test_diagnose_compose_finds_the_services_and_says_what_to_change(
 
 
 def _health(engine: Engine, name: str) -> str:
-    code = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/health', timeout=5).read())"
-    result = engine.exec(engine.get(name), ["python3", "-c", code], timeout=10)
+    code = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/health', timeout=15).read())"
+    result = engine.exec(engine.get(name), ["python3", "-c", code], timeout=25)  # a loaded machine
     return "ok" if '"database": "ok"' in result.output else result.output
 
 
