@@ -146,3 +146,34 @@ def test_doctor_names_both_front_ends(engine: Engine, front: dict[str, ComposeCL
     seen = {(item["command"], item["kind"]) for item in report["compose"]}
     assert ("docker compose", "plugin") in seen and ("docker-compose", "v1") in seen, seen
     assert report["laptop_row"] == "linux", report["laptop_row"]
+
+
+def test_the_lesson_terminal_runs_no_compose_or_network_line_that_would_escape_its_labels(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """What the terminal would pass on unchecked -- a second file merged in, options that hide the
+    command, ``start`` of a refused file, ``docker network prune`` -- is refused in words, and no
+    network appears (an unlabelled one would outlive the lesson on a shared engine)."""
+    from portbinding.lesson.services import compose_command, network_command, project_name
+
+    good = tmp_path / "docker-compose.yml"
+    good.write_text(_file(engine, "db"))
+    evil = tmp_path / "more.yml"
+    evil.write_text("services:\n  db:\n    network_mode: host\nnetworks:\n  appnet: {}\n")
+    before = {n.name for n in engine.client.networks.list()}
+    lines = {
+        "two files": ["docker", "compose", "-f", str(good), "-f", str(evil), "up", "-d"],
+        "options first": ["docker", "compose", "-f", str(good), "--profile", "x", "up", "-d"],
+        "start, refused file": ["docker-compose", "-f", str(evil), "start"],
+    }
+    for what, words in lines.items():
+        said, code, _ = compose_command(engine, words, cwd=tmp_path)
+        assert code != 0, f"{what}: {' '.join(words)} should be refused, ran: {said}"
+    assert "one Compose file" in compose_command(engine, lines["two files"], cwd=tmp_path)[0]
+    assert "policy" in compose_command(engine, lines["start, refused file"], cwd=tmp_path)[0]
+    said, code, _ = network_command(engine, ["docker", "network", "prune", "-f"]) or ("ran", 0, "cli")
+    assert code == 1 and "not run from a lesson" in said, said
+    assert network_command(engine, ["docker", "network", "ls"]) is None, "ls is read-only: the CLI runs it"
+    made = {n.name for n in engine.client.networks.list()} - before
+    mine = {name for name in made if name.startswith(project_name(engine)) or "appnet" in name}
+    assert not mine, f"a refused line made networks: {mine}"

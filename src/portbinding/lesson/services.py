@@ -24,7 +24,7 @@ import yaml
 from portbinding.compose import FrontEnd, front_ends
 from portbinding.engine import Engine
 from portbinding.engine_errors import ENGINE_ERRORS, explanation
-from portbinding.errors import PortBindingError
+from portbinding.errors import PortBindingError, PortSpecError
 from portbinding.grading.compose_policy import ComposeRefused, read_compose
 from portbinding.networks import create_network
 
@@ -57,12 +57,27 @@ def require_networks(engine: Engine, *, what: str) -> None:
 # ------------------------------------------------------------------------------ networks
 
 
+_NETWORK_READS = ("", "ls", "list", "inspect", "--help")
+# Compose commands that create nothing from the file: the file is not checked for them.
+_COMPOSE_READS = ("ps", "logs", "down", "config", "ls", "images", "top", "port", "version", "stop", "events")
+
+
 def network_command(engine: Engine, words: list[str]) -> Said | None:
     """Run a ``docker network`` line that changes something; None for a read-only one (ls, inspect)."""
     verb = words[2] if len(words) > 2 else ""
     operands = [w for w in words[3:] if not w.startswith("-")]
-    if verb not in ("create", "rm", "connect", "disconnect"):
+    if verb in _NETWORK_READS:
         return None
+    if verb not in ("create", "rm", "connect", "disconnect"):
+        # prune (and anything new) would reach networks that are not the lesson's: on a shared
+        # engine, a classmate's. The lesson's own go with end_lesson().
+        return (
+            f'"docker network {verb}" is not run from a lesson: it can reach networks that are not '
+            "this lesson's (on a shared engine, a classmate's). end_lesson() removes the lesson's own; "
+            "docker network rm NAME removes one of them now.",
+            1,
+            "engine",
+        )
     if engine.info.kind == "process":
         return ("The process engine has no networks: this part needs Docker or Podman.", 1, "engine")
     try:
@@ -135,16 +150,28 @@ def compose_command(engine: Engine, words: list[str], *, cwd: Path | None = None
     chosen = next((f for f in found if (f.kind == "plugin") == (asked == "plugin")), found[0])
     args = words[2:] if words[0] == "docker" else words[1:]
     files, rest = _split_files(args)
+    if len(files) > 1:  # Compose merges them: the check reads one file, so one file it is
+        said = "(the lesson takes one Compose file, -f FILE; merging files is for a real terminal)"
+        return (said, 2, "cli")
+    if rest[:1] and rest[0].startswith("-"):
+        # Options before the command (--profile, --env-file, ...) are not needed here, and would
+        # hide the command from the check below.
+        return (
+            f"(the lesson runs Compose's command first, with -f FILE only: {rest[0]} is for a real "
+            "terminal) -- e.g. docker compose up -d, docker compose ps, docker compose down",
+            2,
+            "cli",
+        )
     folder = cwd or Path.cwd()
     file = files[0] if files else folder / "docker-compose.yml"
     try:
         text = file.read_text()
     except OSError as error:
         return (f"no configuration file provided: {error.strerror}: {file}", 14, "cli")
-    if rest[:1] in (["up"], ["create"], ["run"]):
+    if rest and rest[0] not in _COMPOSE_READS:  # up, create, run, start, ...: anything that may make
         try:
             read_compose(text)
-        except ComposeRefused as error:
+        except (ComposeRefused, PortSpecError) as error:  # a port the file writes wrong: the same words
             return (
                 f"(the course checked the file first, with the policy that grades ex04)\n{error}",
                 1,
