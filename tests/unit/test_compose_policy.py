@@ -131,3 +131,27 @@ def test_environment_values_are_data_whatever_they_say() -> None:
     plan = read_compose(GOOD.replace("redis://db:6379/0", quoted))
     api = plan.service("api")
     assert api is not None and dict(api.spec.env)["DATABASE_URL"] == value, api
+
+
+def test_an_api_image_older_than_database_url_is_the_graders_fault_not_the_file() -> None:
+    """A 200 with no word on the database, though the file gives DATABASE_URL, is a stale image
+    (an upgraded course whose images were not rebuilt): said as the grading machine's problem."""
+    from portbinding.grading.compose_judge import ComposeQuestion, _stale_image
+    from portbinding.probe import ProbeResult
+
+    api = read_compose(GOOD).service("api")
+    assert api is not None, "the good file has an api service"
+    question = ComposeQuestion(GOOD, "api", 50, database=True)
+
+    def served(status: int, body: str) -> ProbeResult:
+        return ProbeResult("ok", "an HTTP server answered", 1.0, http_status=status, body_excerpt=body)
+
+    old = _stale_image(question, api, served(200, '{"status": "ok", "version": "1.0"}'), {"status": "ok"})
+    assert old is not None and "images build" in old and "not in your file" in old, old
+    reached = {"status": "ok", "database": "ok"}
+    assert _stale_image(question, api, served(200, "{}"), reached) is None, "a reply that names it is current"
+    down = {"database": "cannot connect"}
+    assert _stale_image(question, api, served(503, "{}"), down) is None, "a 503 is the file's to fix"
+    no_url = read_compose(GOOD.replace("      DATABASE_URL: redis://db:6379/0\n", "")).service("api")
+    assert no_url is not None, "the file without DATABASE_URL has an api service"
+    assert _stale_image(question, no_url, served(200, "{}"), {}) is None, "no DATABASE_URL: the file's miss"

@@ -108,6 +108,9 @@ def check_compose(judge: Judge, request: dict[str, Any]) -> CheckResult:
         body = _json(served.body_excerpt)
         if served.http_status == 200 and (not question.database or body.get("database") == "ok"):
             return CheckResult(True, "ok", _passed(question, started[question.service]), details)
+        stale = _stale_image(question, started[question.service].plan, served, body)
+        if stale is not None:
+            return CheckResult(False, "grader_error", stale, details)
         found = _diagnosis(judge, started, question, served)
         details["cause"] = found.cause if found else None
         message = _failed(question, served, body, found)
@@ -220,6 +223,24 @@ def _served(judge: Judge, target: _Started, question: ComposeQuestion) -> ProbeR
     ):
         wait_until(serves, timeout=GRACE_S, alive=running)
     return seen[-1]
+
+
+def _stale_image(
+    question: ComposeQuestion, service: ServicePlan, served: ProbeResult, body: dict[str, Any]
+) -> str | None:
+    """The grader's fault, not the file's: a 200 without any word on the database although the
+    service was given DATABASE_URL is an image older than this course (the scoring API learnt
+    DATABASE_URL with lesson 07) -- an upgraded course whose images were not rebuilt."""
+    if not question.database or served.http_status != 200 or "database" in body:
+        return None
+    if not dict(service.spec.env).get("DATABASE_URL"):
+        return None  # the file gives no database: the learner's to fix, said by _failed
+    image = service.spec.image
+    return (
+        f"The grading machine's {image} is older than this course: it answered 200 without a word on "
+        "its database, so it does not read DATABASE_URL. This is a problem on the grading machine, not "
+        "in your file. Instructors: `portbinding images build`, then grade again."
+    )
 
 
 def _json(text: str) -> dict[str, Any]:
