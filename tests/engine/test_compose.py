@@ -169,8 +169,10 @@ def test_the_lesson_terminal_runs_no_compose_or_network_line_that_would_escape_i
     for what, words in lines.items():
         said, code, _ = compose_command(engine, words, cwd=tmp_path)
         assert code != 0, f"{what}: {' '.join(words)} should be refused, ran: {said}"
-    assert "one Compose file" in compose_command(engine, lines["two files"], cwd=tmp_path)[0]
-    assert "policy" in compose_command(engine, lines["start, refused file"], cwd=tmp_path)[0]
+    said = compose_command(engine, lines["two files"], cwd=tmp_path)[0]
+    assert "one Compose file" in said, f"two files should be refused as such: {said}"
+    said = compose_command(engine, lines["start, refused file"], cwd=tmp_path)[0]
+    assert "policy" in said, f"start on a refused file should meet the course check: {said}"
     said, code, _ = network_command(engine, ["docker", "network", "prune", "-f"]) or ("ran", 0, "cli")
     assert code == 1 and "not run from a lesson" in said, said
     assert network_command(engine, ["docker", "network", "ls"]) is None, "ls is read-only: the CLI runs it"
