@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from portbinding.diagnose import CAUSE_LAYER, CAUSES, RULE_NAMES, RULES, Diagnosis, Evidence, classify
-from portbinding.diagnose.evidence import InsideOutcome, LocalRef, NameUse, PeerEvidence, UpstreamEvidence
+from portbinding.diagnose.evidence import InsideOutcome
 from portbinding.diagnose.ladder import Expect
+from portbinding.diagnose.peerevidence import LocalRef, NameUse, PeerEvidence, UpstreamEvidence
 from portbinding.grading.feedback import TWELVE_FACTOR_HINTS
 from portbinding.widgets.portmap import HOP_OF
 from portbinding.widgets.probe_light import CAUSE_HINTS

@@ -20,16 +20,7 @@ from docker.models.containers import Container
 
 from portbinding.diagnose.classify import RULE_NAMES, RULES, classify
 from portbinding.diagnose.diagnosis import Diagnosis, Fix, Rung
-from portbinding.diagnose.evidence import (
-    Evidence,
-    HostProbe,
-    InsideAnswer,
-    LocalRef,
-    NameUse,
-    Observation,
-    PeerEvidence,
-    UpstreamEvidence,
-)
+from portbinding.diagnose.evidence import Evidence, HostProbe, InsideAnswer, Observation
 from portbinding.diagnose.facts import expected_service
 from portbinding.diagnose.gather import gather
 from portbinding.diagnose.inside import Inside, Via, examine
@@ -48,6 +39,7 @@ from portbinding.diagnose.ladder import (
     LookPath,
     Source,
 )
+from portbinding.diagnose.peerevidence import LocalRef, NameUse, PeerEvidence, UpstreamEvidence
 from portbinding.diagnose.probe_script import INSIDE_PROBE
 from portbinding.diagnose.runline import RunLine, run_line_from_container, spec_from_container
 from portbinding.engine import Engine

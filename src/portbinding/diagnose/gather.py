@@ -25,10 +25,11 @@ import requests.exceptions
 from docker.models.containers import Container
 
 from portbinding.diagnose import neighbours
-from portbinding.diagnose.evidence import Evidence, HostProbe, LocalRef, PortOrigin
+from portbinding.diagnose.evidence import Evidence, HostProbe, PortOrigin
 from portbinding.diagnose.facts import expected_service
 from portbinding.diagnose.inside import Inside, Via, examine
 from portbinding.diagnose.ladder import Expect, Source
+from portbinding.diagnose.peerevidence import LocalRef
 from portbinding.diagnose.runline import run_line_from_container
 from portbinding.engine import Engine, PublishedPort, free_port
 from portbinding.ports import PortMapping, bracket_host, from_bindings

@@ -26,8 +26,9 @@ from typing import Any
 
 from docker.models.containers import Container
 
-from portbinding.diagnose.evidence import InsideAnswer, LocalRef, NameUse, PeerEvidence, UpstreamEvidence
+from portbinding.diagnose.evidence import InsideAnswer
 from portbinding.diagnose.inside import Target, Via, examine, probe_by_name
+from portbinding.diagnose.peerevidence import LocalRef, NameUse, PeerEvidence, UpstreamEvidence
 from portbinding.engine import Engine
 from portbinding.engine_errors import ENGINE_ERRORS
 from portbinding.ports import bracket_host

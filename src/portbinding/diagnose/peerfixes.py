@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 from portbinding.diagnose.diagnosis import Diagnosis, Fix
-from portbinding.diagnose.evidence import Evidence, LocalRef, NameUse, UpstreamEvidence
+from portbinding.diagnose.evidence import Evidence
 from portbinding.diagnose.fixes import with_line
+from portbinding.diagnose.peerevidence import LocalRef, NameUse, UpstreamEvidence
 
 SHARED_NETWORK = "appnet"  # the name a fix creates when neither container has a user-defined network
 _LOCAL = re.compile(r"(?<![\w.-])(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?=:\d)")
