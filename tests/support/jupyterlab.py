@@ -164,6 +164,11 @@ def _stop(lab: Lab, client: docker.DockerClient) -> None:
         if mine or (created >= lab.started and labels.get(OWNER_LABEL) == "lesson"):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
+    # Lesson 07's networks, once their containers are gone (a network in use cannot be removed).
+    for network in client.networks.list(filters=course):
+        if (network.attrs.get("Labels") or {}).get(SESSION_LABEL) in lab.sessions:
+            with contextlib.suppress(docker.errors.APIError):
+                network.remove()
 
 
 # ------------------------------------------------------------------------------ pages
