@@ -10,7 +10,7 @@ Every command takes ``--json`` (stable keys) and exits with a code a script can 
     3  no container engine answers
     4  any other engine, container or build failure
 
-About 530 lines, on purpose: one argparse table and one thin handler per subcommand (each calls
+About 550 lines, on purpose: one argparse table and one thin handler per subcommand (each calls
 into the package and prints), kept together so the command line reads as one table; a new
 subcommand's logic goes into its own module, not here.
 """
@@ -34,6 +34,7 @@ from portbinding.errors import (
     EngineUnavailable,
     PortBindingError,
     PortInUse,
+    UnknownName,
 )
 
 if TYPE_CHECKING:
