@@ -1,7 +1,5 @@
 """The `portbinding` command line: doctor, images, run, probe, diagnose, ps, cleanup, lab.
 
-About 500 lines, on purpose: one short handler per command, each the only caller of what it uses.
-
 Every command takes ``--json`` (stable keys) and exits with a code a script can rely on:
 
     0  success (reachable, built, found)

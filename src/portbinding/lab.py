@@ -11,7 +11,6 @@ deleted) and starts again from the course's versions.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
@@ -23,8 +22,6 @@ from pathlib import Path
 from portbinding import settings
 from portbinding.errors import PortBindingError
 from portbinding.paths import checkout_root, course_material
-
-LOGGER = logging.getLogger(__name__)
 
 PARTS = ("notebooks", "exercises")
 START_PAGE = "notebooks/00-start-here.ipynb"

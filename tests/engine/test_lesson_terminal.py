@@ -84,6 +84,17 @@ def test_terminal_leaves_containers_of_others_alone(
         assert other.is_running(theirs), "the other session's container must still run"
 
 
+def test_verbs_that_change_the_engine_are_left_to_a_real_terminal(
+    engine: Engine, session_engine: Engine, host_port: int
+) -> None:
+    """kill, prune and their like never run from a lesson cell, even on the lesson's own container."""
+    mine = engine.run(parse_run(f"docker run -d -p 127.0.0.1:{host_port}:8000 scoring-api:1.0"))
+    for line in (f"docker kill {mine.name}", "docker system prune -f", "docker container prune -f"):
+        shown = terminal(line, engine=engine, show=False)
+        assert shown.exit_code == 2 and "real terminal" in shown.output, (line, shown.output)
+    assert engine.is_running(mine), "a refused docker kill reached the engine"
+
+
 def test_a_policy_refusal_is_shown_like_the_cli_shows_an_error(engine: Engine) -> None:
     """A forbidden option never reaches the engine: the line fails with the course's reason."""
     shown = terminal("docker run -d --privileged scoring-api:1.0", engine=engine, show=False)

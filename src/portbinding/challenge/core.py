@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import secrets
 import threading
 import time
@@ -36,8 +35,6 @@ from portbinding.engine import Engine
 from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import ContainerNotFound, PortBindingError
 from portbinding.probe import ProbeResult, probe_http, wait_until
-
-LOGGER = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
 # The watcher's pace: a probe of a closed or resetting port costs well under a millisecond,

@@ -19,7 +19,6 @@ holder); the URL answers as another service through a container that is fine in 
 from __future__ import annotations
 
 import contextlib
-import logging
 import shlex
 from dataclasses import dataclass
 
@@ -36,8 +35,6 @@ from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
 from portbinding.errors import ContainerNotFound
 from portbinding.ports import PortMapping
 from portbinding.probe import ProbeResult, probe_http
-
-LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

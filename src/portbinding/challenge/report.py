@@ -16,7 +16,6 @@ Three questions an instructor asks, each a table (and a panel of the plot):
 from __future__ import annotations
 
 import json
-import logging
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -25,8 +24,6 @@ from typing import Any
 
 from portbinding.challenge.ladder import CHALLENGE_CAUSES, LAYERS, RUNG
 from portbinding.errors import PortBindingError
-
-LOGGER = logging.getLogger(__name__)
 
 NONE = "(none)"  # no commitment was made
 

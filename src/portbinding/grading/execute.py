@@ -27,7 +27,6 @@ learner code in a sandbox (see ``kernel``/``sandbox``/``jail``). On top of execu
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import time
@@ -46,8 +45,6 @@ from portbinding.errors import PortBindingError
 from portbinding.grading import crosscheck
 from portbinding.grading.kernel import SandboxedKernelManager
 from portbinding.grading.sandbox import SandboxUnavailable
-
-LOGGER = logging.getLogger(__name__)
 
 RECORDS_ENV = "PORTBINDING_GRADING_RECORDS"
 NOTE_MARK = "portbinding-grading-note"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import shutil
 import threading
@@ -27,8 +26,6 @@ from nbgrader.api import Gradebook, MissingEntry
 from portbinding.grading.course import Course, CourseError
 from portbinding.grading.execute import NOTE_MARK, error_output, test_cells
 from portbinding.grading.safecopy import CopyRules, copy_tree
-
-LOGGER = logging.getLogger(__name__)
 
 _process_lock = threading.Lock()
 AUTOGRADED_MODE = 0o444  # what nbgrader's autograde gives the notebooks it writes

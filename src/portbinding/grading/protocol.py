@@ -28,8 +28,6 @@ MAX_DEPTH = 32
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but brackets: deleted
 
-REQUEST_KINDS = ("check_run", "check_config", "check_image")
-
 
 class ProtocolError(Exception):
     """A peer sent something that is not one line of JSON within the limits."""

@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import binascii
 import html
-import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -38,8 +37,6 @@ from typing import Any
 from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
-
-LOGGER = logging.getLogger(__name__)
 
 KEPT_MIMETYPES = ("text/plain", "image/png", "image/jpeg")
 SAFE_SCHEMES = ("http", "https", "mailto")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import subprocess
@@ -41,8 +40,6 @@ from portbinding.errors import PodmanUnavailable
 from portbinding.images import IMAGES, find_image
 from portbinding.paths import course_material
 from portbinding.probe import wait_until
-
-LOGGER = logging.getLogger(__name__)
 
 REFERENCE = re.compile(r"portbinding/[a-z0-9-]+:[0-9a-z.]+")
 LOAD_TIMEOUT_S = 600.0

@@ -10,14 +10,11 @@ show the rollout on any engine, Binder's included.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-
-LOGGER = logging.getLogger(__name__)
 
 UPSTREAM_TIMEOUT_S = 5.0
 

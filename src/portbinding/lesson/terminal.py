@@ -10,15 +10,16 @@ what to type on a machine that has the CLI.
 
 Two exceptions, said in the output: ``docker run`` goes through the course's engine (the course
 policy checks the line, and the container is labelled so ``end_lesson()`` removes it), and so do
-``rm``/``stop``/``start``/``restart`` (only the lesson's own containers, by name). Everything else
-is read-only. ``A && B`` runs like a shell runs it: B only when A succeeded. No pipes, no
-redirections: those are for a real terminal.
+``rm``/``stop``/``start``/``restart`` (only the lesson's own containers, by name); ``network`` and
+``compose`` lines are policy-checked too. Other docker verbs run only when they look (ps, port,
+logs, inspect, exec, ...); the rest (kill, prune, rmi, ...) are for a real terminal. ``A && B``
+runs like a shell runs it: B only when A succeeded. No pipes, no redirections: those are for a
+real terminal.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shlex
@@ -37,13 +38,13 @@ from portbinding.lesson.services import compose_command, network_command
 from portbinding.ports import bracket_host
 from portbinding.probe import ProbeResult, probe_http, probe_tcp
 
-LOGGER = logging.getLogger(__name__)
-
 CLI_TIMEOUT_S = 20.0
 MAX_LINES = 60  # a terminal scrolls; a notebook cell should not
 # curl's exit codes, as the lessons name them (52 and 56 are one situation: accepted, then dropped).
 CURL_OUTCOME = {0: "answers", 7: "refused", 52: "reset", 56: "reset", 28: "timeout", 6: "unresolved"}
 _MUTATING = ("run", "rm", "stop", "start", "restart")
+# What the docker CLI may run as typed: it only looks (exec runs inside the lesson's container).
+_LOOKING = ("ps", "ls", "port", "logs", "inspect", "exec", "top", "stats", "images", "version", "--version", "info")
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 Via = Literal["cli", "engine"]
@@ -147,6 +148,14 @@ def _one(engine: Engine, words: list[str], line: str, timeout: float) -> Shown:
             return Shown(line, *said)  # type: ignore[arg-type]
         if verb == "compose":
             return Shown(line, *compose_command(engine, words))  # type: ignore[arg-type]
+        if verb not in _LOOKING:
+            return Shown(
+                line,
+                f"(`{program} {verb}` is for a real terminal: a lesson cell runs only the lines a lesson "
+                f"needs -- {', '.join(_MUTATING + _LOOKING)}, network and compose)",
+                2,
+                "engine",
+            )
         if _cli_reaches(engine, program):
             return _cli(line, [_cli_for(engine, program), *words[1:]], timeout, docker_host=engine.info.url)
         return _api(engine, line, words, verb)
