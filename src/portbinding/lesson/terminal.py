@@ -44,7 +44,20 @@ MAX_LINES = 60  # a terminal scrolls; a notebook cell should not
 CURL_OUTCOME = {0: "answers", 7: "refused", 52: "reset", 56: "reset", 28: "timeout", 6: "unresolved"}
 _MUTATING = ("run", "rm", "stop", "start", "restart")
 # What the docker CLI may run as typed: it only looks (exec runs inside the lesson's container).
-_LOOKING = ("ps", "ls", "port", "logs", "inspect", "exec", "top", "stats", "images", "version", "--version", "info")
+_LOOKING = (
+    "ps",
+    "ls",
+    "port",
+    "logs",
+    "inspect",
+    "exec",
+    "top",
+    "stats",
+    "images",
+    "version",
+    "--version",
+    "info",
+)
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 Via = Literal["cli", "engine"]
