@@ -17,8 +17,8 @@ import docker
 
 from portbinding.engine import free_port
 from portbinding.probe import probe_http, wait_for
+from tests.support.checkout import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 LESSON = "notebooks/00-start-here.ipynb"
 EXERCISE = "exercises/ex01-unreachable-notebook/ex01-unreachable-notebook.ipynb"
 

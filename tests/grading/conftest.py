@@ -29,6 +29,7 @@ import nbformat
 import pytest
 
 from portbinding.grading.course import Course, nbgrader_env, run_nbgrader
+from tests.support.checkout import REPO
 
 from . import attacks
 
@@ -99,7 +100,6 @@ WRONG = {
 
 # ------------------------------------------------------------------------------ fixtures
 
-REPO = Path(__file__).resolve().parents[2]
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 CELL_TIMEOUT_S = 30
 SANDBOX_BASE = Path("/var/lib/portbinding-grading")

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.grading.test_exercise_checks import REPO, cell_source, on_the_learners_machine, run_cell
+from tests.grading.test_exercise_checks import cell_source, on_the_learners_machine, run_cell
+from tests.support.checkout import REPO
 
 __all__ = ["on_the_learners_machine"]  # the fixture, shared with the other exercise tests
 

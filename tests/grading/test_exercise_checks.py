@@ -10,15 +10,14 @@ still passes.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portbinding.grading.protocol import DOOR_ENV
 from portbinding.settings import PUBLISH_HOST_ENV
+from tests.support.checkout import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "portbinding/notebook:1.0"
 
 

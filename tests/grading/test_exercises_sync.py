@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from portbinding.grading.course import Course, exercise_differences
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.checkout import REPO
 
 
 def test_student_versions_match_what_generate_assignment_releases() -> None:

@@ -30,9 +30,9 @@ from nbgrader.api import Gradebook
 from portbinding.engine import free_port
 from portbinding.grading.course import run_nbgrader
 from portbinding.probe import probe_http, wait_for
+from tests.support.checkout import REPO
 from tests.support.staging import stage
 
-REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-output" / "browser"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from portbinding.grading.course import Course, nbgrader_env, run_nbgrader
+from tests.support.checkout import REPO
 from tests.support.staging import Staged, bare_env, run_as
 
-REPO = Path(__file__).resolve().parents[2]
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 EX01 = "ex01-unreachable-notebook"
 

@@ -25,8 +25,8 @@ from portbinding.grading.rootconfig import (
     read_course_settings,
 )
 from tests.grading.test_grade_limits import CAUSE_ONLY, EX01, _submit
+from tests.support.checkout import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 INSTRUCTOR_UID = 65534
 

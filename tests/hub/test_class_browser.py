@@ -28,13 +28,13 @@ from portbinding.grading.grade import GradeOptions, grade_assignment
 from portbinding.hub.classroom import course_root
 from portbinding.probe import wait_until
 from tests.hub.classhub import ClassHub, running_hub
+from tests.support.checkout import REPO
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
-REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "test-output" / "hub"
 EX01 = "ex01-unreachable-notebook"
 LESSON = "lessons/02-the-unreachable-notebook.ipynb"

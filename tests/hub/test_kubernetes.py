@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.checkout import REPO
+
 FOLDER = REPO / "grader" / "kubernetes"
 KUBERNETES = "1.30"
 # z2jh's top-level values (its chart's values.yaml, 3.x/4.x).
