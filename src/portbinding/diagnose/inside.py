@@ -29,7 +29,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, cast
+from typing import Literal, TypeAlias, cast, get_args
 
 import docker.errors
 from docker.models.containers import Container
@@ -57,20 +57,7 @@ HELPER_MEMORY = "64m"
 HELPER_PIDS = 32
 HELPER_LIFETIME_S = 60  # its command: a backstop should the removal below never run
 
-_OUTCOMES: frozenset[str] = frozenset(
-    {
-        "reply",
-        "silent",
-        "closed",
-        "reset",
-        "refused",
-        "timeout",
-        "no_address",
-        "unresolved",
-        "error",
-        "not_probed",
-    }
-)
+_OUTCOMES: frozenset[str] = frozenset(get_args(InsideOutcome))
 
 
 @dataclass(frozen=True)
