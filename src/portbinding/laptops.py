@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
+from urllib.parse import urlsplit
 
 from portbinding.engine import Engine
 from portbinding.engine_errors import ENGINE_ERRORS
@@ -216,20 +217,32 @@ class LaptopTable:
         return self.text()
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th scope='col'>{html.escape(title)}</th>" for _, title in COLUMNS)
+        # JupyterLab right-aligns table cells and lets a wide table run off the page: every cell
+        # is set left and top, given room to read, and the table scrolls sideways in its own box.
+        cell = "text-align:left;vertical-align:top;min-width:11em;padding:4px 8px"
+        head = "".join(f"<th scope='col' style='{cell}'>{html.escape(title)}</th>" for _, title in COLUMNS)
         body = []
         for row in ROWS:
             mine = row.key == self.yours
             style = " style='background:#fff3cd;font-weight:bold'" if mine else ""
             label = ("▶ your engine: " if mine else "") + row.title
-            sources = ", ".join(f"<a href='{html.escape(s)}'>{html.escape(s)}</a>" for s in row.sources)
-            cells = "".join(f"<td>{html.escape(row.cells[key])}</td>" for key, _ in COLUMNS)
+            sources = ", ".join(
+                f"<a href='{html.escape(s)}' title='{html.escape(s)}'>{html.escape(_site(s))}</a>"
+                for s in row.sources
+            )
+            cells = "".join(f"<td style='{cell}'>{html.escape(row.cells[key])}</td>" for key, _ in COLUMNS)
             body.append(
-                f"<tr{style}><th scope='row'>{html.escape(label)}<br><small>{row.evidence}: {sources}</small>"
-                f"</th>{cells}</tr>"
+                f"<tr{style}><th scope='row' style='{cell}'>{html.escape(label)}<br>"
+                f"<small>{row.evidence}: {sources}</small></th>{cells}</tr>"
             )
         return (
-            f"<p role='status'>{html.escape(self.summary())}</p>"
+            f"<p role='status'>{html.escape(self.summary())}</p><div style='overflow-x:auto'>"
             "<table><caption>Where your engine runs, and what that changes</caption>"
-            f"<thead><tr><th scope='col'>engine</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<thead><tr><th scope='col' style='{cell}'>engine</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>"
         )
+
+
+def _site(url: str) -> str:
+    """A source's site name (docs.docker.com), short enough for a table cell; the link has it whole."""
+    return urlsplit(url).hostname or url
