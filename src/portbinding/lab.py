@@ -11,6 +11,7 @@ deleted) and starts again from the course's versions.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from portbinding import settings
 from portbinding.errors import PortBindingError
+from portbinding.hub.config import INSTRUCTOR_LAB_PLUGINS, INSTRUCTOR_SERVER_EXTENSIONS
 from portbinding.paths import checkout_root, course_material
 
 PARTS = ("notebooks", "exercises")
@@ -37,6 +39,12 @@ The exercises' checks start containers, and one builds an image: allow each cell
 c = get_config()  # noqa: F821 -- nbgrader provides it when it loads this file
 c.Execute.timeout = 180
 '''
+
+
+# A learner has no use for nbgrader's instructor tools (Create Assignment, the formgrader); the
+# hub hides them from students the same way: a Jupyter config folder of the workspace's own.
+JUPYTER_CONFIG = ".portbinding/jupyter"
+LEARNER_PAGE_CONFIG = {"disabledExtensions": {name: True for name in INSTRUCTOR_LAB_PLUGINS}}
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,9 @@ def prepare(root: Path, *, reset: bool = False) -> Workspace:
     if not config.exists():
         config.write_text(NBGRADER_CONFIG)
         copied.append(config)
+    labconfig = root / JUPYTER_CONFIG / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(json.dumps(LEARNER_PAGE_CONFIG, indent=1))
     return Workspace(root, tuple(copied), set_aside)
 
 
@@ -105,7 +116,11 @@ def _copy_missing(origin: Path, destination: Path) -> list[Path]:
     return copied
 
 
-VALIDATE_EXTENSION = '{"portbinding.validate_server": True}'
+# As a Python literal (how traitlets reads a Dict on the command line): Validate off the server's
+# event loop (it froze JupyterLab while the checks ran), and no formgrader.
+SERVER_EXTENSIONS = repr(
+    {"portbinding.validate_server": True, **{name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}}
+)
 
 
 def jupyter_command(workspace: Workspace, *, host: str, port: int, extra: Sequence[str] = ()) -> list[str]:
@@ -115,8 +130,7 @@ def jupyter_command(workspace: Workspace, *, host: str, port: int, extra: Sequen
         str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser",
         f"--ServerApp.ip={host}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={workspace.root}", f"--LabApp.default_url=/lab/tree/{START_PAGE}",
-        # nbgrader's Validate, off the server's event loop (it froze JupyterLab while the checks ran).
-        f"--ServerApp.jpserver_extensions={VALIDATE_EXTENSION}",
+        f"--ServerApp.jpserver_extensions={SERVER_EXTENSIONS}",
     ]  # fmt: skip
     return [*command, *extra]
 
@@ -127,9 +141,17 @@ def exec_jupyter(workspace: Workspace, command: Sequence[str]) -> None:
     The venv's bin goes first on PATH (nbgrader runs ``alembic`` from it); the workspace is the
     folder it runs in, so the Validate button finds the workspace's nbgrader_config.py.
     """
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = jupyter_env(workspace)
     os.chdir(workspace.root)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(command[0], list(command), env)
+
+
+def jupyter_env(workspace: Workspace) -> dict[str, str]:
+    """JupyterLab's environment: the venv's bin first, and the workspace's Jupyter config folder."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    paths = [str(workspace.root / JUPYTER_CONFIG), *filter(None, [env.get("JUPYTER_CONFIG_PATH")])]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
+    return env

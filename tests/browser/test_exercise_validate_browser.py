@@ -77,6 +77,9 @@ def test_a_student_validates_exercise_01_from_the_course_start_page(lab: Lab, pa
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=STEP_TIMEOUT_MS)
     shot(page, "validate-02-exercise-open.png")
+    # A learner gets nbgrader's student side only: no Create Assignment panel, no formgrader.
+    for tool in ("Create Assignment", "Formgrader"):
+        sync_api.expect(page.get_by_text(tool, exact=True)).to_have_count(0, timeout=STEP_TIMEOUT_MS)
 
     answers = _answers()
     cells = panel.locator(".jp-Cell")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,18 @@ def test_portbinding_lab_loads_the_extension_that_keeps_validate_off_the_event_l
     assert inspect.iscoroutinefunction(inspect.unwrap(ValidateAssignmentHandler.post)), (
         "Validate's handler still blocks the server's event loop"
     )
+
+
+def test_a_learners_jupyterlab_leaves_out_nbgrader_s_instructor_tools(tmp_path: Path) -> None:
+    """No Create Assignment panel or formgrader for a learner: the workspace's own Jupyter config
+    folder disables them, as the hub does for students."""
+    from portbinding.hub.config import INSTRUCTOR_LAB_PLUGINS, INSTRUCTOR_SERVER_EXTENSIONS
+
+    made = lab.prepare(tmp_path / "ws")
+    folder = made.root / lab.JUPYTER_CONFIG
+    page = json.loads((folder / "labconfig" / "page_config.json").read_text())
+    assert all(page["disabledExtensions"].get(name) is True for name in INSTRUCTOR_LAB_PLUGINS), page
+    env = lab.jupyter_env(made)
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0] == str(folder), env["JUPYTER_CONFIG_PATH"]
+    command = " ".join(lab.jupyter_command(made, host="127.0.0.1", port=8890))
+    assert all(f"'{name}': False" in command for name in INSTRUCTOR_SERVER_EXTENSIONS), command
