@@ -33,8 +33,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerCl
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # Package scope, not session: a running sync Playwright holds an asyncio loop in this thread,
+    # and later tests (asyncio.run, the formgrader's and the hub's own Chromium) must not meet it.
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield launched
