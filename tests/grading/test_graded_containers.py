@@ -33,7 +33,7 @@ from portbinding.grading.confine import BRIDGE, NETWORK, Confinement
 from portbinding.grading.judge import Judge
 from portbinding.grading.protocol import CheckResult
 from portbinding.ports import PortMapping
-from portbinding.probe import wait_until
+from portbinding.probe import ProbeResult, probe_http, wait_until
 
 NOTEBOOK = "portbinding/notebook:1.0"
 # Run inside a graded container with its own python3: one TCP connection attempt per target.
@@ -347,6 +347,27 @@ def test_a_crashing_rm_line_is_judged_as_crashed_not_as_vanished(judge: Judge, s
     assert not result.passed and result.cause == "crashed", result
     assert "not a problem in your answer" not in result.message, result.message
     assert seen.seen == [{"auto_remove": False}], seen.seen
+
+
+def test_a_right_answer_slow_to_serve_its_first_request_is_waited_for(
+    judge: Judge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server binds its socket before it serves: on a loaded grading machine its first answers
+    can take seconds. Listening where forwarded traffic arrives is not yet a verdict -- the judge
+    waits for the answer (it judged at the first failed probe after the bind, and failed right
+    answers under load). Modelled here: every probe of the first 4 s times out."""
+    started = time.monotonic()
+
+    def loaded(url: str, timeout: float, **kwargs: Any) -> ProbeResult:
+        if time.monotonic() - started < 4.0:
+            return ProbeResult("timeout", "no answer yet (a loaded machine, modelled)", timeout)
+        return probe_http(url, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr("portbinding.grading.judge.probe_http", loaded)
+    line = "docker run -d -p 8000:8000 portbinding/scoring-api:1.0"
+    request = {"kind": "check_run", "line": line, "container_port": 8000, "expect": "http", "path": "/health"}
+    result = judge.handle(request)
+    assert result.passed, f"a right answer failed while the machine was slow to answer: {result}"
 
 
 def test_a_graded_container_reaches_neither_the_host_nor_another_graded_container_nor_beyond(

@@ -332,9 +332,13 @@ class Judge:
     def _settle(self, container: Container, question: RunQuestion) -> ProbeResult:
         """Wait until the server answers -- or until waiting cannot change the verdict.
 
-        A wrong answer (a server bound to 127.0.0.1, a wrong container port) never becomes
-        reachable, so waiting the whole readiness timeout for it would only slow grading down.
-        Once something listens inside the container, or the container stopped, it has settled.
+        A wrong answer (a server bound to 127.0.0.1, a wrong container port, another service)
+        never becomes reachable, so waiting the whole readiness timeout for it would only slow
+        grading down: it has settled once something answers, once something listens where
+        forwarded traffic cannot reach it, or once the container stopped. A server that listens
+        where forwarded traffic arrives but has not answered yet is still starting: binding its
+        socket comes before serving, and on a loaded grading machine the first answer can take
+        seconds -- judging it then failed right answers.
         """
         host_port = self.engine.host_port(container, question.container_port)
         url = f"http://{self.engine.publish_host}:{host_port}{question.path}" if host_port else None
@@ -348,7 +352,11 @@ class Judge:
         def attempt() -> ProbeResult:
             result = probe_http(url, timeout=2.0) if url else unpublished
             last.append(result)
-            if result.ok or self._listening(container):
+            # An answer settles it -- but not a 5xx, which a starting app gives ("loading model").
+            settled = result.ok or (
+                result.outcome == "unexpected_response" and (result.http_status or 0) < 500
+            )
+            if settled or self._cannot_answer(container, question, published=url is not None):
                 return ProbeResult("ok", "settled", 0.0)  # stops wait_for; the verdict is in last[-1]
             return result
 
@@ -363,9 +371,15 @@ class Judge:
             last.append(probe_http(url, timeout=2.0))  # it may have come up right after the last probe
         return last[-1]
 
-    def _listening(self, container: Container) -> bool:
-        """Whether anything listens on TCP inside the container (read from /proc, no tools needed)."""
-        return bool(self.engine.listeners(container))
+    def _cannot_answer(self, container: Container, question: RunQuestion, *, published: bool) -> bool:
+        """Something listens inside (read from /proc, no tools needed), but no forwarded traffic
+        reaches it: the question's port is not published, or the server listens on a loopback
+        address or on another port."""
+        listening = self.engine.listeners(container)
+        reachable = [
+            item for item in listening if item.port == question.container_port and not item.is_loopback
+        ]
+        return bool(listening) and not (published and reachable)
 
     # ------------------------------------------------------------------------------ config files
 
