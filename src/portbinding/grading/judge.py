@@ -332,13 +332,10 @@ class Judge:
     def _settle(self, container: Container, question: RunQuestion) -> ProbeResult:
         """Wait until the server answers -- or until waiting cannot change the verdict.
 
-        A wrong answer (a server bound to 127.0.0.1, a wrong container port, another service)
-        never becomes reachable, so waiting the whole readiness timeout for it would only slow
-        grading down: it has settled once something answers, once something listens where
-        forwarded traffic cannot reach it, or once the container stopped. A server that listens
-        where forwarded traffic arrives but has not answered yet is still starting: binding its
-        socket comes before serving, and on a loaded grading machine the first answer can take
-        seconds -- judging it then failed right answers.
+        A wrong answer never becomes reachable: settled once something answers (not a 5xx of an
+        app still loading), listens where forwarded traffic cannot reach it, or stopped. A server
+        listening where forwarded traffic arrives is still starting (on a loaded machine its first
+        answer can take seconds).
         """
         host_port = self.engine.host_port(container, question.container_port)
         url = f"http://{self.engine.publish_host}:{host_port}{question.path}" if host_port else None
@@ -352,10 +349,8 @@ class Judge:
         def attempt() -> ProbeResult:
             result = probe_http(url, timeout=2.0) if url else unpublished
             last.append(result)
-            # An answer settles it -- but not a 5xx, which a starting app gives ("loading model").
-            settled = result.ok or (
-                result.outcome == "unexpected_response" and (result.http_status or 0) < 500
-            )
+            answered = result.outcome == "unexpected_response" and (result.http_status or 0) < 500
+            settled = result.ok or answered
             if settled or self._cannot_answer(container, question, published=url is not None):
                 return ProbeResult("ok", "settled", 0.0)  # stops wait_for; the verdict is in last[-1]
             return result

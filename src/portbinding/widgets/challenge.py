@@ -79,6 +79,7 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         self._watcher: threading.Thread | None = None
         self._hints: list[Hint] = []
         self._shown_verdict = ""
+        self._shown_solved = False
         self._rung_text = ""
 
         self._task = widgets.HTML(
@@ -246,10 +247,17 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         return self._worker.call(self._run_job, label="Running")
 
     def wait_solved(self, timeout: float) -> bool:
-        """Block until the live check turns solved (True) or ``timeout`` seconds pass."""
+        """Block until the live check turns solved and says so (True), or ``timeout`` seconds pass.
+
+        The attempt is marked solved a moment before the watcher thread shows it: waiting for the
+        record alone could read the verdict still saying "not solved yet".
+        """
         from portbinding.probe import wait_until
 
-        return wait_until(lambda: self.solved, timeout=timeout, first_interval=0.05, max_interval=0.2)
+        def shown() -> bool:
+            return self.solved and self._shown_solved
+
+        return wait_until(shown, timeout=timeout, first_interval=0.05, max_interval=0.2)
 
     def end(self, *, remove_mine: bool = False) -> Ending:
         return self._worker.call(lambda: self._end_job(remove_mine), label="Ending the challenge")
@@ -394,7 +402,7 @@ class ChallengeWidget(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _set_verdict(self, text: str, *, solved: bool) -> None:
         if text == self._shown_verdict:
             return  # unchanged: do not re-announce it ten times a second
-        self._shown_verdict = text
+        self._shown_verdict, self._shown_solved = text, solved
         head, _, rest = text.partition(":")
         colour = "#2e7d32" if solved else "#b71c1c"  # the words say it too: colour is never the only signal
         self._verdict.value = (
