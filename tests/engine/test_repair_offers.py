@@ -7,6 +7,7 @@ course image another test needs is ever removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -126,8 +127,14 @@ def unbuilt_image(docker_client: docker.DockerClient, monkeypatch: pytest.Monkey
     yield reference
     # Podman refuses to untag an image a container still uses (Docker untags one with other tags):
     # the test's containers go first -- the engine fixture, torn down after this one, finds none.
-    for user in docker_client.containers.list(all=True, filters={"ancestor": reference}):
-        user.remove(force=True)
+    # By image id, among this run's containers: Podman's ancestor filter misses a container made
+    # from an image with other tags (this build is the scoring API's, so it has them).
+    mine = {"label": f"portbinding.run={os.environ['PORTBINDING_RUN_ID']}"}
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        built = docker_client.images.get(reference).id
+        for user in docker_client.containers.list(all=True, filters=mine):
+            if user.attrs.get("Image") == built:
+                user.remove(force=True)
     try:
         docker_client.images.remove(reference, noprune=True)  # only our tag; layers stay for the cache
     except docker.errors.ImageNotFound:

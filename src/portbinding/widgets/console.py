@@ -569,15 +569,17 @@ def _published_words(published: Sequence[object], asked: Sequence[PortMapping], 
     """The status table's "published" cell: what is open now, and what the run line asked for.
 
     A stopped or crashed container has no open ports although its line had ``-p``: say both, so
-    the learner never reads "no -p" for a line they typed with one.
+    the learner never reads "no -p" for a line they typed with one. (Podman still lists an exited
+    container's ports; they are closed all the same.)
     """
-    if published:
+    if published and running:
         return ", ".join(str(p) for p in published)
     flags = " ".join(f"-p {m.to_spec()}" for m in asked)
+    if not running and (asked or published):
+        opens = flags or ", ".join(str(p) for p in published)
+        return f"nothing now: the container is not running, and {opens} opens only while it runs"
     if not asked:
         return "nothing (the run line has no -p)"
-    if not running:
-        return f"nothing now: the container is not running, and {flags} opens only while it runs"
     return f"nothing, although the run line asked for {flags}"
 
 
