@@ -20,10 +20,13 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import docker
 
@@ -44,7 +47,8 @@ EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_NO_ENGINE, EXIT_FAILED = 0, 1, 2, 3,
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one command, turn course errors into messages and exit codes.
 
-    Whatever a command opens (an engine connection) is closed when it ends, after errors too;
+    Whatever a command opens (an engine connection) is closed when it ends, after errors and
+    interrupts too -- SIGTERM (``kill``, a stopped service or pod) is an interrupt like Ctrl-C;
     the containers it started stay (the learner removes them with `portbinding cleanup`).
     """
     parser = _parser()
@@ -56,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.INFO)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        with contextlib.ExitStack() as args.resources:
+        with _sigterm_interrupts(), contextlib.ExitStack() as args.resources:
             return handler(args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
@@ -71,6 +75,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"Error: {error}", file=sys.stderr)
         return code
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while a command runs, so its cleanup runs as after Ctrl-C
+    (the default action would end the process with its sandboxes and containers left behind)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _exit_code(error: PortBindingError) -> int:

@@ -1,4 +1,4 @@
-"""The grader's own limits and failures: wall time, unreadable submissions, root only, regrade.
+"""The grader's own limits and failures: wall time, interrupts, unreadable submissions, root only, regrade.
 
 The course lives under /srv (``srv_base``). Besides ``portbinding grade``, plain ``nbgrader
 autograde`` is run on the same course: it too must never record a zero for the grader's own
@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from portbinding.grading.course import Course, nbgrader_env, run_nbgrader
+from portbinding.probe import wait_until
 from tests.support.checkout import REPO
 from tests.support.staging import Staged, bare_env, run_as
 
@@ -25,21 +28,27 @@ PORTBINDING = str(Path(sys.executable).parent / "portbinding")
 EX01 = "ex01-unreachable-notebook"
 
 
-@pytest.fixture(scope="module")
-def limited(grading_host: Any, srv_base: Path) -> tuple[Course, dict[str, Any]]:
-    """ex01 graded with a 4 s limit per submission: a reference that runs out of time, and a broken file."""
-    root = srv_base / "limits"
+def _ex01_course(root: Path, submissions: dict[str, bytes | None]) -> Course:
+    """ex01 at ``root`` with these submissions (None: the reference solution)."""
     root.mkdir()
     (root / "nbgrader_config.py").write_bytes((REPO / "grader" / "nbgrader_config.py").read_bytes())
     (root / "source").mkdir()
     subprocess.run(["cp", "-r", str(REPO / "grader" / "source" / EX01), str(root / "source")], check=True)
     run_nbgrader(["generate_assignment", EX01, "--force"], cwd=root)
     course = Course(root)
-    for student, content in (("slow", (course.source(EX01) / f"{EX01}.ipynb").read_bytes()),
-                             ("broken", b'{"cells": [ this is not json')):  # fmt: skip
+    for student, content in submissions.items():
         folder = course.submitted(student, EX01)
         folder.mkdir(parents=True)
-        (folder / f"{EX01}.ipynb").write_bytes(content)
+        reference = course.source(EX01) / f"{EX01}.ipynb"
+        (folder / f"{EX01}.ipynb").write_bytes(content or reference.read_bytes())
+    return course
+
+
+@pytest.fixture(scope="module")
+def limited(grading_host: Any, srv_base: Path) -> tuple[Course, dict[str, Any]]:
+    """ex01 graded with a 4 s limit per submission: a reference that runs out of time, and a broken file."""
+    course = _ex01_course(srv_base / "limits", {"slow": None, "broken": b'{"cells": [ this is not json'})
+    root = course.root
     result = subprocess.run(
         [PORTBINDING, "grade", EX01, "--time-limit", "4", "--course", str(root), "--json"],
         env=nbgrader_env(),
@@ -73,6 +82,43 @@ def sandboxes_of(session: str) -> list[str]:
             if (folder / "session").read_text() == session:
                 found.append(folder.name)
     return found
+
+
+def test_a_grading_stopped_by_sigterm_removes_what_it_started_and_records_nothing(
+    grading_host: docker.DockerClient, srv_base: Path
+) -> None:
+    """SIGTERM (a stopped service, a killed pool process) mid-check: the run ends now, as after
+    Ctrl-C -- its sandbox and containers removed, no grade and no record written."""
+    course = _ex01_course(srv_base / "sigterm", {"stopped": None})
+    grading = subprocess.Popen(
+        [PORTBINDING, "grade", EX01, "--time-limit", "240", "--course", str(course.root), "--json"],
+        env=nbgrader_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    mine = {"label": ["portbinding.owner=grader", f"portbinding.run={os.environ['PORTBINDING_RUN_ID']}"]}
+    started: list[Any] = []
+
+    def a_container_started() -> bool:
+        started[:] = grading_host.containers.list(all=True, sparse=True, filters=mine)
+        return bool(started)
+
+    try:
+        assert wait_until(a_container_started, timeout=180), "the grading never started a container"
+        session = started[0].attrs["Labels"]["portbinding.session"]
+        grading.send_signal(signal.SIGTERM)
+        _, err = grading.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            grading.kill()
+    assert grading.returncode == 130 and "Interrupted." in err, f"exit {grading.returncode}:\n{err[-2000:]}"
+    left = grading_host.containers.list(all=True, filters={"label": f"portbinding.session={session}"})
+    assert not left, f"containers left behind: {[c.name for c in left]}"
+    assert not sandboxes_of(session), f"sandboxes left behind: {sandboxes_of(session)}"
+    assert not (course.records(EX01) / "stopped.json").exists(), "an interrupted grading wrote a record"
+    copied = list(course.autograded("stopped", EX01).glob("*.ipynb"))
+    assert not copied, f"an interrupted grading was copied back: {copied}"
 
 
 def test_an_unreadable_notebook_is_graded_zero_with_the_reason(

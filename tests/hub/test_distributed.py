@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 import docker
 import pytest
+import requests
 
 from portbinding.grading.course import Course, nbgrader_env
 from portbinding.grading.lms import write_lms_csv, write_nbgrader_export
@@ -238,10 +240,12 @@ def test_a_worker_killed_mid_submission_loses_nothing(
 def test_a_pool_process_killed_mid_submission_is_requeued_at_once(
     docker_client: docker.DockerClient, classes: Path
 ) -> None:
-    """SIGKILL only the process grading (the worker lives): requeued at once (reject_on_worker_lost)."""
+    """SIGKILL only the process grading (the worker lives) while its run has containers up:
+    requeued at once (reject_on_worker_lost), and graded again only once the killed run has
+    stopped and removed its containers -- never two gradings of the submission at once."""
     course = _make_class(classes / "pool-killed", 1)
     visibility = 900.0  # far longer than the test: the requeue cannot come from the timeout
-    with redis_server() as (port, password):
+    with redis_server() as (port, password), SessionWatch(docker_client) as watch:
         url = broker_url("127.0.0.1", port, password)
         with grade_worker(url, "survivor", classes / "workers", visibility_timeout_s=visibility) as worker:
             command = [*PORTBINDING, "grade", EX01, "--course", str(course.root), *GRADE_ARGS]
@@ -252,8 +256,8 @@ def test_a_pool_process_killed_mid_submission_is_requeued_at_once(
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            received = wait_until(lambda: "received" in worker.log.read_text(errors="replace"), timeout=60)
-            assert received, f"the worker never received the submission:\n{worker.log.read_text()[-2000:]}"
+            checking = wait_until(lambda: bool(watch.seen), timeout=180)
+            assert checking, f"the first grading never started a container:\n{worker.log.read_text()[-2000:]}"
             children = worker.pids()[1:]
             assert children, "the worker has no pool process"
             for pid in children:
@@ -263,8 +267,52 @@ def test_a_pool_process_killed_mid_submission_is_requeued_at_once(
             log = worker.log.read_text(errors="replace")
     assert coordinator.returncode == 0, f"the coordinator failed:\n{err[-3000:]}"
     outcome = json.loads(out)["submissions"][0]
-    assert (outcome["status"], outcome["score"]) == ("graded", 5.0), outcome
+    record = course.records(EX01) / "s01.json"
+    assert (outcome["status"], outcome["score"]) == ("graded", 5.0), (
+        f"{json.dumps(outcome)}\n{record.read_text()[-4000:] if record.exists() else 'no record'}"
+    )
+    assert not watch.overlaps, f"two gradings of the submission at once: {watch.overlaps}"
+    assert len(watch.seen) >= 2, f"sessions seen: {watch.seen} (the killed run's, then the requeued one's)"
     assert "WorkerLostError" in log, f"the worker did not notice its pool process die:\n{log[-2000:]}"
     assert log.count("received") >= 2, f"the submission was not delivered again:\n{log[-2000:]}"
     ledger = json.loads((course.records(EX01) / "merged.json").read_text())
     assert len(ledger) == 1, f"merged once: {ledger}"
+    assert not watch.sessions(), f"containers left behind by sessions {watch.sessions()}"
+
+
+class SessionWatch:
+    """Which grading sessions of this test run have containers, sampled every 0.1 s in a thread.
+
+    Sampling can miss a short overlap but never invents one: two sessions in one sample is proof.
+    """
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.seen: list[str] = []  # in the order first seen
+        self.overlaps: list[set[str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._filters = {
+            "label": ["portbinding.owner=grader", f"portbinding.run={os.environ['PORTBINDING_RUN_ID']}"]
+        }
+
+    def __enter__(self) -> SessionWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def sessions(self) -> set[str]:
+        """The sessions of the grading containers there are now."""
+        containers = self.client.containers.list(all=True, sparse=True, filters=self._filters)
+        return {str((c.attrs.get("Labels") or {}).get("portbinding.session")) for c in containers}
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                sessions = self.sessions()
+                self.seen += sorted(sessions - set(self.seen))
+                if len(sessions) > 1:
+                    self.overlaps.append(sessions)

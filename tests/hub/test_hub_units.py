@@ -11,7 +11,8 @@ import pytest
 
 from portbinding import validate_server
 from portbinding.grading.course import hand_over
-from portbinding.grading.distributed import ClusterError, Ledger, _redact, _trusted_config, _write_files
+from portbinding.grading.distributed import ClusterError, Ledger, _redact, _write_files
+from portbinding.grading.worker import _trusted_config
 from portbinding.hub import classroom
 from portbinding.hub.config import HubSettings
 from portbinding.hub.roster import (

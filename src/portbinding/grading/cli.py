@@ -218,8 +218,9 @@ def _grade(args: argparse.Namespace) -> int:
 def _grade_worker(args: argparse.Namespace) -> int:
     import socket
 
-    from portbinding.grading.distributed import ClusterError, run_worker
+    from portbinding.grading.distributed import ClusterError
     from portbinding.grading.sandbox import require_root
+    from portbinding.grading.worker import run_worker
 
     if not args.broker:
         raise ClusterError(

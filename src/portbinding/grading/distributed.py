@@ -12,8 +12,8 @@ runs, with no broker to operate beyond one Redis process:
   config must be the course's own, as installed on the worker (nbgrader runs it as Python, as
   root); notebooks run only in the sandbox. The queue is still a door to root on the workers'
   grading machinery: keep Redis private and password-protected (``requirepass``).
-* A worker (``portbinding grade-worker --broker URL``, one submission at a time) lays that
-  out as a course of its own and grades it with ``portbinding grade`` -- the same sandbox,
+* A worker (``portbinding grade-worker --broker URL``, one submission at a time; ``worker``)
+  lays that out as a course of its own and grades it with ``portbinding grade`` -- the same sandbox,
   door and limits as the local pool -- against *its own* container engine (DOCKER_HOST), then
   returns the scores, the autograded notebook, its scratch gradebook and the record.
 * The coordinator merges each result into the course's gradebook exactly once: a ledger keyed
@@ -23,8 +23,8 @@ runs, with no broker to operate beyond one Redis process:
   finish (``acks_late``); a pool process killed mid-task rejects and requeues it at once
   (``reject_on_worker_lost``); a whole worker (or machine) that vanishes leaves the message
   unacknowledged, and Redis hands it to another worker once the visibility timeout passes.
-  The grading run a dead worker had started finishes and cleans up on its own (its own
-  session), and its result is simply never read.
+  The grading run a dead pool process had started is stopped and cleans up, and the requeued
+  task waits until it has (see ``worker``): one submission is never graded twice at once.
 
 Grader faults on a worker (no engine, a sandbox that could not be built) come back with the
 worker's status and are never merged as the student's grade.
@@ -39,9 +39,6 @@ import json
 import logging
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,7 +48,7 @@ from typing import Any
 
 from portbinding.errors import PortBindingError
 from portbinding.grading import gradebook
-from portbinding.grading.course import Course, nbgrader_env
+from portbinding.grading.course import Course
 from portbinding.grading.grade import MAX_SUBMISSION_BYTES, GradeOptions, Outcome
 
 LOGGER = logging.getLogger(__name__)
@@ -61,7 +58,6 @@ QUEUE = "portbinding-grading"
 # Headroom over a submission's own time limit before Redis gives an unacknowledged task to
 # another worker: a live worker must never see its task handed out twice.
 VISIBILITY_MARGIN_S = 120.0
-WORKER_DIR = Path("/var/lib/portbinding-grading-worker")
 MERGEABLE = ("graded", "zero")
 
 
@@ -79,7 +75,10 @@ class ClusterOptions:
 
 
 def make_app(broker: str, *, visibility_timeout_s: float) -> Any:
-    """The Celery app for ``broker`` (Redis), with the settings that keep a submission from being lost."""
+    """The Celery app for ``broker`` (Redis), with the settings that keep a submission from being lost.
+
+    The coordinator sends tasks by name; only a worker registers the task (``worker.run_worker``).
+    """
     from celery import Celery
 
     app = Celery("portbinding-grading", broker=broker, backend=broker)
@@ -98,7 +97,6 @@ def make_app(broker: str, *, visibility_timeout_s: float) -> Any:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
-    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(_grade_task)
     return app
 
 
@@ -293,147 +291,6 @@ class Ledger:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(self._data, indent=1))
         temporary.replace(self.path)
-
-
-# ------------------------------------------------------------------------------ the worker
-
-
-def _grade_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Celery's entry point on the worker (see make_app)."""
-    return grade_payload(payload, workdir=Path(os.environ.get("PORTBINDING_WORKER_DIR", str(WORKER_DIR))))
-
-
-def grade_payload(payload: dict[str, Any], *, workdir: Path) -> dict[str, Any]:
-    """Grade one submission as a course of its own, with this machine's engine; the result to merge."""
-    assignment, student = str(payload["assignment"]), str(payload["student"])
-    work = workdir / f"{payload['submission_id']}-{payload['attempt']}-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    root = work / "course"
-    try:
-        root.mkdir(parents=True, mode=0o700)
-        (root / "nbgrader_config.py").write_text(_trusted_config(str(payload["config"])))
-        (root / "gradebook.db").write_bytes(_unb64(payload["gradebook"]))
-        _write_files(root / "source" / assignment, payload["source"])
-        _write_files(root / "release" / assignment, payload["release"])
-        _write_files(root / "submitted" / student / assignment, payload["files"])
-        command = [
-            sys.executable,
-            "-m",
-            "portbinding",
-            "grade",
-            assignment,
-            "--course",
-            str(root),
-            "--student",
-            student,
-            "--workers",
-            "1",
-            "--json",
-            "--time-limit",
-            str(payload["time_limit_s"]),
-        ]
-        if payload.get("cell_timeout_s") is not None:
-            command += ["--cell-timeout", str(payload["cell_timeout_s"])]
-        # Its own session: if this worker dies, the grading run still finishes and cleans up after itself.
-        result = subprocess.run(
-            command,
-            cwd=root,
-            env=nbgrader_env(),
-            capture_output=True,
-            text=True,
-            timeout=float(payload["time_limit_s"]) + 300,
-            start_new_session=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ClusterError(
-                f"portbinding grade failed on {socket.gethostname()}: {result.stderr.strip()[-600:]}"
-            )
-        outcome = json.loads(result.stdout)["submissions"][0]
-        record_path = root / "reports" / assignment / f"{student}.json"
-        return {
-            "submission_id": payload["submission_id"],
-            "attempt": payload["attempt"],
-            "worker": worker_name(),
-            "outcome": outcome,
-            "gradebook": _b64((root / "gradebook.db").read_bytes()),
-            "autograded": {
-                n: _b64(d) for n, d in _regular_files(root / "autograded" / student / assignment).items()
-            },
-            "record": json.loads(record_path.read_text()) if record_path.exists() else None,
-        }
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _trusted_config(config: str) -> str:
-    """The course config a task names, only if it is the one installed on this worker.
-
-    nbgrader runs its config file as Python, as root here: a task must never be able to bring its
-    own. The coordinator's config must equal the course's (this worker's installed copy).
-    """
-    from portbinding.paths import course_material
-
-    installed = (course_material() / "grader" / "nbgrader_config.py").read_text()
-    if config != installed:
-        raise ClusterError(
-            "The task's nbgrader_config.py differs from the course config installed on this worker; "
-            "a worker runs only its own (nbgrader executes the file as Python).",
-            hint="install the same version of the course on the coordinator and every worker",
-        )
-    return installed
-
-
-def worker_name() -> str:
-    """How results name the worker: PORTBINDING_WORKER_NAME, else the host name."""
-    return os.environ.get("PORTBINDING_WORKER_NAME") or socket.gethostname()
-
-
-def run_worker(
-    broker: str,
-    *,
-    name: str,
-    visibility_timeout_s: float,
-    max_tasks: int | None = None,
-    loglevel: str = "INFO",
-) -> int:
-    """Run a Celery worker grading one submission at a time (blocks until stopped).
-
-    With ``max_tasks`` (a Kubernetes Job: one worker per submission) it runs the task in its own
-    process (``solo`` pool) and asks itself to shut down after that many; the shutdown request
-    is handled only once the task is acknowledged, so the submission is never left in between.
-    """
-    os.environ.setdefault("PORTBINDING_WORKER_NAME", name)
-    app = make_app(broker, visibility_timeout_s=visibility_timeout_s)
-    pool = "prefork"
-    if max_tasks is not None:
-        from celery.signals import task_postrun
-
-        pool, done = "solo", [0]
-
-        @task_postrun.connect(weak=False)  # type: ignore[untyped-decorator]
-        def _count(sender: Any = None, **_: Any) -> None:
-            done[0] += 1
-            if done[0] >= max_tasks:
-                app.control.shutdown(destination=[sender.request.hostname])
-
-    argv = [
-        "worker",
-        "--concurrency",
-        "1",
-        "--pool",
-        pool,
-        "--queues",
-        QUEUE,
-        "--hostname",
-        f"{name}@%h",
-        "--loglevel",
-        loglevel,
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    app.worker_main(argv)
-    return 0
 
 
 # ------------------------------------------------------------------------------ files

@@ -53,7 +53,7 @@ from portbinding.grading.rootconfig import (
     read_course_settings,
     write_grading_config,
 )
-from portbinding.grading.runner import run_nbgrader
+from portbinding.grading.runner import Stop, run_nbgrader
 from portbinding.grading.safecopy import CopyRefused, CopyRules, copy_tree
 from portbinding.grading.sandbox import BASE_DIR, SESSION_ENV, reap, require_root, sweep
 
@@ -118,6 +118,7 @@ def grade_assignment(
             shutil.copyfile(course.root / "gradebook.db", template)
     counter = itertools.count(1)
     outcomes: list[Outcome] = []
+    stop = Stop()
     try:
         with ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="grade") as pool:
             futures = [
@@ -131,15 +132,24 @@ def grade_assignment(
                     run_dir / f"{next(counter)}",
                     f"g{run_id}-{index}",
                     options,
+                    stop,
                 )
                 for index, student in enumerate(chosen, start=1)
             ]
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcomes.append(outcome)
-                if progress is not None:
-                    progress(outcome)
+            try:
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    if progress is not None:
+                        progress(outcome)
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM) or failed: end every grading now -- each still
+                # removes its sandboxes and containers -- and start no other.
+                stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
+        stop.close()
         shutil.rmtree(run_dir, ignore_errors=True)
     order = {student: index for index, student in enumerate(chosen)}
     return sorted(outcomes, key=lambda outcome: order[outcome.student])
@@ -154,6 +164,7 @@ def _grade_one(
     work: Path,
     session: str,
     options: GradeOptions,
+    stop: Stop,
 ) -> Outcome:
     started = time.monotonic()
     notes: list[str] = []
@@ -161,7 +172,7 @@ def _grade_one(
     try:
         problem = _make_scratch_course(course, assignment, student, settings, template, work)
         if problem is None:
-            problem, fault = _autograde(work, assignment, student, session, options)
+            problem, fault = _autograde(work, assignment, student, session, options, stop)
     finally:
         _clean_session(session)
     timestamp = course.root / "submitted" / student / assignment / "timestamp.txt"
@@ -224,14 +235,16 @@ def _make_scratch_course(
 
 
 def _autograde(
-    work: Path, assignment: str, student: str, session: str, options: GradeOptions
+    work: Path, assignment: str, student: str, session: str, options: GradeOptions, stop: Stop
 ) -> tuple[str | None, str | None]:
     """Run nbgrader autograde in the scratch course: (a reason to grade zero, the grader's own failure)."""
     argv = ["autograde", assignment, "--student", student, "--force", f"--CourseDirectory.root={work}"]
     if options.cell_timeout_s is not None:
         argv.append(f"--Execute.timeout={options.cell_timeout_s}")
     env = nbgrader_env(**{SESSION_ENV: session, RECORDS_ENV: str(work / "records")})
-    code = run_nbgrader(argv, cwd=work, env=env, log=work / "autograde.log", timeout=options.time_limit_s)
+    code = run_nbgrader(
+        argv, cwd=work, env=env, log=work / "autograde.log", timeout=options.time_limit_s, stop=stop
+    )
     if code is None:
         return (
             f"Grading this submission took longer than {options.time_limit_s:.0f} s, the limit for one "

@@ -8,6 +8,9 @@ process forked from it, so it starts warm. It is still one process per submissio
 before: its own session (killed whole at the time limit), its own working folder,
 environment and log, and nothing shared with the next one but what the forkserver imported.
 
+An interrupt (Ctrl-C, SIGTERM) reaches every run through a ``Stop``: each waits on its process
+*and* the stop, so the grader ends its runs at once instead of waiting out their time limits.
+
 As with any multiprocessing start method but ``fork``, the caller's ``__main__`` is imported
 again in each process: a script calling ``grade_assignment`` needs the usual
 ``if __name__ == "__main__":`` guard (``portbinding``'s console script has it).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -38,17 +42,53 @@ def _forkserver() -> ForkServerContext:
     return _context
 
 
-def run_nbgrader(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout: float) -> int | None:
+class Stopped(Exception):
+    """The run was ended by a ``Stop`` (the grader was interrupted), not by its own doing."""
+
+
+class Stop:
+    """A flag that runs wait on together with their process: a pipe, readable once set.
+
+    A threading.Event cannot be waited on beside a process sentinel without polling; a pipe can.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):  # set twice fills nothing: one byte is enough
+            os.write(self._write, b"x")
+
+    def is_set(self) -> bool:
+        return bool(multiprocessing.connection.wait([self._read], timeout=0))
+
+    def fileno(self) -> int:
+        return self._read
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def run_nbgrader(
+    argv: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout: float, stop: Stop | None = None
+) -> int | None:
     """Run ``nbgrader ARGV`` in a forked process; its exit code, or None when it ran past ``timeout``
-    (then it and everything in its session were killed)."""
+    (then it and everything in its session were killed). Raises ``Stopped`` when ``stop`` is set
+    first (it was killed the same way)."""
+    if stop is not None and stop.is_set():
+        raise Stopped("the grader was interrupted before this submission started")
     process = _forkserver().Process(target=_child, args=(argv, str(cwd), env, str(log)), daemon=False)
     process.start()
-    process.join(timeout)
+    multiprocessing.connection.wait([process.sentinel, *([stop.fileno()] if stop else [])], timeout)
     if process.exitcode is None:
         for kill in (os.killpg, os.kill):  # its session; itself, should it not have made one yet
             with contextlib.suppress(ProcessLookupError, PermissionError, TypeError):
                 kill(process.pid or 0, signal.SIGKILL)
         process.join(30)
+        if stop is not None and stop.is_set():
+            raise Stopped("the grader was interrupted while grading this submission")
         return None
     return process.exitcode
 
