@@ -109,6 +109,9 @@ def environment() -> dict[str, object]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        # Read as the figures are written: the 5- and 15-minute averages say how busy the
+        # machine was while they were measured (other work on it slows every figure).
+        "load_average_1_5_15_min": [round(load, 1) for load in os.getloadavg()],
     }
 
 
