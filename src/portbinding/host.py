@@ -1,4 +1,4 @@
-"""The machine the course runs on: Debian packages, and services the course starts and waits for.
+"""The machine the course runs on: Debian packages, commands as typed, and services the course starts.
 
 Three services are started the same way -- dockerd, a rootless Podman API service, the process
 engine's daemon: in a session of their own (they outlive the command or kernel that started
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from portbinding import settings
@@ -21,6 +21,8 @@ from portbinding.probe import wait_until
 LOGGER = logging.getLogger(__name__)
 
 APT_TIMEOUT_S = 900
+# curl to localhost and the docker CLI must never go through a proxy a learner's machine sets.
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 def debian_like() -> bool:
@@ -52,6 +54,47 @@ def apt_install(*packages: str) -> None:
                     f"`{' '.join(command)}` failed (exit {result.returncode}); see {log}.",
                     hint="check that Debian's package mirror is reachable, then run it again",
                 )
+
+
+def run_as_typed(
+    argv: Sequence[str],
+    timeout: float,
+    *,
+    docker_host: str | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[str, int]:
+    """Run a command a learner could type; what it printed and its exit code.
+
+    Both streams come back as one, interleaved as a terminal shows them (curl -v writes its trace
+    to stderr). Nothing to type: stdin is empty (curl telnet:// ends when the far side closes).
+    ``docker_host`` points a docker CLI at the course's engine, whatever its context says. A
+    command still running after ``timeout`` is stopped: 124, with what it printed so far; one
+    that cannot start: 127, saying why.
+    """
+    variables = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
+    if docker_host:
+        variables["DOCKER_HOST"] = docker_host
+        variables.pop("DOCKER_CONTEXT", None)
+    variables.update(env or {})
+    try:
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            env=variables,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return f"{partial}\n(no end within {timeout:g} s: stopped)".strip(), 124
+    except OSError as exc:
+        return f"({argv[0]} could not run: {exc})", 127
+    return done.stdout, done.returncode
 
 
 def log_tail(path: Path, lines: int = 8) -> str:

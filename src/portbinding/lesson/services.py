@@ -12,9 +12,6 @@ after the Compose file passed the course policy, the same one that grades ex04
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -23,9 +20,10 @@ import yaml
 
 from portbinding.compose import FrontEnd, front_ends
 from portbinding.engine import Engine
-from portbinding.engine_errors import ENGINE_ERRORS, explanation
+from portbinding.engine_errors import explanation
 from portbinding.errors import PortBindingError, PortSpecError
 from portbinding.grading.compose_policy import ComposeRefused, read_compose
+from portbinding.host import run_as_typed
 from portbinding.networks import create_network
 
 # What a command printed, its exit status, and how it ran ("cli": the real program; "engine": the
@@ -228,25 +226,10 @@ def _labels_file(engine: Engine, text: str) -> str:
 
 
 def _run(argv: list[str], engine: Engine, folder: Path) -> Said:
-    env = {**os.environ, "DOCKER_HOST": engine.info.url, "COMPOSE_PROGRESS": "plain"}
-    env.pop("DOCKER_CONTEXT", None)
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=COMPOSE_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return (f"(no end within {COMPOSE_TIMEOUT_S:.0f} s: stopped)", 124, "cli")
-    except (OSError, *ENGINE_ERRORS) as error:
-        return (f"({shlex.join(argv[:2])} could not run: {error})", 127, "cli")
-    return done.stdout.rstrip(), done.returncode, "cli"
+    output, code = run_as_typed(
+        argv, COMPOSE_TIMEOUT_S, docker_host=engine.info.url, cwd=folder, env={"COMPOSE_PROGRESS": "plain"}
+    )
+    return output.rstrip(), code, "cli"
 
 
 def _said(said: Said, note: str) -> Said:

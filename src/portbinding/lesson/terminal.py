@@ -20,11 +20,9 @@ real terminal.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +32,7 @@ from portbinding.command import parse_run
 from portbinding.diagnose.ladder import cli_program
 from portbinding.engine import Engine
 from portbinding.errors import ContainerFailed, ContainerNotFound, PortBindingError
+from portbinding.host import run_as_typed
 from portbinding.lesson.services import compose_command, network_command
 from portbinding.ports import bracket_host
 from portbinding.probe import ProbeResult, probe_http, probe_tcp
@@ -58,7 +57,6 @@ _LOOKING = (
     "--version",
     "info",
 )
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 Via = Literal["cli", "engine"]
 
@@ -199,34 +197,8 @@ def _cli_reaches(engine: Engine, program: str) -> bool:
 
 
 def _cli(line: str, argv: list[str], timeout: float, *, docker_host: str | None = None) -> Shown:
-    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
-    if docker_host:
-        env["DOCKER_HOST"] = docker_host  # the lesson's engine, whatever the CLI's context says
-        env.pop("DOCKER_CONTEXT", None)
-    try:
-        # One stream, interleaved as a terminal shows it (curl -v writes its trace to stderr).
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,  # nothing to type: curl telnet:// ends when the far side closes
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        partial = _text(exc.stdout)
-        return Shown(line, f"{_trim(partial)}\n(no answer within {timeout:g} s: stopped)".strip(), 124, "cli")
-    except OSError as exc:
-        return Shown(line, f"({argv[0]} could not run: {exc})", 127, "cli")
-    return Shown(line, _trim(done.stdout), done.returncode, "cli")
-
-
-def _text(data: Any) -> str:
-    if isinstance(data, bytes):
-        return data.decode(errors="replace")
-    return str(data or "")
+    output, code = run_as_typed(argv, timeout, docker_host=docker_host)
+    return Shown(line, _trim(output), code, "cli")
 
 
 def _trim(text: str) -> str:
