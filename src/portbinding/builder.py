@@ -38,7 +38,15 @@ from portbinding import images, settings
 from portbinding.dockerjson import image_inspect
 from portbinding.errors import EngineUnavailable, ImageBuildError, ImageMissing
 from portbinding.host import apt_install, log_tail
-from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, LOCAL_BASE, ImageDef, select, split_image_ref
+from portbinding.images import (
+    CONTEXT_LABEL,
+    DEFAULT_BASE,
+    LOCAL_BASE,
+    SOURCE_LABEL,
+    ImageDef,
+    select,
+    split_image_ref,
+)
 from portbinding.paths import cache_dir
 from portbinding.process import launch as process_engine
 
@@ -236,19 +244,35 @@ def build_context(image: ImageDef, *, wheels: Path | None) -> tuple[bytes, str]:
     digest = hashlib.sha256()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path in sorted(image.folder.rglob("*")):
-            relative = path.relative_to(image.folder)
-            # READMEs are for people: leaving them out keeps a doc edit from forcing a rebuild.
-            if path.is_dir() or relative.parts[0] == "wheels" or "__pycache__" in relative.parts:
-                continue
-            if relative.name == "README.md":
-                continue
-            _add_bytes(archive, str(relative), path.read_bytes(), digest, executable=os.access(path, os.X_OK))
+        for relative, path in _source_files(image):
+            _add_bytes(archive, relative, path.read_bytes(), digest, executable=os.access(path, os.X_OK))
         if (image.folder / "wheels").is_dir():
             _add_bytes(archive, "wheels/README", b"wheelhouse\n", digest)
             for wheel in sorted(wheels.glob("*.whl") if wheels else []):
                 _add_bytes(archive, f"wheels/{wheel.name}", wheel.read_bytes(), digest)
     return buffer.getvalue(), digest.hexdigest()
+
+
+def source_digest(image: ImageDef) -> str:
+    """A digest of what this copy of the course builds ``image`` from: its folder's files and its
+    build arguments (not the base image or the wheels, which need the engine and the network)."""
+    digest = hashlib.sha256(json.dumps(sorted(image.buildargs)).encode())
+    for relative, path in _source_files(image):
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+def _source_files(image: ImageDef) -> list[tuple[str, Path]]:
+    """The image folder's files that go into the build, by relative path, in a fixed order."""
+    found = []
+    for path in sorted(image.folder.rglob("*")):
+        relative = path.relative_to(image.folder)
+        # READMEs are for people: leaving them out keeps a doc edit from forcing a rebuild.
+        if path.is_dir() or relative.parts[0] == "wheels" or "__pycache__" in relative.parts:
+            continue
+        if relative.name != "README.md":
+            found.append((str(relative), path))
+    return found
 
 
 def _add_bytes(
@@ -320,7 +344,7 @@ def _build_one(
             fileobj=io.BytesIO(context),
             custom_context=True,
             buildargs=buildargs,
-            labels={CONTEXT_LABEL: fingerprint},
+            labels={CONTEXT_LABEL: fingerprint, SOURCE_LABEL: source_digest(image)},
             rm=True,
             forcerm=True,
             pull=False,
@@ -359,13 +383,18 @@ def _build_one(
 
 
 def _fingerprint_of(client: docker.DockerClient, image: ImageDef) -> str | None:
-    """The context label of every tag of ``image``, when they all agree (else None: rebuild)."""
+    """The context label of every tag of ``image``, when they all agree (else None: rebuild).
+
+    An image without the source label was built before the course recorded it: rebuilt once
+    (from the engine's layer cache), so that an outdated image can be told from then on.
+    """
     found = set()
     for tag in image.tags:
         try:
-            found.add(client.images.get(tag).labels.get(CONTEXT_LABEL))
+            labels = client.images.get(tag).labels or {}
         except docker.errors.ImageNotFound:
             return None
+        found.add(labels.get(CONTEXT_LABEL) if SOURCE_LABEL in labels else None)
     return found.pop() if len(found) == 1 else None
 
 
@@ -398,12 +427,20 @@ def _build_error(label: str, exc: BaseException, *, output: Sequence[str] = ()) 
 
 @dataclass(frozen=True)
 class ImageStatus:
-    """Whether a course image is on the engine, and how big it is."""
+    """Whether a course image is on the engine, built from this copy of the course, and its size."""
 
     reference: str
     present: bool
     size_bytes: int = 0
     image_id: str = ""
+    # Built from other files than this copy of the course has (the course was updated since):
+    # the lessons would run the old image until `portbinding images build` builds it again.
+    outdated: bool = False
+
+    @property
+    def word(self) -> str:
+        """``present``, ``outdated`` or ``missing``, as the command line and the doctor say it."""
+        return "outdated" if self.outdated else "present" if self.present else "missing"
 
 
 def runnable_images(client: docker.DockerClient) -> list[ImageDef]:
@@ -422,16 +459,21 @@ def runnable_images(client: docker.DockerClient) -> list[ImageDef]:
 
 def list_images(client: docker.DockerClient) -> list[ImageStatus]:
     """The status of every course image reference on ``client`` (that it can run)."""
-    statuses = []
-    for image in runnable_images(client):
-        try:
-            found = client.images.get(image.reference)
-            statuses.append(
-                ImageStatus(image.reference, True, image_inspect(found.attrs).get("Size", 0), found.short_id)
-            )
-        except docker.errors.ImageNotFound:
-            statuses.append(ImageStatus(image.reference, False))
-    return statuses
+    return [image_status(client, image) for image in runnable_images(client)]
+
+
+def image_status(client: docker.DockerClient, image: ImageDef) -> ImageStatus:
+    """Whether ``image`` is on the engine, and whether it was built from this copy of the course."""
+    try:
+        found = client.images.get(image.reference)
+    except docker.errors.ImageNotFound:
+        return ImageStatus(image.reference, False)
+    built_from = (found.labels or {}).get(SOURCE_LABEL)
+    # An image without the label (Podman's copy of an older build, the process engine's folders)
+    # is not called outdated: only a label that disagrees is evidence.
+    outdated = built_from is not None and built_from != source_digest(image)
+    size = image_inspect(found.attrs).get("Size", 0)
+    return ImageStatus(image.reference, True, size, found.short_id, outdated)
 
 
 def missing_images(client: docker.DockerClient, references: Iterable[str] | None = None) -> list[str]:

@@ -281,16 +281,21 @@ def _doctor(args: argparse.Namespace) -> int:
     _client(args, client)
     statuses = list_images(client)
     missing = [s.reference for s in statuses if not s.present]
+    outdated = [s.reference for s in statuses if s.outdated]
     from portbinding.hub.student import context, describe
 
     lines = [f"Engine: {info.describe()}", *describe()]
-    lines += [f"  {'ok     ' if s.present else 'missing'} {s.reference}" for s in statuses]
-    if missing and context() is not None:
+    lines += [f"  {'ok' if s.word == 'present' else s.word:8} {s.reference}" for s in statuses]
+    if (missing or outdated) and context() is not None:
         lines.append(
-            "The hub loaded the images your lessons use; ask your instructor if one you need is missing."
+            "The hub loaded the images your lessons use; ask your instructor if one you need is "
+            "missing or outdated."
         )
-    elif missing:
-        lines.append("Next step: `portbinding images build` builds the missing images.")
+    elif missing or outdated:
+        what = " and ".join(w for w, some in (("missing", missing), ("outdated", outdated)) if some)
+        lines.append(f"Next step: `portbinding images build` builds the {what} images.")
+        if outdated:
+            lines.append("  (outdated: built from an older copy of the course than this one)")
     tools = ensure_tools(install=args.install)  # only the grading machine needs them; never an error here
     lines.append(
         f"Grading sandbox: {'missing ' + ', '.join(tools) if tools else 'bubblewrap and libseccomp ok'}"
@@ -314,6 +319,7 @@ def _doctor(args: argparse.Namespace) -> int:
             "engine": info.to_dict(),
             "images": [vars(s) for s in statuses],
             "missing": missing,
+            "outdated": outdated,
             "grading_tools_missing": tools,
             "course_config_warning": config_warning,
             "hub": context(),
@@ -333,10 +339,7 @@ def _images(args: argparse.Namespace) -> int:
     client = _client(args, find_engine()[0])
     if args.action == "list":
         statuses = list_images(client)
-        text = "\n".join(
-            f"{s.reference:45} {'present' if s.present else 'missing':8} {s.size_bytes / 1e6:7.1f} MB"
-            for s in statuses
-        )
+        text = "\n".join(f"{s.reference:45} {s.word:8} {s.size_bytes / 1e6:7.1f} MB" for s in statuses)
         _emit(args, {"images": [vars(s) for s in statuses]}, text)
         return EXIT_OK
     select(args.names)  # unknown names fail here, before any work

@@ -18,6 +18,8 @@ DEFAULT_BASE = "python:3.12-slim"
 LOCAL_BASE = "portbinding/python-base:bookworm"
 # The label recording what an image was built from (its build context, base and arguments).
 CONTEXT_LABEL = "portbinding.image.context"
+# The label recording which files of the course it was built from (to tell an outdated image).
+SOURCE_LABEL = "portbinding.image.source"
 
 
 def split_image_ref(reference: str) -> tuple[str, str | None]:

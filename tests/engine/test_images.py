@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
 from docker.models.containers import Container
 
-from portbinding.builder import BuiltImage, build_images
+from portbinding.builder import BuiltImage, build_images, image_status, list_images, source_digest
 from portbinding.command import parse_run
 from portbinding.diagnose import look_inside
 from portbinding.engine import Engine
-from portbinding.images import IMAGES
+from portbinding.images import IMAGES, SOURCE_LABEL, ImageDef
 from portbinding.probe import is_jupyter, probe_http, wait_until, wait_until_ready
 
 
@@ -30,6 +31,7 @@ def test_every_image_is_built_tagged_and_labelled(engine: Engine, course_images:
             assert labels.get("portbinding.image") == image.name, f"{tag} labels: {labels}"
             assert labels.get("portbinding.image.version"), f"{tag} has no version label"
             assert labels.get("portbinding.image.scenario"), f"{tag} has no scenario label"
+            assert labels.get(SOURCE_LABEL) == source_digest(image), f"{tag} is not labelled with its files"
 
 
 @pytest.mark.engines(
@@ -43,6 +45,32 @@ def test_images_run_as_a_non_root_user_and_expose_their_port(engine: Engine) -> 
         config = engine.client.images.get(image.reference).attrs["Config"]
         assert config.get("User") not in ("", "root", "0", None), f"{image.reference} runs as root"
         assert config.get("ExposedPorts"), f"{image.reference} exposes no port"
+
+
+@pytest.mark.engines(
+    "docker",
+    "podman",
+    reason="checks images built by Docker; the process engine runs the image folders, it builds nothing",
+)
+def test_an_image_built_from_another_copy_of_the_course_is_outdated(
+    engine: Engine, course_images: list[BuiltImage]
+) -> None:
+    """The build labels what it was built from; a label this copy's files disagree with is outdated."""
+    statuses = list_images(engine.client)
+    assert all(s.present and not s.outdated for s in statuses), [s for s in statuses if s.outdated]
+    definition = next(image for image in IMAGES if image.name == "crash-before-listen")
+    older = f"pbl-test-outdated:{engine.session}"
+    engine.client.images.build(
+        fileobj=io.BytesIO(f"FROM {definition.reference}\nLABEL {SOURCE_LABEL}=0123\n".encode()),
+        tag=older,
+        labels=engine.labels,
+        rm=True,
+    )
+    try:
+        status = image_status(engine.client, ImageDef(definition.name, (older,)))
+        assert (status.present, status.outdated, status.word) == (True, True, "outdated"), status
+    finally:
+        engine.client.images.remove(older, force=True)
 
 
 @pytest.mark.engines("docker", reason="builds images, which only Docker does for the course")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 
-from portbinding.builder import BuildEvent, ImageStatus, build_images, list_images, missing_images
+from portbinding.builder import BuildEvent, ImageStatus, build_images, list_images
 from portbinding.discovery import EngineInfo
 from portbinding.engine import Engine
 from portbinding.engine_errors import ENGINE_ERRORS, engine_stopped
@@ -70,9 +70,14 @@ class DoctorReport:
         return [status.reference for status in self.images if not status.present]
 
     @property
+    def to_build(self) -> list[str]:
+        """The images to build: missing, or built from an older copy of the course."""
+        return [status.reference for status in self.images if not status.present or status.outdated]
+
+    @property
     def ready(self) -> bool:
-        """True when an engine answers and every image is built."""
-        return self.engine is not None and not self.problem and not self.missing
+        """True when an engine answers and every image is built from this copy of the course."""
+        return self.engine is not None and not self.problem and not self.to_build
 
 
 class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
@@ -145,7 +150,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         return self._worker.call(self._refresh_job, label="Checking the engine and the images")
 
     def build_missing(self) -> list[str]:
-        """Build every missing exercise image (a progress bar each); returns the references built."""
+        """Build every missing or outdated exercise image (a progress bar each); returns those built."""
         return self._worker.call(self._build_job, label="Building the missing images")
 
     # ------------------------------------------------------------------ handlers and jobs
@@ -176,7 +181,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _build_job(self) -> list[str]:
         engine = self._given_engine or lesson_engine()
         try:
-            missing = missing_images(engine.client)
+            missing = [s.reference for s in list_images(engine.client) if not s.present or s.outdated]
         except ENGINE_ERRORS as error:
             raise engine_stopped(error) from error
         if not missing:
@@ -232,21 +237,25 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
         image_rows = [
             [
                 code(status.reference),
-                badge(status.present, yes="built", no="missing"),
+                badge(status.present and not status.outdated, yes="built", no=status.word),
                 esc(f"{status.size_bytes / 1e6:.0f} MB" if status.present else "—"),
             ]
             for status in report.images
         ]
         summary = (
             badge(True, yes="All exercise images are built.")
-            if not report.missing
-            else badge(False, no=f"{len(report.missing)} image(s) missing: click Build missing images.")
+            if not report.to_build
+            else badge(
+                False,
+                no=f"{len(report.to_build)} image(s) missing or built from an older copy of the course: "
+                "click Build missing images.",
+            )
         )
         self._images_view.value = table(["image", "status", "size"], image_rows) + f"<div>{summary}</div>"
 
     def _sync_buttons(self) -> None:
         report = self._report
-        self._build.disabled = report is not None and (report.engine is None or not report.missing)
+        self._build.disabled = report is not None and (report.engine is None or not report.to_build)
 
     def __repr__(self) -> str:  # the text/plain fallback where widgets cannot render (terminals, nbconvert)
         return f"DoctorPanel(ready={self._report.ready if self._report else None})"
