@@ -45,6 +45,7 @@ class ContainerConfig(TypedDict, total=False):
     Cmd: list[str] | None
     Entrypoint: list[str] | None
     User: str
+    Healthcheck: dict[str, Any] | None
 
 
 class HostConfig(TypedDict, total=False):

@@ -14,6 +14,7 @@
 - :func:`draw_path` -- lesson 01's picture of a request's path, from live state;
 - :func:`your_record`, :func:`end_challenge` -- a lesson's closing challenge, from the learner's side;
 - :class:`ReverseProxy` -- lesson 05's weighted reverse proxy (lesson 07 puts nginx in its place);
+- :func:`check_contract` -- lesson 06's production runtime contract, judged on a running service;
 - :func:`require_networks`, :func:`project_name` -- lesson 07: stop plainly where the engine has no
   networks; the session's Compose project (``terminal()`` runs ``docker network`` and Compose
   lines through ``portbinding.lesson.services``);
@@ -25,6 +26,7 @@
 
 from __future__ import annotations
 
+from portbinding.lesson.contract import Clause, check_contract
 from portbinding.lesson.draw import draw_path
 from portbinding.lesson.hostview import docker_proxies, own_addresses
 from portbinding.lesson.jupyter import JupyterLink, jupyter_link
@@ -42,6 +44,7 @@ from portbinding.widgets._live import Settled, wait_listening
 __all__ = [
     "ROWS",
     "Asked",
+    "Clause",
     "EngineRow",
     "JupyterLink",
     "Race",
@@ -53,6 +56,7 @@ __all__ = [
     "WireTable",
     "ask_rung",
     "check_commitment",
+    "check_contract",
     "docker_proxies",
     "draw_path",
     "end_challenge",
