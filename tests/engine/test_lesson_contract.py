@@ -26,9 +26,9 @@ def test_a_published_tagged_healthy_service_with_its_previous_version_keeps_ever
         "health check",
         "dependency connectivity",
         "rollback",
-    ]
+    ], clauses
     assert all(c.kept for c in clauses), "\n".join(map(str, clauses))
-    assert str(clauses[0]) == "[x] version tag              runs scoring-api:2.0"
+    assert str(clauses[0]) == "[x] version tag              runs scoring-api:2.0", str(clauses[0])
 
 
 def test_an_unpublished_service_without_its_previous_version_breaks_those_clauses_and_says_why(
@@ -38,5 +38,7 @@ def test_an_unpublished_service_without_its_previous_version_breaks_those_clause
     judged = check_contract(engine, service, container_port=8000, previous="scoring-api:0.9")
     clauses = {c.name: c for c in judged}
     assert not clauses["dependency connectivity"].kept, clauses["dependency connectivity"]
-    assert not clauses["rollback"].kept and "scoring-api:0.9 is missing" in clauses["rollback"].evidence
+    assert not clauses["rollback"].kept and "scoring-api:0.9 is missing" in clauses["rollback"].evidence, (
+        clauses["rollback"]
+    )
     assert clauses["version tag"].kept and clauses["health check"].kept, clauses
