@@ -100,6 +100,7 @@ LOOSER: list[tuple[str, dict[str, Any], str]] = [
     ("ex01-cause", {"line": "docker run -d -p 8000:8000 portbinding/crash-before-listen:1.0"}, "line="),
     ("ex01-config-line", {"image": "portbinding/notebook:1.0"}, "image='portbinding/notebook-loopback:1.0'"),
     ("ex03-image", {"path": "/"}, "path='/health'"),
+    ("ex04-runs", {"database": False}, "database=True"),
 ]
 
 
@@ -114,6 +115,16 @@ def test_a_check_sent_with_looser_settings_does_not_vouch_for_the_cell(
     why = crosscheck.verdict(source, recorded(loosened))
     assert why is not None and "other settings" in why, f"{grade_id} passed with {change}: {why}"
     assert named in why, f"the reason should name the setting: {why}"
+
+
+def test_every_test_cell_with_a_door_check_is_cross_checked() -> None:
+    """The grader picks the cells to cross-check by name: every check function must be among them."""
+    from portbinding.grading.execute import _CALLS_CHECK
+
+    kinds = {call.kind for _, source in CELLS for call in crosscheck.calls_in(source) or []}
+    assert kinds == {kind for _, kind in crosscheck.CHECKS.values()}, f"course cells use {kinds}"
+    skipped = [grade_id for grade_id, source in CELLS if not _CALLS_CHECK.search(source)]
+    assert not skipped, f"test cells calling a door check but not cross-checked: {skipped}"
 
 
 def test_a_failed_or_missing_check_never_vouches(sent: list[dict[str, Any]]) -> None:

@@ -48,7 +48,8 @@ from portbinding.grading.sandbox import SandboxUnavailable
 
 RECORDS_ENV = "PORTBINDING_GRADING_RECORDS"
 NOTE_MARK = "portbinding-grading-note"
-_CALLS_CHECK = re.compile(r"\bcheck_(fix|cause|config|image)\s*\(")
+# A test cell naming any door check is cross-checked (crosscheck.CHECKS is the one list of them).
+_CALLS_CHECK = re.compile(r"\b(" + "|".join(crosscheck.CHECKS) + r")\s*\(")
 
 
 class GraderFault(PortBindingError):
