@@ -101,6 +101,8 @@ LOOSER: list[tuple[str, dict[str, Any], str]] = [
     ("ex01-config-line", {"image": "portbinding/notebook:1.0"}, "image='portbinding/notebook-loopback:1.0'"),
     ("ex03-image", {"path": "/"}, "path='/health'"),
     ("ex04-runs", {"database": False}, "database=True"),
+    ("ex04-private", {"published": None}, "published='loopback'"),
+    ("ex04-waits", {"waits": {}}, "waits={'db': 'service_healthy'}"),
 ]
 
 

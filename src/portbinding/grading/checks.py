@@ -1,5 +1,5 @@
 """The checks exercise tests call: ``check_fix``, ``check_cause``, ``check_config``, ``check_image``,
-``check_compose``.
+``check_compose``, ``check_compose_file``.
 
 Each sends the learner's answer to be *run* and returns a ``CheckResult`` whose message says
 what was expected, what was observed and what to do next.
@@ -124,6 +124,21 @@ def check_compose(
     return _call({
         "kind": "check_compose", "compose": compose, "service": service, "container_port": container_port,
         "path": path, "database": database,
+    })  # fmt: skip
+
+
+def check_compose_file(
+    compose: object, *, service: str, published: str | None = None, waits: Mapping[str, str] | None = None
+) -> CheckResult:
+    """Judge the learner's Compose file (text) as written, outside the notebook's kernel.
+
+    ``published``: ``"loopback"`` (every ``ports:`` entry on 127.0.0.1 or ::1, at least one) or
+    ``"nowhere"`` (no ``ports:``). ``waits``: the services ``service`` must wait for, with their
+    ``depends_on`` condition (``{"db": "service_healthy"}``).
+    """
+    return _call({
+        "kind": "check_compose_file", "compose": compose, "service": service, "published": published,
+        "waits": None if waits is None else dict(waits),  # as written: the cross-check compares it
     })  # fmt: skip
 
 

@@ -1,4 +1,8 @@
-"""ex04's check: a learner's Compose file, run by the judge as hardened graded containers.
+"""ex04's checks: a learner's Compose file read as written, and run by the judge as hardened containers.
+
+``check_compose_file`` judges what the file says (which services publish where, what waits for
+what) -- outside the kernel, like every graded answer, so a notebook cannot fake it.
+``check_compose`` runs it:
 
 The file is never given to Compose. :mod:`portbinding.grading.compose_policy` reads it as data
 into one RunSpec per service; here each service becomes a graded container like every other
@@ -19,6 +23,7 @@ same code, with the same options, as every other graded container.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Iterator
@@ -120,6 +125,90 @@ def check_compose(judge: Judge, request: dict[str, Any]) -> CheckResult:
         message = message.replace(network, "the file's network")
         return CheckResult(False, "wrong_answer", message, details)
     raise AssertionError("unreachable")  # pragma: no cover -- ExitStack does not swallow
+
+
+PUBLISHED = {"loopback": "on this machine only", "nowhere": "nowhere"}
+CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+
+@dataclass(frozen=True)
+class FileQuestion:
+    """What a ``check_compose_file`` request asks of the file as written."""
+
+    text: str
+    service: str
+    published: str | None  # a key of PUBLISHED, or None: not asked
+    waits: tuple[tuple[str, str], ...]  # (service, condition) it must wait for
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> FileQuestion:
+        published, waits = request.get("published"), request.get("waits") or {}
+        if published is not None and published not in PUBLISHED:
+            raise InvalidAnswer(f"published must be one of {', '.join(PUBLISHED)}, not {published!r:.40}.")
+        if not isinstance(waits, dict) or not all(
+            isinstance(k, str) and v in CONDITIONS for k, v in waits.items()
+        ):
+            raise InvalidAnswer(f"waits maps a service to one of {', '.join(CONDITIONS)}.")
+        return cls(
+            text=text_field(request.get("compose"), what="the Compose file", limit=MAX_COMPOSE_BYTES),
+            service=text_field(request.get("service"), what="the service", limit=40),
+            published=published,
+            waits=tuple(sorted(waits.items())),
+        )
+
+
+def check_compose_file(request: dict[str, Any]) -> CheckResult:
+    """Judge the file as written: where ``service`` is published, and what it waits for."""
+    question = FileQuestion.from_request(request)
+    plan = read_compose(question.text)  # ComposeRefused (a PolicyError): "refused", with the reason
+    target = plan.service(question.service)
+    if target is None:
+        names = ", ".join(item.name for item in plan.services)
+        raise InvalidAnswer(
+            f"The file has no service called {question.service!r} (it has {names}); keep the services "
+            "the exercise gives."
+        )
+    details = {"published": [m.to_spec() for m in target.spec.publish], "depends_on": dict(target.depends_on)}
+    problems = [p for p in (_publish_problem(question, target), _waits_problem(question, target)) if p]
+    if problems:
+        return CheckResult(False, "wrong_answer", "\n".join(problems), details)
+    asked = [f"published {PUBLISHED[question.published]}" if question.published else ""]
+    asked += [f"waits for {name} ({condition})" for name, condition in question.waits]
+    return CheckResult(
+        True, "ok", f"Passed: {question.service} is {' and '.join(a for a in asked if a)}.", details
+    )
+
+
+def _publish_problem(question: FileQuestion, target: ServicePlan) -> str | None:
+    mappings = target.spec.publish
+    if question.published == "loopback":
+        if mappings and all(m.host_ip and ipaddress.ip_address(m.host_ip).is_loopback for m in mappings):
+            return None
+        return (
+            f"Expected: {question.service} published on this machine only -- every entry under its "
+            f'ports: starting with "127.0.0.1:". Observed: {_ports_words(target)}. Next step: write '
+            '"127.0.0.1:HOST:CONTAINER" (quoted: YAML reads some unquoted ports as numbers).'
+        )
+    if question.published == "nowhere" and mappings:
+        return (
+            f"Expected: {question.service} published nowhere -- the other services reach it by its name "
+            f"on the services' network. Observed: {_ports_words(target)} on this machine. Next step: "
+            "remove its ports: (expose: documents a port without publishing it)."
+        )
+    return None
+
+
+def _waits_problem(question: FileQuestion, target: ServicePlan) -> str | None:
+    waits = dict(target.depends_on)
+    wrong = [(name, condition) for name, condition in question.waits if waits.get(name) != condition]
+    if not wrong:
+        return None
+    wanted = ", ".join(f"{name}: condition: {condition}" for name, condition in wrong)
+    found = ", ".join(f"{name} ({condition})" for name, condition in waits.items()) or "nothing"
+    return (
+        f"Expected: {question.service} to wait for {wanted} (under its depends_on:). Observed: it waits "
+        f"for {found}. A started database is not yet a ready one: service_healthy waits for its health check."
+    )
 
 
 def _facts(plan: ComposePlan, question: ComposeQuestion) -> dict[str, Any]:

@@ -47,11 +47,13 @@ CHECKS: dict[str, tuple[Callable[..., Any], str]] = {
     "check_config": (checks.check_config, "check_config"),
     "check_image": (checks.check_image, "check_image"),
     "check_compose": (checks.check_compose, "check_compose"),
+    "check_compose_file": (checks.check_compose_file, "check_compose_file"),
 }
 # Request fields that carry the learner's answer rather than the question's settings: kept out
 # of the ledger (they can be large), and never compared.
 ANSWER_FIELDS = {"check_run": {"line", "port_query"}, "check_cause": {"cause"}, "check_config": {"line"},
-                 "check_image": {"files"}, "check_compose": {"compose"}}  # fmt: skip
+                 "check_image": {"files"}, "check_compose": {"compose"},
+                 "check_compose_file": {"compose"}}  # fmt: skip
 MAX_SETTING_CHARS = 400  # longer values are recorded by digest: they match no instructor literal
 _ANY = object()  # a non-literal argument: the answer, taken as sent
 

@@ -1,5 +1,4 @@
 """The grader's checks: run a learner's answer on the engine, probe it, diagnose it, remove it.
-
 Answers are judged by running them, never by matching strings: any line that makes the
 server answer passes (``--publish=8888:8888``, ``--ip='*'``, another host port where the
 question allows it). Before anything runs, the line goes through the course policy
@@ -53,7 +52,7 @@ from portbinding.grading.answers import (
     port_not_in,
     text_field,
 )
-from portbinding.grading.compose_judge import check_compose
+from portbinding.grading.compose_judge import check_compose, check_compose_file
 from portbinding.grading.confine import HOME, Confinement, publish_ip
 from portbinding.grading.feedback import (
     TWELVE_FACTOR_HINTS,
@@ -124,6 +123,7 @@ class Judge:
             "check_image": self._check_image,
             "check_cause": self._check_cause,
             "check_compose": lambda request: check_compose(self, request),
+            "check_compose_file": check_compose_file,
         }
         handler = handlers.get(str(kind))
         if handler is None:
