@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,7 +126,11 @@ def start(settings: HubSettings) -> int:
         f"JupyterHub for {settings.name!r} on {settings.url} (Ctrl-C stops it and every server).",
         file=sys.stderr,
     )
-    return subprocess.call(command, cwd=settings.state, env=env)
+    # JupyterHub in this process's place: Ctrl-C and SIGTERM reach it alone, and it stops every
+    # server before it exits (a parent waiting on it would kill it mid-cleanup on an interrupt).
+    sys.stderr.flush()
+    os.chdir(settings.state)
+    os.execvpe(command[0], command, env)
 
 
 def _grade(settings: HubSettings, args: argparse.Namespace) -> int:
