@@ -21,7 +21,7 @@ import requests.exceptions
 
 from portbinding.discovery import connect
 from portbinding.errors import EngineUnavailable, ImageMissing, PodmanUnavailable
-from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, IMAGES, LOCAL_BASE, short_name
+from portbinding.images import CONTEXT_LABEL, DEFAULT_BASE, IMAGES, LOCAL_BASE, SOURCE_LABEL, short_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ def stale_references(docker_client: docker.DockerClient, podman_client: docker.D
     """The course references Podman lacks, or holds as another build than Docker's.
 
     ``podman load`` keeps Docker's image id (both are the digest of the image config), so equal
-    ids mean the same image; equal build fingerprints (images.CONTEXT_LABEL) mean the same
-    inputs, which is as good.
+    ids mean the same image; equal build fingerprints and source labels (images.CONTEXT_LABEL,
+    SOURCE_LABEL) mean the same inputs, which is as good.
     """
     stale = []
     for reference in course_references(docker_client):
@@ -62,8 +62,11 @@ def stale_references(docker_client: docker.DockerClient, podman_client: docker.D
         except docker.errors.ImageNotFound:
             stale.append(reference)
             continue
-        fingerprint = source.labels.get(CONTEXT_LABEL)
-        if copy.id != source.id and not (fingerprint and copy.labels.get(CONTEXT_LABEL) == fingerprint):
+        labels, copied = source.labels or {}, copy.labels or {}
+        same_inputs = bool(labels.get(CONTEXT_LABEL)) and all(
+            copied.get(label) == labels.get(label) for label in (CONTEXT_LABEL, SOURCE_LABEL)
+        )
+        if copy.id != source.id and not same_inputs:
             stale.append(reference)
     return stale
 

@@ -1,7 +1,9 @@
 """Lesson 06's runtime contract on the real engine: each clause judged from live evidence.
 
 The process engine declares no health checks (it runs the image folders' servers as processes),
-so the contract is checked where images carry a HEALTHCHECK.
+so the contract is checked where images carry a HEALTHCHECK. Rootless Podman keeps them declared
+but runs none without systemd's timers (this machine has none): there the health clause stays
+open, and says why.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from portbinding.lesson import check_contract
 pytestmark = pytest.mark.engines("docker", "podman", reason="health checks come from the image's HEALTHCHECK")
 
 
+@pytest.mark.engines("docker", reason="the engine must run the health check (rootless Podman here runs none)")
 def test_a_published_tagged_healthy_service_with_its_previous_version_keeps_every_clause(
     engine: Engine, host_port: int
 ) -> None:
@@ -41,4 +44,5 @@ def test_an_unpublished_service_without_its_previous_version_breaks_those_clause
     assert not clauses["rollback"].kept and "scoring-api:0.9 is missing" in clauses["rollback"].evidence, (
         clauses["rollback"]
     )
-    assert clauses["version tag"].kept and clauses["health check"].kept, clauses
+    assert clauses["version tag"].kept, clauses["version tag"]
+    assert "HEALTHCHECK declared: True" in clauses["health check"].evidence, clauses["health check"]
