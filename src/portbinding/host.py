@@ -13,6 +13,7 @@ import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from portbinding import settings
 from portbinding.errors import EngineUnavailable
@@ -56,6 +57,19 @@ def apt_install(*packages: str) -> None:
                 )
 
 
+class Typed(NamedTuple):
+    """What a command run as typed printed, its exit code, and a note when it had to be stopped."""
+
+    output: str
+    code: int
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        """The output with the note under it, as a terminal would leave it."""
+        return f"{self.output.rstrip()}\n{self.note}".strip() if self.note else self.output
+
+
 def run_as_typed(
     argv: Sequence[str],
     timeout: float,
@@ -63,14 +77,15 @@ def run_as_typed(
     docker_host: str | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-) -> tuple[str, int]:
+) -> Typed:
     """Run a command a learner could type; what it printed and its exit code.
 
     Both streams come back as one, interleaved as a terminal shows them (curl -v writes its trace
     to stderr). Nothing to type: stdin is empty (curl telnet:// ends when the far side closes).
     ``docker_host`` points a docker CLI at the course's engine, whatever its context says. A
-    command still running after ``timeout`` is stopped: 124, with what it printed so far; one
-    that cannot start: 127, saying why.
+    command still running after ``timeout`` is stopped: 124, with what it printed so far and a
+    note saying so (kept apart, so a caller that shortens the output keeps the note); one that
+    cannot start: 127, saying why.
     """
     variables = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
     if docker_host:
@@ -91,10 +106,10 @@ def run_as_typed(
         )
     except subprocess.TimeoutExpired as exc:
         partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        return f"{partial}\n(no end within {timeout:g} s: stopped)".strip(), 124
+        return Typed(partial, 124, f"(no end within {timeout:g} s: stopped)")
     except OSError as exc:
-        return f"({argv[0]} could not run: {exc})", 127
-    return done.stdout, done.returncode
+        return Typed("", 127, f"({argv[0]} could not run: {exc})")
+    return Typed(done.stdout, done.returncode)
 
 
 def log_tail(path: Path, lines: int = 8) -> str:

@@ -13,19 +13,20 @@ from portbinding.host import run_as_typed
 
 
 def test_both_streams_come_back_interleaved_with_the_exit_code() -> None:
-    output, code = run_as_typed(["sh", "-c", "echo out; echo err >&2; exit 3"], 10)
-    assert (output.splitlines(), code) == (["out", "err"], 3)
+    typed = run_as_typed(["sh", "-c", "echo out; echo err >&2; exit 3"], 10)
+    assert (typed.output.splitlines(), typed.code, typed.note) == (["out", "err"], 3, ""), typed
 
 
 def test_a_command_past_its_timeout_is_stopped_with_what_it_printed() -> None:
-    output, code = run_as_typed(["sh", "-c", "echo started; exec sleep 30"], 0.5)
-    assert code == 124, output
-    assert output.startswith("started") and "no end within 0.5 s: stopped" in output
+    typed = run_as_typed(["sh", "-c", "echo started; exec sleep 30"], 0.5)
+    assert typed.code == 124, typed
+    assert typed.output.strip() == "started" and typed.note == "(no end within 0.5 s: stopped)", typed
+    assert typed.text == "started\n(no end within 0.5 s: stopped)", typed.text
 
 
 def test_a_program_that_is_not_installed_says_so() -> None:
-    output, code = run_as_typed(["no-such-program-here"], 10)
-    assert code == 127 and output.startswith("(no-such-program-here could not run:"), output
+    typed = run_as_typed(["no-such-program-here"], 10)
+    assert typed.code == 127 and typed.text.startswith("(no-such-program-here could not run:"), typed
 
 
 def test_proxies_are_dropped_and_the_engine_and_folder_are_the_courses(
@@ -38,18 +39,28 @@ def test_proxies_are_dropped_and_the_engine_and_folder_are_the_courses(
         'echo "proxy=${http_proxy-unset} host=$DOCKER_HOST context=${DOCKER_CONTEXT-unset}" '
         '"$COMPOSE_PROGRESS" "$PWD"'
     )
-    output, code = run_as_typed(
+    typed = run_as_typed(
         ["sh", "-c", script],
         10,
         docker_host="unix:///run/x.sock",
         cwd=tmp_path,
         env={"COMPOSE_PROGRESS": "plain"},
     )
-    assert code == 0
-    assert output.split() == [
+    assert typed.code == 0, typed
+    assert typed.output.split() == [
         "proxy=unset",
         "host=unix:///run/x.sock",
         "context=unset",
         "plain",
         str(tmp_path),
     ]
+
+
+def test_the_terminal_keeps_the_stop_note_under_a_long_output_it_shortens() -> None:
+    """A cell shows at most MAX_LINES lines; the note that the command was stopped still shows."""
+    from portbinding.lesson.terminal import MAX_LINES, _cli
+
+    shown = _cli("seq", ["sh", "-c", f"seq {MAX_LINES * 2}; exec sleep 30"], 0.5)
+    lines = shown.output.splitlines()
+    assert shown.exit_code == 124, shown
+    assert lines[-2:] == [f"... ({MAX_LINES} more lines)", "(no end within 0.5 s: stopped)"], lines[-3:]

@@ -226,10 +226,10 @@ def _labels_file(engine: Engine, text: str) -> str:
 
 
 def _run(argv: list[str], engine: Engine, folder: Path) -> Said:
-    output, code = run_as_typed(
+    typed = run_as_typed(
         argv, COMPOSE_TIMEOUT_S, docker_host=engine.info.url, cwd=folder, env={"COMPOSE_PROGRESS": "plain"}
     )
-    return output.rstrip(), code, "cli"
+    return typed.text.rstrip(), typed.code, "cli"
 
 
 def _said(said: Said, note: str) -> Said:

@@ -197,8 +197,11 @@ def _cli_reaches(engine: Engine, program: str) -> bool:
 
 
 def _cli(line: str, argv: list[str], timeout: float, *, docker_host: str | None = None) -> Shown:
-    output, code = run_as_typed(argv, timeout, docker_host=docker_host)
-    return Shown(line, _trim(output), code, "cli")
+    typed = run_as_typed(argv, timeout, docker_host=docker_host)
+    shown = "\n".join(
+        part for part in (_trim(typed.output), typed.note) if part
+    )  # the note survives the trim
+    return Shown(line, shown, typed.code, "cli")
 
 
 def _trim(text: str) -> str:
