@@ -438,6 +438,11 @@ class ImageStatus:
     outdated: bool = False
 
     @property
+    def needs_build(self) -> bool:
+        """Missing, or built from an older copy of the course: `portbinding images build` builds it."""
+        return not self.present or self.outdated
+
+    @property
     def word(self) -> str:
         """``present``, ``outdated`` or ``missing``, as the command line and the doctor say it."""
         return "outdated" if self.outdated else "present" if self.present else "missing"

@@ -72,7 +72,7 @@ class DoctorReport:
     @property
     def to_build(self) -> list[str]:
         """The images to build: missing, or built from an older copy of the course."""
-        return [status.reference for status in self.images if not status.present or status.outdated]
+        return [status.reference for status in self.images if status.needs_build]
 
     @property
     def ready(self) -> bool:
@@ -181,7 +181,7 @@ class DoctorPanel(WorkerBacked, widgets.VBox):  # type: ignore[misc]
     def _build_job(self) -> list[str]:
         engine = self._given_engine or lesson_engine()
         try:
-            missing = [s.reference for s in list_images(engine.client) if not s.present or s.outdated]
+            missing = [s.reference for s in list_images(engine.client) if s.needs_build]
         except ENGINE_ERRORS as error:
             raise engine_stopped(error) from error
         if not missing:
